@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the numeric targets skip bounds checks in hot loops; debug builds keep them.
+let numericSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "TeleGuard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Runtime", targets: ["Runtime"]),
+        .executable(name: "teleguard", targets: ["teleguard"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]),
+        .target(
+            name: "Runtime", dependencies: ["COpenBLAS", "CZstd"],
+            swiftSettings: numericSettings),
+        .executableTarget(
+            name: "teleguard",
+            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Chat"),
+        .testTarget(
+            name: "RuntimeTests", dependencies: ["Runtime"],
+            resources: [],
+            swiftSettings: []),
+        .testTarget(name: "CLITests", dependencies: ["Runtime"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
