@@ -28,11 +28,7 @@ let package = Package(
             name: "teleguard",
             dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Chat"),
-        .testTarget(
-            name: "RuntimeTests", dependencies: ["Runtime"],
-            resources: [],
-            swiftSettings: []),
-        .testTarget(name: "CLITests", dependencies: ["Runtime"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
     ],
     swiftLanguageModes: [.v5]
 )
