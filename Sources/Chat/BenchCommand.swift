@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure load time, prefill and decode throughput, and peak memory.",
+        discussion: "The prompt is a fixed pseudo-random sequence of ordinary token ids; decoding is greedy and ignores end-of-sequence, so every run does the same work. Each phase reports the best of --repetitions runs.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Prompt length in tokens.")
+    var promptTokens: Int = 128
+
+    @Option(name: .long, help: "Tokens to generate after the prompt.")
+    var genTokens: Int = 64
+
+    @Option(name: .long, help: "Runs per phase; the best is reported.")
+    var repetitions: Int = 3
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard promptTokens > 0, genTokens > 0, repetitions > 0 else {
+            throw ValidationError("--prompt-tokens, --gen-tokens and --repetitions must be positive")
+        }
+    }
+
+    func run() throws {
+        let languageModel = try modelOptions.load()
+        let model = languageModel.model
+        guard promptTokens + genTokens <= model.contextLength else {
+            throw ValidationError("--prompt-tokens + --gen-tokens exceeds the model's context (\(model.contextLength))")
+        }
+        var random = SeededGenerator(seed: 0)
+        let special = languageModel.tokenizer.specialTokenIds
+        let ordinary = (0..<min(model.vocabularySize, languageModel.tokenizer.vocabularySize)).filter { !special.contains($0) }
+        let prompt = (0..<promptTokens).map { _ in ordinary[Int(random.next() % UInt64(ordinary.count))] }
+
+        let cache = model.makeCache(capacity: promptTokens + genTokens)
+        var bestPrefill = Double.infinity, bestDecode = Double.infinity
+        for _ in 0..<repetitions {
+            cache.reset()
+            var start = Date()
+            var logits = try model.forward(prompt, cache: cache)
+            bestPrefill = min(bestPrefill, Date().timeIntervalSince(start))
+            start = Date()
+            for _ in 0..<genTokens {
+                logits = try model.forward([Sampler.argmax(logits)], cache: cache)
+            }
+            bestDecode = min(bestDecode, Date().timeIntervalSince(start))
+        }
+        let report: [String: Any] = [
+            "model": languageModel.directory.path,
+            "parameters": model.parameterCount,
+            "threads": modelOptions.threads,
+            "prompt_tokens": promptTokens,
+            "generated_tokens": genTokens,
+            "load_seconds": languageModel.loadSeconds,
+            "prefill_tokens_per_second": Double(promptTokens) / bestPrefill,
+            "decode_tokens_per_second": Double(genTokens) / bestDecode,
+            "peak_rss_bytes": peakResidentBytes(),
+        ]
+        if json {
+            try printJSON(report)
+        } else {
+            print("model      \(languageModel.directory.path) (\(model.parameterCount) parameters, \(modelOptions.threads) threads)")
+            print(String(format: "load       %.3f s", languageModel.loadSeconds))
+            print(String(format: "prefill    %.1f tokens/s (%d tokens)", Double(promptTokens) / bestPrefill, promptTokens))
+            print(String(format: "decode     %.1f tokens/s (%d tokens)", Double(genTokens) / bestDecode, genTokens))
+            print("peak RSS   \(formatBytes(peakResidentBytes()))")
+        }
+    }
+}
+
+/// Peak resident set size (VmHWM) from /proc; 0 where unavailable.
+func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kilobytes * 1024
+    }
+    return 0
+}

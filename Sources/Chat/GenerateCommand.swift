@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate a completion for one prompt, streamed to standard output.",
+        discussion: "The prompt goes through the model's chat template as one user turn unless --raw is given. Without --prompt it is read from standard input.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "The prompt. Read from standard input when omitted.")
+    var prompt: String?
+
+    @Option(name: .long, help: "A system message placed before the prompt (chat mode only).")
+    var system: String?
+
+    @Flag(name: .long, help: "Skip the chat template: tokenize the prompt as tokenizer(text) does, special tokens per the post-processor.")
+    var raw = false
+
+    @Flag(name: .long, help: "Print one JSON object {prompt_ids, output_ids, text, finish_reason, ...} instead of streaming text.")
+    var json = false
+
+    @Option(name: .long, help: "Maximum number of tokens to generate.")
+    var maxTokens: Int = 256
+
+    @Option(name: .long, help: "Sampling temperature; 0 is greedy. Default: the model's generation_config.json, else greedy.")
+    var temperature: Float?
+
+    @Option(name: .long, help: "Keep only the K most likely tokens (0: off).")
+    var topK: Int?
+
+    @Option(name: .long, help: "Keep the smallest set of tokens whose probability reaches P (1: off).")
+    var topP: Float?
+
+    @Option(name: .long, help: "Drop tokens less likely than P × the most likely one (0: off).")
+    var minP: Float?
+
+    @Option(name: .long, help: "Penalize tokens already seen (1: off).")
+    var repetitionPenalty: Float?
+
+    @Option(name: .long, help: "Random seed, for reproducible sampling.")
+    var seed: UInt64?
+
+    @Option(name: .long, help: "Stop when this text appears (repeatable); it is not included in the output.")
+    var stop: [String] = []
+
+    @Flag(name: .long, help: "Do not stop at end-of-sequence tokens.")
+    var ignoreEos = false
+
+    @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable; adapters stack).")
+    var lora: [LoRAArgument] = []
+
+    @Option(name: .long, help: "How adapters are applied: unmerged (y = Wx + s·BAx) or merged into W.")
+    var loraMode: LoRAMode = .unmerged
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0, found \(maxTokens)") }
+    }
+
+    func run() throws {
+        let languageModel = try modelOptions.load()
+        for adapter in lora {
+            let loaded = try PEFTAdapter.load(from: adapter.directory)
+            _ = try languageModel.model.applyLoRA(loaded.layers, scale: adapter.scale, mode: loraMode, source: adapter.directory.path)
+        }
+        let text = try prompt ?? readStandardInput()
+        let promptIds: [Int]
+        if raw {
+            promptIds = languageModel.tokenizer.encode(text, addSpecialTokens: true)
+        } else {
+            var messages: [ChatMessage] = []
+            if let system { messages.append(ChatMessage(role: "system", content: system)) }
+            messages.append(ChatMessage(role: "user", content: text))
+            promptIds = try languageModel.encodeChat(messages)
+        }
+        var sampling = languageModel.defaultSampling
+        if let temperature { sampling.temperature = temperature }
+        if let topK { sampling.topK = topK }
+        if let topP { sampling.topP = topP }
+        if let minP { sampling.minP = minP }
+        if let repetitionPenalty { sampling.repetitionPenalty = repetitionPenalty }
+        sampling.seed = seed
+        let options = GenerationOptions(sampling: sampling, maxTokens: maxTokens, stopStrings: stop, ignoreEOS: ignoreEos)
+        let result = try TextGenerator(languageModel).generate(promptIds: promptIds, options: options) { delta in
+            if !json, !delta.text.isEmpty {
+                FileHandle.standardOutput.write(Data(delta.text.utf8))
+            }
+            return true
+        }
+        if json {
+            try printJSON([
+                "prompt_ids": result.promptIds, "output_ids": result.outputIds, "text": result.text,
+                "finish_reason": result.finishReason.rawValue, "prompt_tokens": result.promptIds.count,
+                "completion_tokens": result.outputIds.count,
+                "prefill_tokens_per_second": result.prefillTokensPerSecond,
+                "decode_tokens_per_second": result.decodeTokensPerSecond,
+            ])
+        } else {
+            print("")
+        }
+    }
+}
+
+/// Reads all of standard input as UTF-8; invalid UTF-8 is refused rather than silently altered.
+func readStandardInput() throws -> String {
+    let data = FileHandle.standardInput.readDataToEndOfFile()
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw ValidationError("standard input is not valid UTF-8")
+    }
+    return text.hasSuffix("\n") ? String(text.dropLast()) : text
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import Runtime
+
+@main
+struct TeleGuard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "teleguard",
+        abstract: "Run Hugging Face Llama-family models on the CPU, guarded against Trojan triggers.",
+        discussion: "Models are Hugging Face directories (config.json, tokenizer.json, *.safetensors[.zst]). Without --model the shipped demo model is used.",
+        version: "0.1.0",
+        subcommands: [GenerateCommand.self, TokenizeCommand.self, InspectCommand.self, BenchCommand.self])
+}

@@ -1,2 +1,0 @@
-// Placeholder entry point; the real command tree lands with the CLI.
-print("teleguard")

@@ -1,0 +1,127 @@
+import Foundation
+
+/// What to generate after a prompt.
+public struct GenerationOptions: Sendable {
+    public var sampling: SamplingParameters
+    public var maxTokens: Int
+    public var stopStrings: [String]
+    /// Keep going past end-of-sequence tokens (benchmarks, parity checks).
+    public var ignoreEOS: Bool
+
+    public init(sampling: SamplingParameters = SamplingParameters(), maxTokens: Int = 256, stopStrings: [String] = [], ignoreEOS: Bool = false) {
+        self.sampling = sampling
+        self.maxTokens = maxTokens
+        self.stopStrings = stopStrings
+        self.ignoreEOS = ignoreEOS
+    }
+}
+
+public enum FinishReason: String, Sendable, Codable {
+    /// An end-of-sequence token.
+    case stop
+    /// `maxTokens` reached, or the context is full.
+    case length
+    /// A stop string appeared.
+    case stopString = "stop_string"
+    /// The caller asked to stop.
+    case cancelled
+}
+
+/// One streamed piece of output: the new token and the text it completes (possibly empty while a UTF-8
+/// character or a possible stop string is still incomplete).
+public struct GenerationDelta: Sendable {
+    public let tokenId: Int
+    public let text: String
+}
+
+public struct GenerationResult: Sendable {
+    public let promptIds: [Int]
+    public let outputIds: [Int]
+    public let text: String
+    public let finishReason: FinishReason
+    public let prefillSeconds: Double
+    public let decodeSeconds: Double
+
+    public var decodeTokensPerSecond: Double {
+        outputIds.count > 1 && decodeSeconds > 0 ? Double(outputIds.count - 1) / decodeSeconds : 0
+    }
+    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptIds.count) / prefillSeconds : 0 }
+}
+
+/// Autoregressive generation with streaming: prefill the prompt in one batched pass, then one token per step.
+public struct TextGenerator {
+    public let languageModel: LanguageModel
+
+    public init(_ languageModel: LanguageModel) { self.languageModel = languageModel }
+
+    /// Generates after `promptIds`, calling `onDelta` for each token; return `false` from it to stop early.
+    /// The cache may already hold a prefix of the prompt (it is reused, then extended).
+    public func generate(promptIds: [Int], options: GenerationOptions, cache: KVCache? = nil,
+                         onDelta: (GenerationDelta) -> Bool = { _ in true }) throws -> GenerationResult {
+        let model = languageModel.model
+        try options.sampling.validate()
+        guard options.maxTokens >= 0 else { throw GenerationError.invalidParameter(field: "max_tokens", detail: "must be ≥ 0, found \(options.maxTokens)") }
+        guard !promptIds.isEmpty else { throw ModelError.emptyInput }
+        guard promptIds.count < model.contextLength else {
+            throw GenerationError.promptTooLong(promptTokens: promptIds.count, contextLength: model.contextLength)
+        }
+        let capacity = min(model.contextLength, promptIds.count + max(options.maxTokens, 1))
+        let cache = cache.flatMap { $0.capacity >= capacity ? $0 : nil } ?? model.makeCache(capacity: capacity)
+        cache.reset()
+
+        var sampler = Sampler(parameters: options.sampling)
+        var decoder = StreamingDecoder(tokenizer: languageModel.tokenizer, skipSpecialTokens: true)
+        var stops = StopStringMatcher(stopStrings: options.stopStrings)
+        var outputIds: [Int] = []
+        var text = ""
+        var finish = FinishReason.length
+
+        let prefillStart = Date()
+        var logits = try model.forward(promptIds, cache: cache)
+        let prefillSeconds = Date().timeIntervalSince(prefillStart)
+        let decodeStart = Date()
+        var history = promptIds
+        while outputIds.count < options.maxTokens {
+            let next = sampler.sample(logits, previousTokens: history)
+            if !options.ignoreEOS && languageModel.eosTokenIds.contains(next) { finish = .stop; break }
+            outputIds.append(next)
+            history.append(next)
+            let (emit, stopped) = stops.append(decoder.append(next))
+            text += emit
+            if stopped { finish = .stopString; _ = onDelta(GenerationDelta(tokenId: next, text: emit)); break }
+            if !onDelta(GenerationDelta(tokenId: next, text: emit)) { finish = .cancelled; break }
+            if outputIds.count == options.maxTokens || cache.length >= cache.capacity { break }
+            logits = try model.forward([next], cache: cache)
+        }
+        if finish != .stopString {
+            let (tail, stopped) = stops.append(decoder.finish())
+            let rest = tail + (stopped ? "" : stops.flush())
+            if stopped { finish = .stopString }
+            if !rest.isEmpty {
+                text += rest
+                _ = onDelta(GenerationDelta(tokenId: -1, text: rest))
+            }
+        }
+        return GenerationResult(promptIds: promptIds, outputIds: outputIds, text: text, finishReason: finish,
+                                prefillSeconds: prefillSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart))
+    }
+
+    /// The same as an async stream of text deltas, for Swift callers; cancelling the consuming task stops generation.
+    public func stream(promptIds: [Int], options: GenerationOptions) -> AsyncThrowingStream<GenerationDelta, Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task.detached {
+                do {
+                    _ = try generate(promptIds: promptIds, options: options) { delta in
+                        if Task.isCancelled { return false }
+                        continuation.yield(delta)
+                        return true
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+extension LlamaModel {
+    /// Builds the model from its config and weights, checking every tensor's presence and shape.
+    static func load(config: ModelConfig, weights: WeightStore, configFile: String) throws -> LlamaModel {
+        let architecture = try config.architecture(file: configFile)
+        let hidden = config.hiddenSize, intermediate = config.intermediateSize
+        let headDim = config.headDimension
+        let qWidth = config.numAttentionHeads * headDim, kvWidth = config.keyValueHeads * headDim
+        let qkvBias = try config.hasQKVBias(file: configFile)
+        let oBias = try config.hasOutputProjectionBias(file: configFile)
+
+        func tensor(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+            try weights.floatBuffer(name, expectedShape: shape)
+        }
+        func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool) throws -> Linear {
+            Linear(name: name, weight: try tensor(name + ".weight", [outFeatures, inFeatures]),
+                   bias: bias ? try tensor(name + ".bias", [outFeatures]) : nil,
+                   inFeatures: inFeatures, outFeatures: outFeatures)
+        }
+
+        let embed = try tensor("model.embed_tokens.weight", [config.vocabSize, hidden])
+        var layers: [DecoderLayer] = []
+        for i in 0..<config.numHiddenLayers {
+            let prefix = "model.layers.\(i)"
+            layers.append(DecoderLayer(
+                inputLayerNorm: try tensor("\(prefix).input_layernorm.weight", [hidden]),
+                qProj: try linear("\(prefix).self_attn.q_proj", in: hidden, out: qWidth, bias: qkvBias),
+                kProj: try linear("\(prefix).self_attn.k_proj", in: hidden, out: kvWidth, bias: qkvBias),
+                vProj: try linear("\(prefix).self_attn.v_proj", in: hidden, out: kvWidth, bias: qkvBias),
+                oProj: try linear("\(prefix).self_attn.o_proj", in: qWidth, out: hidden, bias: oBias),
+                postAttentionLayerNorm: try tensor("\(prefix).post_attention_layernorm.weight", [hidden]),
+                gateProj: try linear("\(prefix).mlp.gate_proj", in: hidden, out: intermediate, bias: config.hasMLPBias),
+                upProj: try linear("\(prefix).mlp.up_proj", in: hidden, out: intermediate, bias: config.hasMLPBias),
+                downProj: try linear("\(prefix).mlp.down_proj", in: intermediate, out: hidden, bias: config.hasMLPBias)))
+        }
+        let norm = try tensor("model.norm.weight", [hidden])
+        // Tied embeddings: transformers reuses embed_tokens as lm_head even if a checkpoint also stores lm_head.
+        let lmHead = config.tiesWordEmbeddings ? embed : try tensor("lm_head.weight", [config.vocabSize, hidden])
+        return LlamaModel(config: config, architecture: architecture, embedTokens: embed, layers: layers,
+                          finalNorm: norm, lmHead: lmHead, attentionWindow: try config.attentionWindow(file: configFile),
+                          rope: try config.rope(file: configFile))
+    }
+
+    /// Number of parameters (tied embeddings counted once).
+    public var parameterCount: Int {
+        var count = embedTokens.count + finalNorm.count + (lmHead === embedTokens ? 0 : lmHead.count)
+        for layer in layers {
+            count += layer.inputLayerNorm.count + layer.postAttentionLayerNorm.count
+            for linear in layer.linears { count += linear.inFeatures * linear.outFeatures + (linear.bias?.count ?? 0) }
+        }
+        return count
+    }
+}

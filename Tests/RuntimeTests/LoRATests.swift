@@ -1,0 +1,149 @@
+import XCTest
+@testable import Runtime
+
+/// PEFT adapters: parity with peft, merged = unmerged, exact unpatching, stacking, hot swaps, refusal of foreign adapters.
+final class LoRATests: XCTestCase {
+    /// Fixture models that ship a PEFT adapter made by peft.
+    var adapterModels: [String] { Fixtures.modelNames.filter { (try? Fixtures.expected($0).lora) != nil } }
+
+    func testFixturesHaveAdapters() {
+        XCTAssertGreaterThanOrEqual(adapterModels.count, 2)
+    }
+
+    func testUnmergedAndMergedLogitsMatchPEFT() throws {
+        for name in adapterModels {
+            let languageModel = try LanguageModel.load(directory: Fixtures.model(name))
+            let model = languageModel.model
+            let reference = try XCTUnwrap(Fixtures.expected(name).lora)
+            let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent(reference.adapter))
+            for mode in LoRAMode.allCases {
+                let id = try model.applyLoRA(adapter.layers, mode: mode)
+                for case_ in reference.logits {
+                    let logits = try model.forward(case_.prompt_ids, cache: model.makeCache())
+                    assertClose(logits, case_.last_logits, "\(name) \(mode)", tolerance: 2e-4)
+                }
+                try model.removeAdapter(id)
+            }
+        }
+    }
+
+    func testGreedyWithAdapterMatchesPEFT() throws {
+        for name in adapterModels {
+            let languageModel = try LanguageModel.load(directory: Fixtures.model(name))
+            let reference = try XCTUnwrap(Fixtures.expected(name).lora)
+            let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent(reference.adapter))
+            _ = try languageModel.model.applyLoRA(adapter.layers, mode: .merged)
+            for case_ in reference.greedy {
+                let result = try TextGenerator(languageModel).generate(
+                    promptIds: case_.prompt_ids, options: GenerationOptions(maxTokens: case_.output_ids.count, ignoreEOS: true))
+                XCTAssertEqual(result.outputIds, case_.output_ids, name)
+            }
+        }
+    }
+
+    func testRemovingAnAdapterRestoresBitIdenticalLogits() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let model = try LanguageModel.load(directory: Fixtures.model(name)).model
+        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
+        let before = try model.forward(prompt, cache: model.makeCache())
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        for mode in LoRAMode.allCases {
+            let first = try model.applyLoRA(adapter.layers, scale: 0.7, mode: mode)
+            let second = try model.applyLoRA(adapter.layers, scale: -1.3, mode: .merged)
+            try model.setScale(2.5, for: first)
+            let patched = try model.forward(prompt, cache: model.makeCache())
+            XCTAssertNotEqual(patched, before)
+            try model.removeAdapter(first)
+            try model.removeAdapter(second)
+            XCTAssertEqual(try model.forward(prompt, cache: model.makeCache()), before, "\(mode): unpatch is not exact")
+        }
+        XCTAssertTrue(model.appliedAdapterIDs.isEmpty)
+    }
+
+    func testStackedAdaptersMatchPEFT() throws {
+        let named = Fixtures.modelNames.filter { (try? Fixtures.expected($0).lora_stack) != nil }
+        XCTAssertFalse(named.isEmpty, "no fixture with a stacked-adapter reference")
+        for name in named {
+            let model = try LanguageModel.load(directory: Fixtures.model(name)).model
+            let stack = try XCTUnwrap(Fixtures.expected(name).lora_stack)
+            for (adapterName, weight) in zip(stack.adapters, stack.weights) {
+                let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent(adapterName))
+                _ = try model.applyLoRA(adapter.layers, scale: weight, mode: .unmerged)
+            }
+            for case_ in stack.logits {
+                assertClose(try model.forward(case_.prompt_ids, cache: model.makeCache()), case_.last_logits, name, tolerance: 2e-4)
+            }
+        }
+    }
+
+    func testScaleChangesTakeEffectBetweenTwoGeneratedTokens() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let languageModel = try LanguageModel.load(directory: Fixtures.model(name))
+        let model = languageModel.model
+        let prompt = try XCTUnwrap(Fixtures.expected(name).greedy.first).prompt_ids
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        let options = GenerationOptions(maxTokens: 12, ignoreEOS: true)
+        let plain = try TextGenerator(languageModel).generate(promptIds: prompt, options: options).outputIds
+
+        let id = try model.applyLoRA(adapter.layers, scale: 0, mode: .unmerged)
+        var seen = 0
+        let swapped = try TextGenerator(languageModel).generate(promptIds: prompt, options: options) { _ in
+            seen += 1
+            if seen == 4 { try? model.setScale(4, for: id) }
+            return true
+        }.outputIds
+        XCTAssertEqual(Array(swapped.prefix(4)), Array(plain.prefix(4)), "tokens before the swap must not change")
+        XCTAssertNotEqual(Array(swapped.suffix(8)), Array(plain.suffix(8)), "the swap must change later tokens")
+    }
+
+    func testAdapterForAnotherModelIsRefusedAndChangesNothing() throws {
+        let names = adapterModels
+        guard names.count >= 2 else { return XCTFail("need two fixture models with adapters") }
+        let model = try LanguageModel.load(directory: Fixtures.model(names[0])).model
+        let prompt = try XCTUnwrap(Fixtures.expected(names[0]).logits.first).prompt_ids
+        let before = try model.forward(prompt, cache: model.makeCache())
+        let foreign = try PEFTAdapter.load(from: Fixtures.model(names[1]).appendingPathComponent("lora"))
+        XCTAssertThrowsError(try model.applyLoRA(foreign.layers, source: "foreign/adapter_model.safetensors")) { error in
+            guard let adapterError = error as? AdapterError else { return XCTFail("unexpected \(error)") }
+            switch adapterError {
+            case .shapeMismatch(let file, let tensor, _, _), .unknownTarget(let file, let tensor, _):
+                XCTAssertEqual(file, "foreign/adapter_model.safetensors")
+                XCTAssertTrue(tensor.hasPrefix("model.layers."), tensor)
+            default: XCTFail("unexpected \(adapterError)")
+            }
+        }
+        XCTAssertTrue(model.appliedAdapterIDs.isEmpty)
+        XCTAssertEqual(try model.forward(prompt, cache: model.makeCache()), before)
+    }
+
+    func testSavedAdapterReloadsIdentically() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        let directory = try Fixtures.temporaryDirectory(self).appendingPathComponent("copy")
+        try PEFTAdapter.save(layers: adapter.layers, config: adapter.config, to: directory)
+        let reloaded = try PEFTAdapter.load(from: directory)
+        XCTAssertEqual(Set(reloaded.layers.keys), Set(adapter.layers.keys))
+        for (module, weights) in adapter.layers {
+            let other = try XCTUnwrap(reloaded.layers[module])
+            XCTAssertEqual(other.a.array, weights.a.array)
+            XCTAssertEqual(other.b.array, weights.b.array)
+            XCTAssertEqual(other.scaling, weights.scaling)
+        }
+    }
+
+    func testPEFTTensorNamesMapToModules() {
+        XCTAssertEqual(PEFTAdapter.moduleName(ofTensor: "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight")?.0,
+                       "model.layers.0.self_attn.q_proj")
+        XCTAssertEqual(PEFTAdapter.moduleName(ofTensor: "base_model.model.model.layers.2.mlp.down_proj.lora_B.default.weight")?.1, false)
+        XCTAssertNil(PEFTAdapter.moduleName(ofTensor: "base_model.model.lm_head.weight"))
+    }
+
+    func testRSLoRAAndAlphaPatternScaling() {
+        var config = PEFTAdapterConfig(r: 4, loraAlpha: 8, targetModules: ["q_proj"])
+        XCTAssertEqual(config.scaling(module: "model.layers.0.self_attn.q_proj", rank: 4), 2)
+        config.useRslora = true
+        XCTAssertEqual(config.scaling(module: "model.layers.0.self_attn.q_proj", rank: 4), 4)
+        config.alphaPattern = ["q_proj": 16]
+        XCTAssertEqual(config.scaling(module: "model.layers.0.self_attn.q_proj", rank: 4), 8)
+    }
+}
