@@ -29,6 +29,7 @@ let package = Package(
             dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Chat"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "CLITests", dependencies: ["teleguard"]),
     ],
     swiftLanguageModes: [.v5]
 )

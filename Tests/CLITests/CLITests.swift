@@ -1,0 +1,120 @@
+import Foundation
+import XCTest
+
+/// The `teleguard` command as scripts use it: JSON outputs equal the reference, bad input exits non-zero with a
+/// message naming the problem.
+final class CLITests: XCTestCase {
+    struct CLICase: Decodable {
+        let text: String
+        let raw_prompt_ids: [Int]
+        let raw_output_ids: [Int]
+        let chat_prompt_ids: [Int]
+        let chat_output_ids: [Int]
+    }
+    struct Expected: Decodable { let cli: [CLICase] }
+
+    var models: [URL] {
+        let root = CommandRunner.fixtures.appendingPathComponent("models")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return names.sorted().map { root.appendingPathComponent($0) }
+            .filter { FileManager.default.fileExists(atPath: $0.appendingPathComponent("expected.json").path) }
+    }
+
+    func expected(_ model: URL) throws -> [CLICase] {
+        try JSONDecoder().decode(Expected.self, from: Data(contentsOf: model.appendingPathComponent("expected.json"))).cli
+    }
+
+    func testTokenizePrintsTheReferenceIds() throws {
+        XCTAssertFalse(models.isEmpty)
+        for model in models {
+            for reference in try expected(model) {
+                let raw = try CommandRunner.run(["tokenize", "--model", model.path, "--text", reference.text])
+                XCTAssertEqual(raw.status, 0, raw.stderr)
+                XCTAssertEqual(try CommandRunner.json(raw.stdout) as? [Int], reference.raw_prompt_ids, model.lastPathComponent)
+                let chat = try CommandRunner.run(["tokenize", "--model", model.path, "--chat", "--text", reference.text])
+                XCTAssertEqual(try CommandRunner.json(chat.stdout) as? [Int], reference.chat_prompt_ids, model.lastPathComponent)
+            }
+        }
+    }
+
+    func testGenerateJSONMatchesTransformersGreedy() throws {
+        for model in models {
+            for reference in try expected(model) {
+                let count = String(reference.raw_output_ids.count)
+                let raw = try CommandRunner.run(["generate", "--model", model.path, "--raw", "--json", "--ignore-eos",
+                                                 "--max-tokens", count, "--threads", "1", "--prompt", reference.text])
+                XCTAssertEqual(raw.status, 0, raw.stderr)
+                let object = try XCTUnwrap(CommandRunner.json(raw.stdout) as? [String: Any])
+                XCTAssertEqual(object["prompt_ids"] as? [Int], reference.raw_prompt_ids)
+                XCTAssertEqual(object["output_ids"] as? [Int], reference.raw_output_ids, model.lastPathComponent)
+                XCTAssertNotNil(object["text"] as? String)
+
+                let chat = try CommandRunner.run(["generate", "--model", model.path, "--json", "--ignore-eos",
+                                                  "--max-tokens", String(reference.chat_output_ids.count), "--prompt", reference.text])
+                let chatObject = try XCTUnwrap(CommandRunner.json(chat.stdout) as? [String: Any], chat.stderr)
+                XCTAssertEqual(chatObject["prompt_ids"] as? [Int], reference.chat_prompt_ids)
+                XCTAssertEqual(chatObject["output_ids"] as? [Int], reference.chat_output_ids, model.lastPathComponent)
+            }
+        }
+    }
+
+    func testPromptIsReadFromStandardInput() throws {
+        let model = try XCTUnwrap(models.first)
+        let reference = try XCTUnwrap(try expected(model).first)
+        let output = try CommandRunner.run(["generate", "--model", model.path, "--raw", "--json", "--ignore-eos", "--max-tokens", "3"],
+                                           stdin: reference.text + "\n")
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let object = try XCTUnwrap(CommandRunner.json(output.stdout) as? [String: Any])
+        XCTAssertEqual(object["prompt_ids"] as? [Int], reference.raw_prompt_ids)
+    }
+
+    func testInspectReportsTheArchitecture() throws {
+        let model = try XCTUnwrap(models.first)
+        let output = try CommandRunner.run(["inspect", "--model", model.path, "--json"])
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let object = try XCTUnwrap(CommandRunner.json(output.stdout) as? [String: Any])
+        let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("config.json"))) as? [String: Any])
+        XCTAssertEqual(object["architecture"] as? String, (config["architectures"] as? [String])?.first)
+        XCTAssertEqual(object["layers"] as? Int, config["num_hidden_layers"] as? Int)
+        XCTAssertGreaterThan(object["parameters"] as? Int ?? 0, 0)
+    }
+
+    func testBenchReportsThroughput() throws {
+        let model = try XCTUnwrap(models.first)
+        let output = try CommandRunner.run(["bench", "--model", model.path, "--json", "--prompt-tokens", "16", "--gen-tokens", "4",
+                                            "--repetitions", "1", "--threads", "1"])
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let object = try XCTUnwrap(CommandRunner.json(output.stdout) as? [String: Any])
+        XCTAssertGreaterThan(object["prefill_tokens_per_second"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(object["decode_tokens_per_second"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(object["peak_rss_bytes"] as? Int ?? 0, 0)
+    }
+
+    func testMissingModelDirectoryFailsWithItsPath() throws {
+        let output = try CommandRunner.run(["generate", "--model", "/nonexistent/model", "--prompt", "hi"])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains("/nonexistent/model"), output.stderr)
+    }
+
+    func testBadLoRAArgumentFailsWithItsPath() throws {
+        let model = try XCTUnwrap(models.first)
+        let output = try CommandRunner.run(["generate", "--model", model.path, "--prompt", "hi", "--lora", "/nonexistent/adapter:0.5"])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains("/nonexistent/adapter/adapter_config.json"), output.stderr)
+    }
+
+    func testInvalidSamplingFlagIsNamed() throws {
+        let model = try XCTUnwrap(models.first)
+        let output = try CommandRunner.run(["generate", "--model", model.path, "--prompt", "hi", "--top-p", "0"])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains("top_p"), output.stderr)
+    }
+
+    func testOverLongPromptIsRefused() throws {
+        let model = try XCTUnwrap(models.first)
+        let longText = String(repeating: "word ", count: 5000)
+        let output = try CommandRunner.run(["generate", "--model", model.path, "--raw", "--prompt", longText])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains("context"), output.stderr)
+    }
+}
