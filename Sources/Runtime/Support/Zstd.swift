@@ -73,7 +73,6 @@ public enum Zstd {
         var output = MallocBytes(pointer: start, count: 0)
         do {
             var inBuffer = ZSTD_inBuffer(src: inputBase, size: input.count, pos: 0)
-            var pendingFrame = false
             while true {
                 if output.count == capacity {
                     let grown = capacity * 2
@@ -87,13 +86,13 @@ public enum Zstd {
                 let hint = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
                 if ZSTD_isError(hint) != 0 { throw ZstdError.corruptFrame(file: file, reason: errorName(hint)) }
                 output.count += outBuffer.pos
-                // hint == 0 means a frame just ended; anything else means the decoder wants more.
-                pendingFrame = hint != 0
-                let outputFull = outBuffer.pos == outBuffer.size
-                if inBuffer.pos == inBuffer.size && !outputFull { break }
+                let inputConsumed = inBuffer.pos == inBuffer.size
+                // 0: a frame is complete and fully flushed. Calling again without input would
+                // report the next frame's header as missing, so stop here.
+                if hint == 0 && inputConsumed { return output }
+                // Input used up, yet the decoder neither filled the output nor finished the frame.
+                if inputConsumed && outBuffer.pos < outBuffer.size { throw ZstdError.truncatedFrame(file: file) }
             }
-            if pendingFrame { throw ZstdError.truncatedFrame(file: file) }
-            return output
         } catch {
             output.release()
             throw error
