@@ -40,7 +40,8 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// The tensor as `Float`s. An aligned F32 tensor is a view into the file's private mapping
     /// (no copy; writing to it changes only this process's memory); F32 at an unaligned
-    /// offset, F16, BF16 and F64 are converted into a new buffer.
+    /// offset, F16, BF16 and F64 are converted into a new buffer. Views of the same tensor share
+    /// memory, so a write through one (e.g. merging a LoRA adapter) is seen by all of them.
     public func floatBuffer(_ name: String) throws -> FloatBuffer {
         let info = try self.info(name)
         let start = storage.base + dataStart + info.byteRange.lowerBound
@@ -83,8 +84,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         _ name: String, _ body: (UnsafeRawBufferPointer) throws -> Result
     ) throws -> Result {
         let info = try self.info(name)
-        return try body(UnsafeRawBufferPointer(rebasing: storage.bytes[(dataStart + info.byteRange.lowerBound)...]
-            .prefix(info.byteRange.count)))
+        let range = (dataStart + info.byteRange.lowerBound)..<(dataStart + info.byteRange.upperBound)
+        return try body(UnsafeRawBufferPointer(rebasing: storage.bytes[range]))
     }
 
     /// The whole file's bytes as loaded (decompressed for `.zst`); for tests and tools.

@@ -5,7 +5,8 @@ import Foundation
 /// Finds the weights the way `transformers` does, in this order: `model.safetensors`,
 /// `model.safetensors.zst`, `model.safetensors.index.json` (its `weight_map` names the shard of each
 /// tensor; a shard may be stored as NAME or NAME.zst), otherwise every `*.safetensors[.zst]` file
-/// in the directory (adapter directories, for example).
+/// in the directory (adapter directories, for example). With an index, the `weight_map` is the
+/// list of tensors: a tensor a shard holds but the map does not name is not part of the model.
 public final class WeightStore: @unchecked Sendable {
     public static let singleFileName = "model.safetensors"
     public static let indexFileName = "model.safetensors.index.json"
