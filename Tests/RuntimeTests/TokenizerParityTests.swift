@@ -27,35 +27,63 @@ enum TokenizerFixtures {
         let specialTokenIds: Set<Int>
     }
 
+    /// Fixture JSON is read with the runtime's parser: swift-corelibs' JSONSerialization drops U+FEFF inside strings.
+    static func readJSON(_ url: URL) throws -> JSONValue {
+        try JSONParser.parse([UInt8](try Data(contentsOf: url)))
+    }
+
+    static func string(_ value: JSONValue?) throws -> String {
+        guard case let .string(text)? = value else { throw FixtureError.malformed("expected a string") }
+        return text
+    }
+
+    static func ints(_ value: JSONValue?) throws -> [Int] {
+        guard case let .array(elements)? = value else { throw FixtureError.malformed("expected an array") }
+        return try elements.map {
+            guard case let .number(number) = $0 else { throw FixtureError.malformed("expected a number") }
+            return Int(number)
+        }
+    }
+
+    static func array(_ value: JSONValue?) throws -> [JSONValue] {
+        guard case let .array(elements)? = value else { throw FixtureError.malformed("expected an array") }
+        return elements
+    }
+
+    enum FixtureError: Error {
+        case malformed(String)
+    }
+
     static func texts() throws -> [String] {
-        let data = try Data(contentsOf: directory.appendingPathComponent("texts.json"))
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String])
+        try array(readJSON(directory.appendingPathComponent("texts.json"))).map { try string($0) }
     }
 
     static func load(_ name: String) throws -> Family {
         let folder = directory.appendingPathComponent(name)
         let tokenizer = try Tokenizer(url: folder.appendingPathComponent("tokenizer.json"))
-        let data = try Data(contentsOf: folder.appendingPathComponent("expected.json"))
-        let expected = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let expected = try readJSON(folder.appendingPathComponent("expected.json"))
         let texts = try texts()
-        let rawCases = try XCTUnwrap(expected["cases"] as? [[String: Any]])
+        let rawCases = try array(expected["cases"])
         XCTAssertEqual(rawCases.count, texts.count)
         // null in expected.json means "same as ids" or "same as the text" (see the script).
+        func orNil<T>(_ value: JSONValue?, _ read: (JSONValue?) throws -> T) throws -> T? {
+            if case .null? = value { return nil }
+            return try read(value)
+        }
         let cases = try zip(texts, rawCases).map { text, raw in
-            let ids = try XCTUnwrap(raw["ids"] as? [Int])
+            let ids = try ints(raw["ids"])
             return Case(text: text, ids: ids,
-                        idsWithoutSpecial: raw["ids_without_special"] as? [Int] ?? ids,
-                        decoded: raw["decoded"] as? String ?? text,
-                        decodedSkippingSpecial: raw["decoded_skipping_special"] as? String ?? text)
+                        idsWithoutSpecial: try orNil(raw["ids_without_special"], ints) ?? ids,
+                        decoded: try orNil(raw["decoded"], string) ?? text,
+                        decodedSkippingSpecial: try orNil(raw["decoded_skipping_special"], string) ?? text)
         }
-        let rawDecodes = try XCTUnwrap(expected["random_decodes"] as? [[String: Any]])
-        let decodes = try rawDecodes.map { raw in
-            (ids: try XCTUnwrap(raw["ids"] as? [Int]), decoded: try XCTUnwrap(raw["decoded"] as? String),
-             decodedSkippingSpecial: try XCTUnwrap(raw["decoded_skipping_special"] as? String))
+        let decodes = try array(expected["random_decodes"]).map { raw in
+            (ids: try ints(raw["ids"]), decoded: try string(raw["decoded"]),
+             decodedSkippingSpecial: try string(raw["decoded_skipping_special"]))
         }
+        guard case let .number(size)? = expected["vocab_size"] else { throw FixtureError.malformed("vocab_size") }
         return Family(name: name, tokenizer: tokenizer, cases: cases, randomDecodes: decodes,
-                      vocabularySize: try XCTUnwrap(expected["vocab_size"] as? Int),
-                      specialTokenIds: Set(try XCTUnwrap(expected["special_token_ids"] as? [Int])))
+                      vocabularySize: Int(size), specialTokenIds: Set(try ints(expected["special_token_ids"])))
     }
 
     /// Strings compared scalar by scalar: Swift's == treats canonically equivalent strings as equal.

@@ -128,8 +128,8 @@ struct AddedVocabulary {
             var start = match.start
             var end = match.end
             if token.singleWord {
-                let wordBefore = start > 0 && Self.lastScalar(bytes, before: start).map(UnicodeClasses.isAlphanumeric) == true
-                let wordAfter = end < bytes.count && Self.firstScalar(bytes, from: end).map(UnicodeClasses.isAlphanumeric) == true
+                let wordBefore = start > 0 && Self.lastScalar(bytes, before: start).map(UnicodeClasses.isWordCharacter) == true
+                let wordAfter = end < bytes.count && Self.firstScalar(bytes, from: end).map(UnicodeClasses.isWordCharacter) == true
                 if wordBefore || wordAfter { continue }
             }
             if token.lstrip {

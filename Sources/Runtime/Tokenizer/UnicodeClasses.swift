@@ -14,9 +14,14 @@ enum UnicodeClasses {
         }
     }
 
-    /// Rust `char::is_alphanumeric`: Alphabetic or numeric.
-    static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.properties.isAlphabetic || isNumeric(scalar)
+    /// Rust regex `\w` (Unicode): Alphabetic, marks, decimal digits, connector punctuation, joiners.
+    /// Added tokens with `single_word` test their neighbours with it.
+    static func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.properties.isAlphabetic || scalar.properties.isJoinControl { return true }
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
+        default: return false
+        }
     }
 
     /// tokenizers' `is_punc`: ASCII punctuation (which includes symbols like `$+<=>^|~`) or any P* category.

@@ -81,6 +81,8 @@ HARD_TEXTS = [
     "<think>reasoning</think> answer",
     "word <sep> next<sep>  tight  <sep>",
     "a <tool> b x<tool>y <tool>",
+    "a_<tool> <tool>½ \u200d<tool> é<tool> <tool>\u0301",
+    "\ufeffbyte order mark, then \u0000 NUL and \u200b zero width",
     "[CLS] hello [SEP]",
     "<unk> and <mask>",
     "Ünïcödé ÀÉÎÕÜ ſ İstanbul ΣΑΣ",
