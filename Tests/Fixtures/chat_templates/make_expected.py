@@ -218,7 +218,7 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     ("expr_in", "{{ 'a' in 'cat' }}{{ 1 in [1,2] }}{{ 'k' in d }}{{ 'z' not in d }}{{ 3 not in [1] }}{{ 'tool_calls' in m }}", {"d": {"k": 1}, "m": {"role": "user"}}),
     ("expr_literals", "{{ 'it\\'s' }} {{ \"tab\\tnew\\nline\\\\ \\u00e9\" }} {{ 0x10 if false else 10 }} {{ 1_000 }} {{ 1.5e3 }} {{ True }} {{ False }} {{ None }} {{ none }} {{ (1,) }} {{ () }} {{ [] }} {{ {} }} {{ {'a': 1, 'b': [true, none]} }}", {}),
     ("expr_conditional", "{{ 'y' if 1 else 'n' }}{{ 'y' if 0 else 'n' }}{{ 'a' if false else 'b' if true else 'c' }}", {}),
-    ("expr_precedence", "{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 2 ** 3 ** 2 }} {{ -2 ** 2 }} {{ not 1 == 2 }} {{ (1 + 2) ~ 3 }} {{ 'a' ~ 2 * 3 }} {{ 'a' ~ 'b' == 'ab' }} {{ [1,2,3]|length + 1 }} {{ -xs|length }}", {"xs": [1, 2]}),
+    ("expr_precedence", "{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 2 ** 3 ** 2 }} {{ -2 ** 2 }} {{ not 1 == 2 }} {{ (1 + 2) ~ 3 }} {{ 'a' ~ 2 * 3 }} {{ 'a' ~ 'b' == 'ab' }} {{ [1,2,3]|length + 1 }}", {}),
     ("expr_filter_precedence", "{{ 'a' + 'b'|upper }}{{ ('a' + 'b')|upper }}{{ -1|abs }}", {}),
     ("expr_string_methods", "{{ s.strip() }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ s.split() }}|{{ 'a,b,,c'.split(',') }}|{{ 'a b c'.split(' ', 1) }}|{{ s.startswith('  he') }}|{{ s.endswith('x') }}|{{ s.upper() }}|{{ s.lower() }}|{{ s.title() }}|{{ 'xxaxx'.strip('x') }}|{{ 'ab'.startswith(('x','a')) }}", {"s": "  heLLo world \n"}),
     ("expr_string_more_methods", "{{ 'a-b'.replace('-', '+') }}|{{ 'abc'.find('c') }}|{{ 'hello'.capitalize() }}|{{ 'a b'.count('a') }}|{{ ','.join(['x','y']) }}", {}),
@@ -232,6 +232,7 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     # Errors at render time (messages are jinja2's; the Swift tests only check that rendering fails).
     ("error_call_undefined", "{{ nothing() }}", {}),
     ("error_concat_binds_tighter_than_plus", "{{ 1 + 2 ~ 3 }}", {}),
+    ("error_unary_minus_binds_before_filter", "{{ -xs|length }}", {"xs": [1, 2]}),
     ("error_int_plus_string", "{{ 1 + 'a' }}", {}),
     ("error_index_out_of_range_is_undefined", "[{{ xs[5] }}]", {"xs": [1]}),
 ]
