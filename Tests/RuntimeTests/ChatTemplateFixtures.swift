@@ -27,6 +27,8 @@ enum ChatTemplateFixtures {
         let rendered: String?
         let error: String?
         let errorKind: String?
+        /// jinja2's line for syntax errors.
+        let errorLine: Int?
     }
 
     static func templateSource(_ name: String) throws -> String {
@@ -73,7 +75,8 @@ enum ChatTemplateFixtures {
             guard case let .object(snippet) = item, let name = string(snippet, "name"), let template = string(snippet, "template")
             else { throw FixtureError("malformed snippet") }
             return Snippet(name: name, template: template, context: objectEntries(snippet["context"]),
-                           rendered: string(snippet, "rendered"), error: string(snippet, "error"), errorKind: string(snippet, "error_kind"))
+                           rendered: string(snippet, "rendered"), error: string(snippet, "error"), errorKind: string(snippet, "error_kind"),
+                           errorLine: { if case let .int(line)? = snippet["error_line"] { return line } else { return nil } }())
         }
         return snippets.filter { $0.name.hasPrefix(prefix) }
     }
@@ -95,7 +98,9 @@ enum ChatTemplateFixtures {
                 switch (error, snippet.errorKind) {
                 case let (.raised(message), "raise_exception"?):
                     XCTAssertEqual(message, snippet.error, "snippet \(snippet.name)", file: file, line: line)
-                case (.runtime, "runtime"?), (.syntax, "syntax"?):
+                case let (.syntax(errorLine, _, _), "syntax"?):
+                    XCTAssertEqual(errorLine, snippet.errorLine, "snippet \(snippet.name): \(error)", file: file, line: line)
+                case (.runtime, "runtime"?):
                     break
                 default:
                     XCTFail("snippet \(snippet.name) failed with \(error); jinja2: \(snippet.rendered ?? snippet.error ?? "")", file: file, line: line)

@@ -142,7 +142,6 @@ extension JinjaInterpreter {
         do {
             return try encoder.encode(value)
         } catch let error as PythonJSON.NotSerializable {
-            if case let .undefined(message) = value { throw TemplateRuntimeFailure(message) }
             throw TemplateRuntimeFailure("Object of type \(error.typeName) is not JSON serializable")
         }
     }

@@ -235,6 +235,20 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     ("error_unary_minus_binds_before_filter", "{{ -xs|length }}", {"xs": [1, 2]}),
     ("error_int_plus_string", "{{ 1 + 'a' }}", {}),
     ("error_index_out_of_range_is_undefined", "[{{ xs[5] }}]", {"xs": [1]}),
+    ("error_iterate_none", "{% for x in none %}{% endfor %}", {}),
+    ("error_message_of_empty_list", "{{ messages[0]['role'] }}", {"messages": []}),
+    ("error_tojson_undefined", "{{ missing|tojson }}", {}),
+    ("error_namespace_underscore", "{% set ns = namespace(_x=1) %}", {}),
+    # Syntax errors: jinja2 reports the line; the Swift tests compare it.
+    ("syntax_unclosed_expression", "line one\n{{ x + }}", {}),
+    ("syntax_unknown_tag", "a\nb\n{% frobnicate %}", {}),
+    ("syntax_missing_endif", "{% if true %}\nyes\n", {}),
+    ("syntax_missing_endfor", "{% for x in y %}\n{{ x }}\n{% endif %}", {}),
+    ("syntax_unterminated_string", "ok\n{{ 'abc }}", {}),
+    ("syntax_bad_character", "{{ 1 $ 2 }}", {}),
+    ("syntax_chained_tests", "\n\n{{ x is defined is none }}", {}),
+    ("syntax_unbalanced_brackets", "{{ [1, 2 }}", {}),
+    ("syntax_unclosed_comment", "text {# never closed", {}),
 ]
 
 
@@ -257,7 +271,7 @@ def render_snippet(template: str, context: dict[str, Any]) -> dict[str, Any]:
     try:
         return {"rendered": _compile_jinja_template(template).render(**context)}
     except jinja2.exceptions.TemplateSyntaxError as error:
-        return {"error": str(error), "error_kind": "syntax"}
+        return {"error": str(error), "error_kind": "syntax", "error_line": error.lineno}
     except jinja2.exceptions.TemplateError as error:
         kind = "raise_exception" if type(error) is jinja2.exceptions.TemplateError else "runtime"
         return {"error": str(error), "error_kind": kind}
