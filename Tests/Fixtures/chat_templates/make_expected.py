@@ -32,6 +32,12 @@ FAMILIES: dict[str, tuple[str | None, str | None]] = {
     "chatml_qwen2": (None, "<|im_end|>"),
     "qwen2_5_tools": (None, "<|im_end|>"),
     "smollm": ("<|im_start|>", "<|im_end|>"),
+    # Further families, beyond the seven the runtime ships fixtures for.
+    "qwen3": (None, "<|im_end|>"),
+    "llama3_0": ("<|begin_of_text|>", "<|eot_id|>"),
+    "mistral_v0_1": ("<s>", "</s>"),
+    "gemma": ("<bos>", "<eos>"),
+    "phi3": ("<s>", "<|endoftext|>"),
 }
 
 CONVERSATIONS: dict[str, list[dict[str, Any]]] = {
@@ -115,6 +121,13 @@ TOOL_CALL_CONVERSATION = [
     {"role": "user", "content": "Thanks!"},
 ]
 
+THINKING_CONVERSATION = [
+    {"role": "user", "content": "What is 2+2?"},
+    {"role": "assistant", "content": "<think>\nSimple arithmetic.\n</think>\n\n4"},
+    {"role": "user", "content": "And 3+3?"},
+    {"role": "assistant", "content": "6", "reasoning_content": "Add three and three."},
+]
+
 # Records beyond role/content messages: tools, tool calls, and template variables a caller may pass.
 EXTRA_RECORDS: list[dict[str, Any]] = [
     {"template": "llama3", "conversation": "tools_user", "messages": CONVERSATIONS["system_user"], "extra": {"tools": [WEATHER_TOOL]}},
@@ -127,6 +140,11 @@ EXTRA_RECORDS: list[dict[str, Any]] = [
     {"template": "qwen2_5_tools", "conversation": "tool_call", "messages": TOOL_CALL_CONVERSATION, "extra": {"tools": [WEATHER_TOOL]}},
     {"template": "mistral", "conversation": "tools", "messages": CONVERSATIONS["system_multi_turn"], "extra": {"tools": [WEATHER_TOOL]}},
     {"template": "mistral", "conversation": "tool_call", "messages": TOOL_CALL_CONVERSATION[1:], "extra": {"tools": [WEATHER_TOOL]}},
+    {"template": "qwen3", "conversation": "tools", "messages": CONVERSATIONS["system_user"], "extra": {"tools": [WEATHER_TOOL]}},
+    {"template": "qwen3", "conversation": "tool_call", "messages": TOOL_CALL_CONVERSATION, "extra": {"tools": [WEATHER_TOOL]}},
+    {"template": "qwen3", "conversation": "thinking", "messages": THINKING_CONVERSATION},
+    {"template": "qwen3", "conversation": "thinking_prefix", "messages": THINKING_CONVERSATION[:3]},
+    {"template": "qwen3", "conversation": "no_thinking", "messages": CONVERSATIONS["multi_turn"], "extra": {"enable_thinking": False}},
     {"template": "mistral", "conversation": "bad_tool_call_id", "messages": [TOOL_CALL_CONVERSATION[1], {**TOOL_CALL_CONVERSATION[2], "tool_calls": [{**TOOL_CALL_CONVERSATION[2]["tool_calls"][0], "id": "short"}]}]},
 ]
 
