@@ -23,9 +23,3 @@ struct JinjaEnvironment {
     mutating func pushFrame(_ frame: [String: TemplateValue] = [:]) { frames.append(frame) }
     mutating func popFrame() { frames.removeLast() }
 }
-
-/// A runtime failure without position; the interpreter adds the line of the statement it ran.
-struct TemplateRuntimeFailure: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
-}

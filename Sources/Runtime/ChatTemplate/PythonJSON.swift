@@ -37,7 +37,7 @@ struct PythonJSON {
         case let .bool(flag): output += flag ? "true" : "false"
         case let .int(number): output += String(number)
         case let .double(number):
-            if number.isNaN { output += "NaN" } else if number.isInfinite { output += number < 0 ? "-Infinity" : "Infinity" } else { output += PythonFloat.repr(number) }
+            if number.isNaN { output += "NaN" } else if number.isInfinite { output += number < 0 ? "-Infinity" : "Infinity" } else { output += PythonRepr.float(number) }
         case let .string(text): writeString(text, into: &output)
         case let .list(items), let .tuple(items):
             guard !items.isEmpty else { output += "[]"; return }

@@ -1,4 +1,5 @@
-/// How Python prints values: `str()` for `{{ }}` and `~`, `repr()` inside containers.
+/// Python semantics of values: how they print (`str()` for `{{ }}` and `~`, `repr()` inside
+/// containers), compare, and act as numbers.
 extension TemplateValue {
     /// `str(value)`; undefined prints as the empty string.
     var pythonString: String {
@@ -15,107 +16,104 @@ extension TemplateValue {
         case .none: return "None"
         case let .bool(flag): return flag ? "True" : "False"
         case let .int(number): return String(number)
-        case let .double(number): return PythonFloat.repr(number)
-        case let .string(text): return PythonFloat.reprString(text)
+        case let .double(number): return PythonRepr.float(number)
+        case let .string(text): return PythonRepr.string(text)
         case let .list(items): return "[" + items.map(\.pythonRepr).joined(separator: ", ") + "]"
         case let .tuple(items):
             return items.count == 1 ? "(\(items[0].pythonRepr),)" : "(" + items.map(\.pythonRepr).joined(separator: ", ") + ")"
         case let .dictionary(dictionary):
-            return "{" + dictionary.pairs.map { "\(PythonFloat.reprString($0.key)): \($0.value.pythonRepr)" }.joined(separator: ", ") + "}"
+            return "{" + dictionary.pairs.map { "\(PythonRepr.string($0.key)): \($0.value.pythonRepr)" }.joined(separator: ", ") + "}"
         case let .namespace(namespace):
-            return "<Namespace {" + namespace.attributes.pairs.map { "\(PythonFloat.reprString($0.key)): \($0.value.pythonRepr)" }.joined(separator: ", ") + "}>"
+            return "<Namespace {" + namespace.attributes.pairs.map { "\(PythonRepr.string($0.key)): \($0.value.pythonRepr)" }.joined(separator: ", ") + "}>"
         case let .callable(callable): return "<function \(callable.name)>"
         case let .loop(loop): return "<LoopContext \(loop.index0 + 1)/\(loop.items.count)>"
         }
     }
 }
 
-/// Python's number and string `repr` rules.
-enum PythonFloat {
-    /// `float.__repr__`: the shortest digits that round-trip, positional when the decimal exponent
-    /// is in [-4, 16), scientific otherwise, and always with a fractional part or an exponent.
-    static func repr(_ value: Double) -> String {
-        if value.isNaN { return "nan" }
-        if value.isInfinite { return value < 0 ? "-inf" : "inf" }
-        if value == 0 { return value.sign == .minus ? "-0.0" : "0.0" }
-        let (negative, digits, pointPosition) = shortestDigits(value)
-        let sign = negative ? "-" : ""
-        if pointPosition <= -4 || pointPosition > 16 {
-            var mantissa = String(digits.first!)
-            if digits.count > 1 { mantissa += "." + digits.dropFirst() }
-            let exponent = pointPosition - 1
-            let exponentDigits = String(abs(exponent))
-            return sign + mantissa + "e" + (exponent < 0 ? "-" : "+") + (exponentDigits.count < 2 ? "0" : "") + exponentDigits
+/// A Python number: bool and int are integers, float is a double.
+enum PythonNumber {
+    case integer(Int)
+    case floating(Double)
+
+    var doubleValue: Double {
+        switch self {
+        case let .integer(value): return Double(value)
+        case let .floating(value): return value
         }
-        if pointPosition <= 0 { return sign + "0." + String(repeating: "0", count: -pointPosition) + digits }
-        if pointPosition >= digits.count { return sign + digits + String(repeating: "0", count: pointPosition - digits.count) + ".0" }
-        let split = digits.index(digits.startIndex, offsetBy: pointPosition)
-        return sign + digits[..<split] + "." + digits[split...]
+    }
+}
+
+extension TemplateValue {
+    var number: PythonNumber? {
+        switch self {
+        case let .int(value): return .integer(value)
+        case let .bool(flag): return .integer(flag ? 1 : 0)
+        case let .double(value): return .floating(value)
+        default: return nil
+        }
     }
 
-    /// Digits d1d2...dn and position p with |value| = 0.d1d2...dn × 10^p, from Swift's shortest round-trip description.
-    private static func shortestDigits(_ value: Double) -> (negative: Bool, digits: String, pointPosition: Int) {
-        var text = Substring(value.description)
-        let negative = text.hasPrefix("-")
-        if negative { text = text.dropFirst() }
-        var exponent = 0
-        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
-            exponent = Int(text[text.index(after: e)...]) ?? 0
-            text = text[..<e]
+    var integerValue: Int? {
+        switch self {
+        case let .int(value): return value
+        case let .bool(flag): return flag ? 1 : 0
+        default: return nil
         }
-        var integerPart = text
-        var fractionPart: Substring = ""
-        if let dot = text.firstIndex(of: ".") {
-            integerPart = text[..<dot]
-            fractionPart = text[text.index(after: dot)...]
-        }
-        var digits = String(integerPart) + fractionPart
-        var pointPosition = integerPart.count + exponent
-        while digits.hasPrefix("0"), digits.count > 1 {
-            digits.removeFirst()
-            pointPosition -= 1
-        }
-        while digits.hasSuffix("0"), digits.count > 1 { digits.removeLast() }
-        return (negative, digits, pointPosition)
     }
 
-    /// `str.__repr__`: single quotes unless the text has a single quote and no double quote;
-    /// non-printable characters escaped as \xhh, \uhhhh or \Uhhhhhhhh.
-    static func reprString(_ text: String) -> String {
-        let quote: Unicode.Scalar = (text.unicodeScalars.contains("'") && !text.unicodeScalars.contains("\"")) ? "\"" : "'"
-        var output = String.UnicodeScalarView()
-        output.append(quote)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case quote, "\\":
-                output.append("\\")
-                output.append(scalar)
-            case "\t": output.append(contentsOf: "\\t".unicodeScalars)
-            case "\n": output.append(contentsOf: "\\n".unicodeScalars)
-            case "\r": output.append(contentsOf: "\\r".unicodeScalars)
-            default:
-                if isPrintable(scalar) {
-                    output.append(scalar)
-                } else {
-                    let hex = String(scalar.value, radix: 16)
-                    let escape = scalar.value < 0x100 ? "\\x" + pad(hex, 2) : scalar.value < 0x10000 ? "\\u" + pad(hex, 4) : "\\U" + pad(hex, 8)
-                    output.append(contentsOf: escape.unicodeScalars)
-                }
+    var isNone: Bool {
+        if case .none = self { return true }
+        return false
+    }
+
+    var isString: Bool {
+        if case .string = self { return true }
+        return false
+    }
+
+    var isList: Bool {
+        if case .list = self { return true }
+        return false
+    }
+
+    /// Python `==`: numbers across int/float/bool, strings by code point, containers element-wise,
+    /// dicts regardless of order; undefined equals only undefined.
+    func pythonEquals(_ other: TemplateValue) -> Bool {
+        switch (self, other) {
+        case (.undefined, .undefined), (.none, .none): return true
+        case let (.string(a), .string(b)): return PythonText.equal(a, b)
+        case let (.list(a), .list(b)), let (.tuple(a), .tuple(b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.pythonEquals($1) }
+        case let (.dictionary(a), .dictionary(b)):
+            return a.count == b.count && a.pairs.allSatisfy { pair in b[pair.key].map { pair.value.pythonEquals($0) } ?? false }
+        case let (.namespace(a), .namespace(b)): return a === b
+        case let (.callable(a), .callable(b)): return a === b
+        default:
+            guard let a = number, let b = other.number else { return false }
+            if case let (.integer(x), .integer(y)) = (a, b) { return x == y }
+            return a.doubleValue == b.doubleValue
+        }
+    }
+
+    /// -1, 0 or 1 for Python's `<` family; a TypeError for unorderable types.
+    func pythonOrder(_ other: TemplateValue, op: String) throws -> Int {
+        switch (self, other) {
+        case let (.undefined(message), _), let (_, .undefined(message)):
+            throw TemplateRuntimeFailure(message)
+        case let (.string(a), .string(b)):
+            return PythonText.equal(a, b) ? 0 : (PythonText.less(a, b) ? -1 : 1)
+        case let (.list(a), .list(b)), let (.tuple(a), .tuple(b)):
+            for (x, y) in zip(a, b) where !x.pythonEquals(y) { return try x.pythonOrder(y, op: op) }
+            return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+        default:
+            guard let a = number, let b = other.number else {
+                throw TemplateRuntimeFailure("'\(op)' not supported between instances of '\(typeName)' and '\(other.typeName)'")
             }
-        }
-        output.append(quote)
-        return String(output)
-    }
-
-    private static func pad(_ hex: String, _ width: Int) -> String { String(repeating: "0", count: max(0, width - hex.count)) + hex }
-
-    /// `str.isprintable()`: not in categories Cc, Cf, Cs, Co, Cn, Zl, Zp, Zs (except the space).
-    static func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar == " " { return true }
-        if scalar.value < 0x7F { return scalar.value >= 0x20 }
-        switch scalar.properties.generalCategory {
-        case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator, .spaceSeparator: return false
-        default: return true
+            if case let (.integer(x), .integer(y)) = (a, b) { return x == y ? 0 : (x < y ? -1 : 1) }
+            let x = a.doubleValue
+            let y = b.doubleValue
+            return x == y ? 0 : (x < y ? -1 : 1)
         }
     }
 }
