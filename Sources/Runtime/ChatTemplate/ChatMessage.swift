@@ -1,0 +1,10 @@
+/// One turn of a conversation as chat templates see it: `{"role": ..., "content": ...}`.
+public struct ChatMessage: Codable, Sendable, Equatable {
+    public var role: String
+    public var content: String
+
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}

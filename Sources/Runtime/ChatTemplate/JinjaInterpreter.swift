@@ -1,0 +1,148 @@
+/// Renders a parsed template: runs statements, keeping scopes in a `JinjaEnvironment`.
+final class JinjaInterpreter {
+    var environment: JinjaEnvironment
+
+    init(environment: JinjaEnvironment) { self.environment = environment }
+
+    enum Flow { case normal, breakLoop, continueLoop }
+
+    func render(_ body: [JinjaStatement]) throws -> String {
+        var output = ""
+        _ = try execute(body, into: &output)
+        return output
+    }
+
+    func execute(_ statements: [JinjaStatement], into output: inout String) throws -> Flow {
+        for statement in statements {
+            let flow: Flow
+            do {
+                flow = try execute(statement, into: &output)
+            } catch let failure as TemplateRuntimeFailure {
+                throw ChatTemplateError.runtime(line: statement.line, message: failure.message)
+            }
+            if flow != .normal { return flow }
+        }
+        return .normal
+    }
+
+    private func execute(_ statement: JinjaStatement, into output: inout String) throws -> Flow {
+        switch statement.kind {
+        case let .text(text):
+            output += text
+        case let .output(expression):
+            output += try evaluate(expression).pythonString
+        case let .ifChain(branches, otherwise):
+            for branch in branches where try evaluate(branch.condition).isTruthy {
+                return try execute(branch.body, into: &output)
+            }
+            return try execute(otherwise, into: &output)
+        case let .forLoop(target, iterable, filter, body, otherwise):
+            return try executeFor(target: target, iterable: iterable, filter: filter, body: body, otherwise: otherwise, into: &output)
+        case let .set(target, expression):
+            try assign(target, try evaluate(expression))
+        case let .setBlock(name, body):
+            var captured = ""
+            _ = try execute(body, into: &captured)
+            environment.assign(name, .string(captured))
+        case let .macro(macro):
+            environment.assign(macro.name, .callable(makeMacro(macro)))
+        case let .callBlock(call, callerMacro):
+            guard case let .call(callee, arguments) = call.kind else { return .normal }
+            let caller = makeMacro(callerMacro)
+            var evaluated = try evaluateArguments(arguments)
+            evaluated.keyword.append(("caller", .callable(caller)))
+            output += try callValue(try evaluate(callee), evaluated, description: "macro").pythonString
+        case let .generation(body):
+            return try execute(body, into: &output)
+        case .breakLoop:
+            return .breakLoop
+        case .continueLoop:
+            return .continueLoop
+        }
+        return .normal
+    }
+
+    private func executeFor(target: JinjaAssignTarget, iterable: JinjaExpression, filter: JinjaExpression?,
+                            body: [JinjaStatement], otherwise: [JinjaStatement], into output: inout String) throws -> Flow
+    {
+        var items = try iterate(try evaluate(iterable))
+        environment.pushFrame()
+        defer { environment.popFrame() }
+        if let filter {
+            items = try items.filter { item in
+                try assign(target, item)
+                return try evaluate(filter).isTruthy
+            }
+        }
+        if items.isEmpty {
+            _ = try execute(otherwise, into: &output)
+            return .normal
+        }
+        for index in items.indices {
+            try assign(target, items[index])
+            environment.assign("loop", .loop(LoopContext(items: items, index0: index)))
+            if try execute(body, into: &output) == .breakLoop { break }
+        }
+        return .normal
+    }
+
+    func assign(_ target: JinjaAssignTarget, _ value: TemplateValue) throws {
+        switch target {
+        case let .name(name):
+            environment.assign(name, value)
+        case let .attribute(object, attribute):
+            guard case let .namespace(namespace) = environment.lookup(object) else {
+                throw TemplateRuntimeFailure("cannot assign attribute on non-namespace object")
+            }
+            namespace.attributes[attribute] = value
+        case let .tuple(names):
+            let items = try iterate(value)
+            guard items.count == names.count else {
+                throw TemplateRuntimeFailure(items.count < names.count
+                    ? "not enough values to unpack (expected \(names.count), got \(items.count))"
+                    : "too many values to unpack (expected \(names.count))")
+            }
+            for (name, item) in zip(names, items) { environment.assign(name, item) }
+        }
+    }
+
+    /// A macro sees the template's variables at call time, the loop variables around its
+    /// definition, its parameters, and `caller` when invoked from a call block.
+    private func makeMacro(_ macro: JinjaMacro) -> TemplateCallable {
+        let enclosingFrames = Array(environment.frames.dropFirst(2))
+        return TemplateCallable(name: macro.name) { interpreter, arguments in
+            let saved = interpreter.environment.frames
+            defer { interpreter.environment.frames = saved }
+            interpreter.environment.frames = Array(saved.prefix(2)) + enclosingFrames
+            interpreter.environment.pushFrame()
+            guard arguments.positional.count <= macro.parameters.count else {
+                throw TemplateRuntimeFailure("macro '\(macro.name)' takes not more than \(macro.parameters.count) argument(s)")
+            }
+            for (position, parameter) in macro.parameters.enumerated() {
+                if let value = arguments.value(position, parameter.name) {
+                    interpreter.environment.assign(parameter.name, value)
+                } else if let defaultValue = parameter.defaultValue {
+                    interpreter.environment.assign(parameter.name, try interpreter.evaluate(defaultValue))
+                } else {
+                    interpreter.environment.assign(parameter.name, .undefined(message: "parameter '\(parameter.name)' was not provided"))
+                }
+            }
+            for (name, value) in arguments.keyword where name == "caller" { interpreter.environment.assign(name, value) }
+            var output = ""
+            _ = try interpreter.execute(macro.body, into: &output)
+            return .string(output)
+        }
+    }
+
+    /// Python iteration: lists and tuples by item, dicts by key, strings by code point; undefined is empty.
+    func iterate(_ value: TemplateValue) throws -> [TemplateValue] {
+        switch value {
+        case .undefined: return []
+        case let .list(items), let .tuple(items): return items
+        case let .dictionary(dictionary): return dictionary.keys.map(TemplateValue.string)
+        case let .string(text): return text.unicodeScalars.map { .string(String($0)) }
+        case let .namespace(namespace): return namespace.attributes.keys.map(TemplateValue.string)
+        default: throw TemplateRuntimeFailure("'\(value.typeName)' object is not iterable")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Runtime
+import XCTest
+
+/// Bad templates and bad input fail with errors that say where and why.
+final class ChatTemplateErrorTests: XCTestCase {
+    private func syntaxError(_ source: String) -> ChatTemplateError? {
+        do {
+            _ = try ChatTemplate(source: source)
+            return nil
+        } catch {
+            return error as? ChatTemplateError
+        }
+    }
+
+    func testSyntaxErrorNamesLineAndColumnOfTheOffendingToken() {
+        XCTAssertEqual(syntaxError("line one\n{{ x + }}"),
+                       .syntax(line: 2, column: 8, message: "unexpected end of print statement"))
+        XCTAssertEqual(syntaxError("a\nb\n  {% frobnicate %}"),
+                       .syntax(line: 3, column: 6, message: "encountered unknown tag 'frobnicate'"))
+    }
+
+    func testSyntaxErrorColumnsCountCodePoints() {
+        XCTAssertEqual(syntaxError("héllo 👋 {{ 1 $ 2 }}"), .syntax(line: 1, column: 14, message: "unexpected char \"$\""))
+    }
+
+    func testUnclosedBlockReportsTheTagsItWaitedFor() {
+        XCTAssertEqual(syntaxError("{% if true %}\nyes\n"),
+                       .syntax(line: 2, column: 4, message: "unexpected end of template, expected 'elif' or 'else' or 'endif'"))
+    }
+
+    func testSyntaxErrorDescriptionIsReadable() {
+        let error = ChatTemplateError.syntax(line: 3, column: 7, message: "encountered unknown tag 'x'")
+        XCTAssertEqual(error.description, "chat template: syntax error at line 3, column 7: encountered unknown tag 'x'")
+    }
+
+    func testRaiseExceptionSurfacesItsMessage() throws {
+        let template = try ChatTemplate(source: "{% if messages|length > 1 %}{{ raise_exception('Only one message, got ' ~ messages|length) }}{% endif %}ok")
+        XCTAssertEqual(try template.render(messages: [ChatMessage(role: "user", content: "a")], addGenerationPrompt: false), "ok")
+        XCTAssertThrowsError(try template.render(messages: [ChatMessage(role: "user", content: "a"), ChatMessage(role: "user", content: "b")],
+                                                 addGenerationPrompt: false)) { error in
+            XCTAssertEqual(error as? ChatTemplateError, .raised(message: "Only one message, got 2"))
+        }
+    }
+
+    func testRuntimeErrorNamesTheLineAndTheUndefinedName() throws {
+        let template = try ChatTemplate(source: "first\n{{ nothing.attribute }}")
+        XCTAssertThrowsError(try template.render(context: [:])) { error in
+            XCTAssertEqual(error as? ChatTemplateError, .runtime(line: 2, message: "'nothing' is undefined"))
+        }
+    }
+
+    func testRuntimeErrorForWrongOperandTypes() throws {
+        let template = try ChatTemplate(source: "{{ 1 + 'a' }}")
+        XCTAssertThrowsError(try template.render(context: [:])) { error in
+            XCTAssertEqual(error as? ChatTemplateError, .runtime(line: 1, message: "unsupported operand type(s) for +: 'int' and 'str'"))
+        }
+    }
+
+    func testInvalidJSONInputNamesTheOffset() {
+        XCTAssertThrowsError(try JinjaValue(json: "{\"a\": [1, 2,]}")) { error in
+            XCTAssertEqual(error as? ChatTemplateError, .invalidJSON(offset: 12, message: "unexpected character"))
+        }
+    }
+}
