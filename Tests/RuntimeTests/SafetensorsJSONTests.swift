@@ -5,12 +5,12 @@ import XCTest
 
 /// The JSON parser behind safetensors headers and index files (RFC 8259).
 final class SafetensorsJSONTests: XCTestCase {
-    private func parse(_ text: String) -> Result<JSONValue, JSONValue.ParseFailure> {
-        JSONValue.parse(Data(text.utf8))
+    private func parse(_ text: String) -> Result<HeaderJSON, HeaderJSON.ParseFailure> {
+        HeaderJSON.parse(Data(text.utf8))
     }
 
     private func assertFails(_ text: String, _ reason: String, line: UInt = #line) {
-        XCTAssertEqual(parse(text), .failure(JSONValue.ParseFailure(reason: reason)), line: line)
+        XCTAssertEqual(parse(text), .failure(HeaderJSON.ParseFailure(reason: reason)), line: line)
     }
 
     func testScalarsArraysAndObjects() {
@@ -53,6 +53,6 @@ final class SafetensorsJSONTests: XCTestCase {
 
     func testInvalidUTF8IsRejected() {
         XCTAssertEqual(
-            JSONValue.parse(Data([0x22, 0xFF, 0x22])), .failure(JSONValue.ParseFailure(reason: "invalid UTF-8 in string at byte 1")))
+            HeaderJSON.parse(Data([0x22, 0xFF, 0x22])), .failure(HeaderJSON.ParseFailure(reason: "invalid UTF-8 in string at byte 1")))
     }
 }

@@ -30,11 +30,11 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
     public enum TargetModules: Codable, Sendable, Equatable {
         case names([String])
         case pattern(String)
-        public init(from decoder: Decoder) throws {
+        public init(from decoder: Swift.Decoder) throws {
             let container = try decoder.singleValueContainer()
             if let list = try? container.decode([String].self) { self = .names(list) } else { self = .pattern(try container.decode(String.self)) }
         }
-        public func encode(to encoder: Encoder) throws {
+        public func encode(to encoder: Swift.Encoder) throws {
             var container = encoder.singleValueContainer()
             switch self {
             case .names(let list): try container.encode(list)

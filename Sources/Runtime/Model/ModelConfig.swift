@@ -62,13 +62,13 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 public struct TokenIdList: Codable, Sendable, Equatable {
     public var ids: [Int]
     public init(_ ids: [Int]) { self.ids = ids }
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Swift.Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() { ids = [] }
         else if let single = try? container.decode(Int.self) { ids = [single] }
         else { ids = try container.decode([Int].self) }
     }
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Swift.Encoder) throws {
         var container = encoder.singleValueContainer()
         if ids.count == 1 { try container.encode(ids[0]) } else { try container.encode(ids) }
     }

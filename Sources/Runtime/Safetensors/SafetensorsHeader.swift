@@ -30,8 +30,8 @@ struct SafetensorsHeader {
         let json = Data(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart]))
         let dataSize = bytes.count - dataStart
 
-        let document: JSONValue
-        switch JSONValue.parse(json) {
+        let document: HeaderJSON
+        switch HeaderJSON.parse(json) {
         case let .success(value): document = value
         case let .failure(failure): throw SafetensorsError.invalidHeaderJSON(file: file, reason: failure.reason)
         }
@@ -52,7 +52,7 @@ struct SafetensorsHeader {
         self.metadata = metadata
     }
 
-    private static func metadata(_ entry: JSONValue, file: String) throws -> [String: String] {
+    private static func metadata(_ entry: HeaderJSON, file: String) throws -> [String: String] {
         guard case let .object(fields) = entry else { throw SafetensorsError.invalidMetadata(file: file, field: "") }
         var metadata: [String: String] = [:]
         for (key, value) in fields {
@@ -63,12 +63,12 @@ struct SafetensorsHeader {
     }
 
     private static func tensorInfo(
-        name: String, entry: JSONValue, dataSize: Int, file: String
+        name: String, entry: HeaderJSON, dataSize: Int, file: String
     ) throws -> SafetensorsTensorInfo {
         guard case let .object(fields) = entry else {
             throw SafetensorsError.entryNotObject(file: file, tensor: name)
         }
-        func field(_ key: String) throws -> JSONValue {
+        func field(_ key: String) throws -> HeaderJSON {
             guard let value = fields[key] else {
                 throw SafetensorsError.missingField(file: file, tensor: name, field: key)
             }

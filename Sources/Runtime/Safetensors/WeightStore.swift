@@ -124,8 +124,8 @@ public final class WeightStore: @unchecked Sendable {
         } catch {
             throw SafetensorsError.unreadable(file: index.path, reason: error.localizedDescription)
         }
-        let document: JSONValue
-        switch JSONValue.parse(data) {
+        let document: HeaderJSON
+        switch HeaderJSON.parse(data) {
         case let .success(value): document = value
         case let .failure(failure):
             throw SafetensorsError.malformedIndex(file: index.path, reason: "not valid JSON: \(failure.reason)")

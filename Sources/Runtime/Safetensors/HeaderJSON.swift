@@ -5,21 +5,21 @@ import Foundation
 ///
 /// Parsed by hand rather than with `JSONDecoder`: probing each value's type through `Decodable`
 /// took about 100 µs per header entry, a third of a second for a large model's header.
-enum JSONValue: Equatable {
+enum HeaderJSON: Equatable {
     case null
     case bool(Bool)
     case integer(Int)
     case number(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([HeaderJSON])
+    case object([String: HeaderJSON])
 
     struct ParseFailure: Error, Equatable {
         let reason: String
     }
 
     /// Parses `data` as one JSON value, surrounded by optional whitespace.
-    static func parse(_ data: Data) -> Result<JSONValue, ParseFailure> {
+    static func parse(_ data: Data) -> Result<HeaderJSON, ParseFailure> {
         data.withUnsafeBytes { bytes in
             var parser = Parser(bytes: bytes)
             do {
@@ -62,8 +62,8 @@ private struct Parser {
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-    func failure(_ reason: String) -> JSONValue.ParseFailure {
-        JSONValue.ParseFailure(reason: "\(reason) at byte \(position)")
+    func failure(_ reason: String) -> HeaderJSON.ParseFailure {
+        HeaderJSON.ParseFailure(reason: "\(reason) at byte \(position)")
     }
 
     var current: UInt8? { position < bytes.count ? bytes[position] : nil }
@@ -77,7 +77,7 @@ private struct Parser {
         position += 1
     }
 
-    mutating func value(depth: Int) throws -> JSONValue {
+    mutating func value(depth: Int) throws -> HeaderJSON {
         guard depth < Self.maximumDepth else { throw failure("nesting deeper than \(Self.maximumDepth)") }
         guard let byte = current else { throw failure("unexpected end of input") }
         switch byte {
@@ -99,9 +99,9 @@ private struct Parser {
         }
     }
 
-    mutating func object(depth: Int) throws -> JSONValue {
+    mutating func object(depth: Int) throws -> HeaderJSON {
         position += 1  // {
-        var fields: [String: JSONValue] = [:]
+        var fields: [String: HeaderJSON] = [:]
         skipWhitespace()
         if current == UInt8(ascii: "}") { position += 1; return .object(fields) }
         while true {
@@ -114,7 +114,7 @@ private struct Parser {
             skipWhitespace()
             let value = try value(depth: depth + 1)
             guard fields.updateValue(value, forKey: key) == nil else {
-                throw JSONValue.ParseFailure(reason: "duplicate key \"\(key)\" at byte \(keyPosition)")
+                throw HeaderJSON.ParseFailure(reason: "duplicate key \"\(key)\" at byte \(keyPosition)")
             }
             skipWhitespace()
             if current == UInt8(ascii: ",") { position += 1; continue }
@@ -123,9 +123,9 @@ private struct Parser {
         }
     }
 
-    mutating func array(depth: Int) throws -> JSONValue {
+    mutating func array(depth: Int) throws -> HeaderJSON {
         position += 1  // [
-        var values: [JSONValue] = []
+        var values: [HeaderJSON] = []
         skipWhitespace()
         if current == UInt8(ascii: "]") { position += 1; return .array(values) }
         while true {
@@ -218,7 +218,7 @@ private struct Parser {
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; integers that fit `Int` stay exact.
-    mutating func number() throws -> JSONValue {
+    mutating func number() throws -> HeaderJSON {
         let start = position
         if current == UInt8(ascii: "-") { position += 1 }
         guard let first = current, Self.isDigit(first) else { throw failure("invalid number") }
