@@ -73,6 +73,8 @@ QWEN2_PATTERN = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 SPIECE_UNDERLINE = "\u2581"
+# Words of the test texts and the prompt text, in byte-level form ("Ġ" is the space).
+LLAMA3_UNMERGEABLE_WORDS = ["\u0120jumps", "\u0120lazy", "\u0120everywhere"]
 SENTENCEPIECE_ALPHABET_SIZE = 180
 
 LORA_TARGETS_ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -225,8 +227,24 @@ def byte_level_tokenizer(corpus: list[str], pattern: str, vocab_size: int, nfc: 
     return tokenizer
 
 
+def add_unmergeable_words(tokenizer: Tokenizer, words: list[str]) -> None:
+    """Add whole-word tokens that no merge builds.
+
+    Real Llama-3 vocabularies hold such tokens, and ignore_merges is what makes a pre-tokenized word that is
+    in the vocabulary one token; a freshly trained vocabulary has none, so ignore_merges would change nothing.
+    """
+    trained = json.loads(tokenizer.to_str())["model"]
+    vocab: dict[str, int] = trained["vocab"]
+    for word in words:
+        assert word not in vocab, f"{word} is already a token"
+        vocab[word] = len(vocab)
+    merges = [tuple(merge) for merge in trained["merges"]]
+    tokenizer.model = models.BPE(vocab=vocab, merges=merges, ignore_merges=True, byte_fallback=False, fuse_unk=False)
+
+
 def llama3_tokenizer(corpus: list[str]) -> Tokenizer:
     tokenizer = byte_level_tokenizer(corpus, LLAMA3_PATTERN, 1000, nfc=False, ignore_merges=True)
+    add_unmergeable_words(tokenizer, LLAMA3_UNMERGEABLE_WORDS)
     specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
     tokenizer.add_special_tokens(specials)
     bos_id = tokenizer.token_to_id("<|begin_of_text|>")
