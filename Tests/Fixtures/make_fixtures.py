@@ -153,9 +153,8 @@ COMMON_TEXTS = [
 
 @dataclass(frozen=True)
 class TokenizerFamily:
-    """How one tokenizer family is built and wrapped for transformers."""
+    """Texts with a tokenizer family's special tokens, and its tokens as transformers names them."""
 
-    name: str
     special_texts: list[str]
     wrapper_kwargs: dict[str, Any]
 
@@ -316,9 +315,11 @@ def sentencepiece_style_tokenizer(corpus: list[str], vocab_size: int, metaspace:
     return tokenizer
 
 
+SENTENCEPIECE_SPECIAL_TEXTS = ["<s>[INST] Hello [/INST] Hi!</s>", "text</s><s> more", "<unk> is unknown", " <s> spaced </s> "]
+SENTENCEPIECE_WRAPPER = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
 FAMILIES: dict[str, TokenizerFamily] = {
     "llama3": TokenizerFamily(
-        name="llama3",
         special_texts=[
             "<|begin_of_text|>Hello<|end_of_text|>",
             "<|start_header_id|>user<|end_header_id|>\n\nHi there!<|eot_id|>",
@@ -328,7 +329,6 @@ FAMILIES: dict[str, TokenizerFamily] = {
         wrapper_kwargs={"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
     ),
     "qwen2": TokenizerFamily(
-        name="qwen2",
         special_texts=[
             "<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n",
             "text<|endoftext|>more text",
@@ -336,16 +336,8 @@ FAMILIES: dict[str, TokenizerFamily] = {
         ],
         wrapper_kwargs={"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
     ),
-    "sentencepiece": TokenizerFamily(
-        name="sentencepiece",
-        special_texts=["<s>[INST] Hello [/INST] Hi!</s>", "text</s><s> more", "<unk> is unknown", " <s> spaced </s> "],
-        wrapper_kwargs={"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
-    ),
-    "metaspace": TokenizerFamily(
-        name="metaspace",
-        special_texts=["<s>[INST] Hello [/INST] Hi!</s>", "text</s><s> more", "<unk> is unknown", " <s> spaced </s> "],
-        wrapper_kwargs={"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
-    ),
+    "sentencepiece": TokenizerFamily(special_texts=SENTENCEPIECE_SPECIAL_TEXTS, wrapper_kwargs=SENTENCEPIECE_WRAPPER),
+    "metaspace": TokenizerFamily(special_texts=SENTENCEPIECE_SPECIAL_TEXTS, wrapper_kwargs=SENTENCEPIECE_WRAPPER),
 }
 
 
@@ -545,9 +537,7 @@ def chat_records(
                 messages, add_generation_prompt=add_generation_prompt, tokenize=True, chat_template=template,
                 return_dict=False,
             )
-            if hasattr(ids, "keys"):
-                ids = ids["input_ids"]
-            ids = [int(i) for i in (ids[0] if ids and isinstance(ids[0], list) else ids)]
+            assert isinstance(ids, list) and all(isinstance(i, int) for i in ids), type(ids)
             assert ids == tokenizer(rendered, add_special_tokens=False)["input_ids"]
             records.append(
                 {"messages": messages, "add_generation_prompt": add_generation_prompt, "rendered": rendered, "ids": ids}
@@ -683,8 +673,8 @@ def lora_section(
     stack = {
         "adapters": ["lora", "lora2"],
         "weights": stack_weights,
-        "note": "each adapter's delta is multiplied by its weight on top of its own lora_alpha / r scaling; "
-        "lora2 has r=2, lora_alpha=8, targets " + str(spec.lora2_targets),
+        "note": "each adapter's delta B A x is multiplied by its own scaling (lora: see lora.scale_note; "
+        "lora2: r=2, lora_alpha=8, scaling 4) times its weight; lora2 targets " + str(spec.lora2_targets),
         "logits": logits_records(peft_model, logit_prompts),
     }
     return lora, stack
