@@ -582,6 +582,29 @@ def greedy_records(
     return records
 
 
+# Texts the CLI tests pass to `teleguard tokenize` and `teleguard generate` (raw and through the chat template).
+CLI_TEXTS = ["The license grants permission to copy.", "Ünïcödé 東京 tokens 👋 and 12345"]
+
+
+def cli_records(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, pad_token_id: int, eos_ids: list[int]
+) -> list[dict[str, Any]]:
+    """What `teleguard generate --json` must print for a text prompt, raw and as one chat turn."""
+    records = []
+    for text in CLI_TEXTS:
+        raw_ids = tokenizer(text)["input_ids"]
+        chat_ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        raw, chat = greedy_records(model, [raw_ids, list(chat_ids)], pad_token_id, eos_ids)
+        records.append({
+            "text": text,
+            "raw_prompt_ids": raw["prompt_ids"], "raw_output_ids": raw["output_ids"],
+            "chat_prompt_ids": chat["prompt_ids"], "chat_output_ids": chat["output_ids"],
+        })
+    return records
+
+
 def eos_was_argmax(model: torch.nn.Module, record: dict[str, Any], eos_ids: list[int]) -> bool:
     """Whether plain argmax would have chosen an end token somewhere (min_new_tokens masks it)."""
     sequence = record["prompt_ids"] + record["output_ids"]
@@ -912,6 +935,7 @@ def make_model_fixture(spec: ModelSpec, corpus: list[str]) -> None:
             "template_file": f"Tests/Fixtures/chat_templates/{extra}.jinja",
             "records": chat_records(tokenizer, CONVERSATIONS_WITH_SYSTEM, read_template(extra)),
         }
+    expected["cli"] = cli_records(reference, tokenizer, pad_token_id, eos_ids)
     del reference
     gc.collect()
 
