@@ -43,7 +43,7 @@ struct InspectCommand: ParsableCommand {
             ("rope", ropeText),
             ("tied_embeddings", config.tiesWordEmbeddings),
             ("stored_dtypes", dtypes),
-            ("weight_files", languageModel.weightFiles.map(\.lastPathComponent)),
+            ("weight_files", languageModel.weightFiles.map(\.lastPathComponent).sorted()),
             ("weights_f32_bytes", weightBytes),
             ("kv_cache_bytes_per_token", cacheBytesPerToken),
             ("tokenizer_vocabulary", languageModel.tokenizer.vocabularySize),
