@@ -26,6 +26,7 @@ enum SplitDelimiterBehavior: String {
 enum SplitPattern {
     case literal([UInt8])
     case regex(NSRegularExpression)
+    case wellKnown(WellKnownSplitPattern)
     case characters((Unicode.Scalar) -> Bool)
 
     /// Reads tokenizer.json's `{"String": ...}` or `{"Regex": ...}` pattern object.
@@ -40,6 +41,10 @@ enum SplitPattern {
     }
 
     init(regex pattern: String, field: JSONField) throws {
+        if let wellKnown = WellKnownSplitPattern(pattern: pattern) {
+            self = .wellKnown(wellKnown)
+            return
+        }
         do {
             self = .regex(try NSRegularExpression(pattern: SplitPattern.icuPattern(pattern), options: []))
         } catch {
@@ -99,6 +104,9 @@ enum SplitPattern {
                     offset += 1
                 }
             }
+        case let .wellKnown(pattern):
+            let indices = Array(text.unicodeScalars.indices) + [text.endIndex]
+            matches = pattern.matches(in: Array(text.unicodeScalars)).map { indices[$0.lowerBound]..<indices[$0.upperBound] }
         case let .regex(regex):
             let nsText = text as NSString
             let results = regex.matches(in: text, options: [], range: NSRange(location: 0, length: nsText.length))
