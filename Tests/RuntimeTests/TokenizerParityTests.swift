@@ -153,10 +153,13 @@ final class TokenizerParityTests: XCTestCase {
         }
     }
 
+    /// Except for normalized added tokens: the reference spells those normalized ("new york" for
+    /// "New York" under Lowercase) but looks them up by their content.
     func testTokenAndIdLookupsAreInverse() throws {
         for name in TokenizerFixtures.families {
             let tokenizer = try TokenizerFixtures.load(name).tokenizer
-            for id in 0..<tokenizer.vocabularySize {
+            let normalizedAdded = Set(tokenizer.addedVocabulary.tokens.filter(\.normalized).map(\.id))
+            for id in 0..<tokenizer.vocabularySize where !normalizedAdded.contains(id) {
                 guard let token = tokenizer.token(forId: id) else { continue }
                 XCTAssertEqual(tokenizer.id(forToken: token), id, "\(name): \(token)")
             }

@@ -84,6 +84,7 @@ HARD_TEXTS = [
     "a_<tool> <tool>½ \u200d<tool> é<tool> <tool>\u0301",
     "\ufeffbyte order mark, then \u0000 NUL and \u200b zero width",
     "[CLS] hello [SEP]",
+    "I love NEW YORK, new york and New  York",
     "<unk> and <mask>",
     "Ünïcödé ÀÉÎÕÜ ſ İstanbul ΣΑΣ",
     "tab\tvertical\u000bformfeed\u000cnel\u0085nbsp\u00a0ideographic\u3000end",
@@ -335,6 +336,8 @@ def bert_like() -> Tokenizer:
         {"id": config["model"]["vocab"][c], "content": c, "single_word": False, "lstrip": False, "rstrip": False,
          "normalized": False, "special": True} for c in ["[UNK]", "[CLS]", "[SEP]"]]
     tok = Tokenizer.from_str(json.dumps(config))
+    # A normalized added token is matched after normalization (here: lowercased).
+    tok.add_tokens([AddedToken("New York", special=False, normalized=True)])
     tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")),
                                                    ("[CLS]", tok.token_to_id("[CLS]")))
     return tok
