@@ -20,9 +20,10 @@ enum SplitDelimiterBehavior: String {
 
 /// A pattern that finds pieces of a string: a literal string, a regular expression, or a character class.
 ///
-/// Regexes run on ICU (NSRegularExpression), which supports the Unicode properties, case-insensitive
-/// groups and lookahead of the Llama-3, Qwen2 and GPT-2 patterns. ICU's `\s` lacks U+000B and U+0085,
-/// which Oniguruma (the reference's engine) includes, so patterns are rewritten to add them.
+/// The GPT-2, Llama-3 and Qwen2 regexes use hand-written matchers (`WellKnownSplitPattern`); other
+/// regexes run on ICU (NSRegularExpression), which has the Unicode properties, case-insensitive groups
+/// and lookahead these patterns need. ICU's `\s` lacks U+000B and U+0085, which Oniguruma (the
+/// reference's engine) includes, so patterns are rewritten to add them.
 enum SplitPattern {
     case literal([UInt8])
     case regex(NSRegularExpression)
