@@ -65,7 +65,14 @@ enum TokenizerFixtures {
         let texts = try texts()
         let rawCases = try array(expected["cases"])
         XCTAssertEqual(rawCases.count, texts.count)
-        // null in expected.json means "same as ids" or "same as the text" (see the script).
+        // null in expected.json means "same as the text"; ids without special tokens may be given
+        // as the ids with some template tokens sliced off (see the script).
+        func idsWithoutSpecial(_ value: JSONValue?, ids: [Int]) throws -> [Int] {
+            guard case let .number(first)? = value?["drop_first"], case let .number(last)? = value?["drop_last"] else {
+                return try ints(value)
+            }
+            return Array(ids.dropFirst(Int(first)).dropLast(Int(last)))
+        }
         func orNil<T>(_ value: JSONValue?, _ read: (JSONValue?) throws -> T) throws -> T? {
             if case .null? = value { return nil }
             return try read(value)
@@ -73,7 +80,7 @@ enum TokenizerFixtures {
         let cases = try zip(texts, rawCases).map { text, raw in
             let ids = try ints(raw["ids"])
             return Case(text: text, ids: ids,
-                        idsWithoutSpecial: try orNil(raw["ids_without_special"], ints) ?? ids,
+                        idsWithoutSpecial: try idsWithoutSpecial(raw["ids_without_special"], ids: ids),
                         decoded: try orNil(raw["decoded"], string) ?? text,
                         decodedSkippingSpecial: try orNil(raw["decoded_skipping_special"], string) ?? text)
         }
@@ -153,10 +160,13 @@ final class TokenizerParityTests: XCTestCase {
         }
     }
 
+    /// Except for normalized added tokens: the reference spells those normalized ("new york" for
+    /// "New York" under Lowercase) but looks them up by their content.
     func testTokenAndIdLookupsAreInverse() throws {
         for name in TokenizerFixtures.families {
             let tokenizer = try TokenizerFixtures.load(name).tokenizer
-            for id in 0..<tokenizer.vocabularySize {
+            let normalizedAdded = Set(tokenizer.addedVocabulary.tokens.filter(\.normalized).map(\.id))
+            for id in 0..<tokenizer.vocabularySize where !normalizedAdded.contains(id) {
                 guard let token = tokenizer.token(forId: id) else { continue }
                 XCTAssertEqual(tokenizer.id(forToken: token), id, "\(name): \(token)")
             }

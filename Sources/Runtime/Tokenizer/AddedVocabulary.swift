@@ -85,6 +85,8 @@ struct AddedVocabulary {
             if token.normalized {
                 let content = normalizer?.normalize(token.content) ?? token.content
                 normalized.append((Array(content.utf8), token.id))
+                // The reference spells (and decodes) a normalized added token in its normalized form.
+                contentForId[token.id] = content
             } else {
                 raw.append((Array(token.content.utf8), token.id))
             }

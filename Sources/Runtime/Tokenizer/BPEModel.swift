@@ -24,6 +24,9 @@ final class BPEModel: @unchecked Sendable {
     private let cacheLock = NSLock()
     private var cache: [[UInt8]: [Int32]] = [:]
     private static let cacheCapacity = 10_000
+    /// Longer words are merged every time, as in the reference (`MAX_LENGTH`): a SentencePiece-style
+    /// tokenizer without pre-tokenizer sees whole texts as one word, which would fill the cache.
+    private static let cacheableWordLength = 256
 
     init(field: JSONField) throws {
         let type = try field.optionalString("type") ?? "BPE"
@@ -145,7 +148,7 @@ final class BPEModel: @unchecked Sendable {
         if let cached { return cached }
         let ids = mergeWord(bytes)
         cacheLock.lock()
-        if cache.count < BPEModel.cacheCapacity { cache[bytes] = ids }
+        if cache.count < BPEModel.cacheCapacity, bytes.count < BPEModel.cacheableWordLength { cache[bytes] = ids }
         cacheLock.unlock()
         return ids
     }

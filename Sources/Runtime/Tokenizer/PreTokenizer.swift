@@ -114,8 +114,9 @@ indirect enum PreTokenizer {
         case .whitespaceSplit:
             return Self.cut(piece, .characters(UnicodeClasses.isWhitespace), .removed)
         case .bert:
+            // BERT's punctuation test is tokenizers' `is_punc`, the same as Punctuation's.
             return Self.cut(piece, .characters(UnicodeClasses.isWhitespace), .removed)
-                .flatMap { Self.cut($0, .characters(UnicodeClasses.isBertPunctuation), .isolated) }
+                .flatMap { Self.cut($0, .characters(UnicodeClasses.isPunctuation), .isolated) }
         case let .sequence(steps):
             return steps.reduce([piece]) { $1.preTokenize($0) }
         }

@@ -20,12 +20,14 @@ enum SplitDelimiterBehavior: String {
 
 /// A pattern that finds pieces of a string: a literal string, a regular expression, or a character class.
 ///
-/// Regexes run on ICU (NSRegularExpression), which supports the Unicode properties, case-insensitive
-/// groups and lookahead of the Llama-3, Qwen2 and GPT-2 patterns. ICU's `\s` lacks U+000B and U+0085,
-/// which Oniguruma (the reference's engine) includes, so patterns are rewritten to add them.
+/// The GPT-2, Llama-3 and Qwen2 regexes use hand-written matchers (`WellKnownSplitPattern`); other
+/// regexes run on ICU (NSRegularExpression), which has the Unicode properties, case-insensitive groups
+/// and lookahead these patterns need. ICU's `\s` lacks U+000B and U+0085, which Oniguruma (the
+/// reference's engine) includes, so patterns are rewritten to add them.
 enum SplitPattern {
     case literal([UInt8])
     case regex(NSRegularExpression)
+    case wellKnown(WellKnownSplitPattern)
     case characters((Unicode.Scalar) -> Bool)
 
     /// Reads tokenizer.json's `{"String": ...}` or `{"Regex": ...}` pattern object.
@@ -40,6 +42,10 @@ enum SplitPattern {
     }
 
     init(regex pattern: String, field: JSONField) throws {
+        if let wellKnown = WellKnownSplitPattern(pattern: pattern) {
+            self = .wellKnown(wellKnown)
+            return
+        }
         do {
             self = .regex(try NSRegularExpression(pattern: SplitPattern.icuPattern(pattern), options: []))
         } catch {
@@ -99,6 +105,9 @@ enum SplitPattern {
                     offset += 1
                 }
             }
+        case let .wellKnown(pattern):
+            let indices = Array(text.unicodeScalars.indices) + [text.endIndex]
+            matches = pattern.matches(in: Array(text.unicodeScalars)).map { indices[$0.lowerBound]..<indices[$0.upperBound] }
         case let .regex(regex):
             let nsText = text as NSString
             let results = regex.matches(in: text, options: [], range: NSRange(location: 0, length: nsText.length))

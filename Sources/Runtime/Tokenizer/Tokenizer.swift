@@ -36,7 +36,7 @@ public final class Tokenizer: @unchecked Sendable {
         } catch let failure as JSONParser.Failure {
             throw TokenizerError.notJSON(file: fileName, reason: failure.reason)
         }
-        let file = JSONField(value: root, file: fileName, path: "")
+        let file = JSONField(value: root, file: fileName)
         guard case .object = root else { throw TokenizerError.notJSON(file: fileName, reason: "the top level is not an object") }
 
         normalizer = try file.child("normalizer").map(Normalizer.init(field:))

@@ -220,15 +220,43 @@ struct JSONParser {
 }
 
 /// A JSON value together with where it came from, so every read can report file and field.
+/// The field path is spelled out only when asked for: vocabularies and merges have many entries.
 struct JSONField {
+    private enum Step {
+        case root
+        case key(String)
+        case index(Int)
+    }
+
     let value: JSONValue
     let file: String
-    let path: String
+    private let parentPath: String
+    private let step: Step
+
+    init(value: JSONValue, file: String) {
+        self.init(value: value, file: file, parentPath: "", step: .root)
+    }
+
+    private init(value: JSONValue, file: String, parentPath: String, step: Step) {
+        self.value = value
+        self.file = file
+        self.parentPath = parentPath
+        self.step = step
+    }
+
+    /// Where the value sits, e.g. `model.merges[3]` or `pre_tokenizer.pretokenizers[1].type`.
+    var path: String {
+        switch step {
+        case .root: return parentPath
+        case let .key(key): return parentPath.isEmpty ? key : "\(parentPath).\(key)"
+        case let .index(index): return "\(parentPath)[\(index)]"
+        }
+    }
 
     func child(_ key: String) -> JSONField? {
         guard let member = value[key] else { return nil }
         if case .null = member { return nil }
-        return JSONField(value: member, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+        return JSONField(value: member, file: file, parentPath: path, step: .key(key))
     }
 
     func required(_ key: String) throws -> JSONField {
@@ -268,12 +296,14 @@ struct JSONField {
 
     func array() throws -> [JSONField] {
         guard case let .array(elements) = value else { throw wrongType("an array") }
-        return elements.enumerated().map { JSONField(value: $1, file: file, path: "\(path)[\($0)]") }
+        let path = self.path
+        return elements.enumerated().map { JSONField(value: $1, file: file, parentPath: path, step: .index($0)) }
     }
 
     func members() throws -> [(key: String, value: JSONField)] {
         guard case let .object(members) = value else { throw wrongType("an object") }
-        return members.map { ($0.key, JSONField(value: $0.value, file: file, path: "\(path).\($0.key)")) }
+        let path = self.path
+        return members.map { ($0.key, JSONField(value: $0.value, file: file, parentPath: path, step: .key($0.key))) }
     }
 
     func requiredString(_ key: String) throws -> String { try required(key).string() }

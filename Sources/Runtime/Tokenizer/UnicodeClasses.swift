@@ -39,9 +39,4 @@ enum UnicodeClasses {
             return false
         }
     }
-
-    /// BERT's punctuation: ASCII non-alphanumeric printable characters or any P* category.
-    static func isBertPunctuation(_ scalar: Unicode.Scalar) -> Bool {
-        isPunctuation(scalar)
-    }
 }

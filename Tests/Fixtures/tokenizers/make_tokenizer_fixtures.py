@@ -84,6 +84,7 @@ HARD_TEXTS = [
     "a_<tool> <tool>½ \u200d<tool> é<tool> <tool>\u0301",
     "\ufeffbyte order mark, then \u0000 NUL and \u200b zero width",
     "[CLS] hello [SEP]",
+    "I love NEW YORK, new york and New  York",
     "<unk> and <mask>",
     "Ünïcödé ÀÉÎÕÜ ſ İstanbul ΣΑΣ",
     "tab\tvertical\u000bformfeed\u000cnel\u0085nbsp\u00a0ideographic\u3000end",
@@ -335,6 +336,8 @@ def bert_like() -> Tokenizer:
         {"id": config["model"]["vocab"][c], "content": c, "single_word": False, "lstrip": False, "rstrip": False,
          "normalized": False, "special": True} for c in ["[UNK]", "[CLS]", "[SEP]"]]
     tok = Tokenizer.from_str(json.dumps(config))
+    # A normalized added token is matched after normalization (here: lowercased).
+    tok.add_tokens([AddedToken("New York", special=False, normalized=True)])
     tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")),
                                                    ("[CLS]", tok.token_to_id("[CLS]")))
     return tok
@@ -372,6 +375,14 @@ FAMILIES: dict[str, Callable[[], Tokenizer]] = {
 }
 
 
+def compact_ids(with_special: list[int], without_special: list[int]) -> list[int] | dict:
+    for first in range(3):
+        for last in range(3):
+            if with_special[first:len(with_special) - last] == without_special:
+                return {"drop_first": first, "drop_last": last}
+    return without_special
+
+
 def to_legacy_merges(config: dict) -> dict:
     """Older tokenizer.json files store merges as "a b" strings; GPT-2's fixture keeps that form."""
     config["model"]["merges"] = [" ".join(pair) for pair in config["model"]["merges"]]
@@ -389,17 +400,18 @@ def main() -> None:
         tok = Tokenizer.from_str(serialized)
         rng = random.Random(name)
         size = tok.get_vocab_size(with_added_tokens=True)
-        random_ids = [[rng.randrange(size) for _ in range(rng.randrange(1, 12))] for _ in range(40)]
+        random_ids = [[rng.randrange(size) for _ in range(rng.randrange(1, 12))] for _ in range(30)]
         cases = []
         for text in texts:
             with_special = tok.encode(text, add_special_tokens=True).ids
             without_special = tok.encode(text, add_special_tokens=False).ids
             decoded = tok.decode(with_special, skip_special_tokens=False)
             decoded_skipping = tok.decode(with_special, skip_special_tokens=True)
-            # null means "same as ids" / "same as the text", which keeps the files small.
+            # null means "same as the text"; ids without special tokens are usually ids with the
+            # template's tokens sliced off, recorded as [drop_first, drop_last]. Both keep the files small.
             cases.append({
                 "ids": with_special,
-                "ids_without_special": None if without_special == with_special else without_special,
+                "ids_without_special": compact_ids(with_special, without_special),
                 "decoded": None if decoded == text else decoded,
                 "decoded_skipping_special": None if decoded_skipping == text else decoded_skipping,
             })
