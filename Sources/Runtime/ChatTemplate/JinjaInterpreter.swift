@@ -138,7 +138,7 @@ final class JinjaInterpreter {
     func iterate(_ value: TemplateValue) throws -> [TemplateValue] {
         switch value {
         case .undefined: return []
-        case let .list(items), let .tuple(items): return items
+        case let .list(items), let .tuple(items), let .iterator(items): return items
         case let .dictionary(dictionary): return dictionary.keys.map(TemplateValue.string)
         case let .string(text): return text.unicodeScalars.map { .string(String($0)) }
         case let .namespace(namespace): return namespace.attributes.keys.map(TemplateValue.string)
