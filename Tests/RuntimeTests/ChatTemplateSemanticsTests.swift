@@ -20,5 +20,6 @@ final class ChatTemplateSemanticsTests: XCTestCase {
     func testExpressionsOperatorsAndPrecedence() throws { try ChatTemplateFixtures.checkSnippets(prefix: "expr_") }
     func testGlobals() throws { try ChatTemplateFixtures.checkSnippets(prefix: "global_") }
     func testRuntimeErrorsWhereJinjaFails() throws { try ChatTemplateFixtures.checkSnippets(prefix: "error_") }
+    func testSeededRandomTemplatesMatchJinja() throws { try ChatTemplateFixtures.checkSnippets(prefix: "", section: "generated") }
     func testSyntaxErrorsOnTheLineJinjaReports() throws { try ChatTemplateFixtures.checkSnippets(prefix: "syntax_") }
 }
