@@ -1,5 +1,5 @@
 /// Variable scopes while rendering: builtins, then the template's context (the variables passed in,
-/// which top-level `set` overwrites), then one frame per for loop or macro call. A `set` writes to
+/// which top-level `set` overwrites), then one frame per loop iteration or macro call. A `set` writes to
 /// the innermost frame, so assignments inside a loop do not leak out (jinja2 scoping); only
 /// namespace attributes carry state out of a loop.
 struct JinjaEnvironment {

@@ -66,10 +66,10 @@ final class JinjaInterpreter {
                             body: [JinjaStatement], otherwise: [JinjaStatement], into output: inout String) throws -> Flow
     {
         var items = try iterate(try evaluate(iterable))
-        environment.pushFrame()
-        defer { environment.popFrame() }
         if let filter {
             items = try items.filter { item in
+                environment.pushFrame()
+                defer { environment.popFrame() }
                 try assign(target, item)
                 return try evaluate(filter).isTruthy
             }
@@ -78,7 +78,11 @@ final class JinjaInterpreter {
             _ = try execute(otherwise, into: &output)
             return .normal
         }
+        // Each iteration gets a fresh scope: jinja2 resolves a name read before its `set` in the
+        // body from outside the loop on every iteration, and nothing set in one iteration reaches the next.
         for index in items.indices {
+            environment.pushFrame()
+            defer { environment.popFrame() }
             try assign(target, items[index])
             environment.assign("loop", .loop(LoopContext(items: items, index0: index)))
             if try execute(body, into: &output) == .breakLoop { break }
