@@ -109,13 +109,14 @@ struct JinjaParser {
     private mutating func parseIf(line: Int) throws -> JinjaStatement {
         var branches: [(condition: JinjaExpression, body: [JinjaStatement])] = []
         var otherwise: [JinjaStatement] = []
-        var condition = try parseTuple(allowConditional: true)
+        // jinja2 parses the test without conditional expressions: `{% if a if b else c %}` is an error.
+        var condition = try parseTuple(allowConditional: false)
         while true {
             try expectBlockEnd()
             let (body, end) = try parseStatements(until: ["elif", "else", "endif"])
             branches.append((condition, body))
             if end == "elif" {
-                condition = try parseTuple(allowConditional: true)
+                condition = try parseTuple(allowConditional: false)
                 continue
             }
             if end == "else" {

@@ -180,6 +180,8 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     ("loop_tuple_targets", "{% for a, b in [[1, 2], (3, 4)] %}{{ a + b }},{% endfor %}{% for (k, v) in {'p': 1}.items() %}{{ k }}{{ v }}{% endfor %}", {}),
     ("loop_length_of_string_items", "{% for m in msgs %}{{ loop.length }}{{ m.role[0] }}{% endfor %}", {"msgs": [{"role": "user"}, {"role": "assistant"}]}),
     ("loop_changed_messages_reverse", "{% for m in msgs[::-1] %}{{ loop.index0 }}{{ m }}{% endfor %}", {"msgs": ["a", "b", "c"]}),
+    ("loop_else_after_only_continue", "{% for i in [1, 2] %}{% continue %}{% else %}E{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% continue %}{% endif %}{% else %}E{% endfor %}", {}),
+    ("loop_else_after_break", "{% for i in [1, 2] %}{% break %}{% else %}E{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% break %}{% endif %}{% else %}E{% endfor %}", {}),
     ("loop_cycle", "{% for i in [1,2,3] %}{{ loop.cycle('a','b') }}{% endfor %}", {}),
     ("loop_break_continue", "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}", {}),
     ("loop_range", "{{ range(3)|list }}{{ range(1, 7, 2)|list }}{{ range(5, 0, -2)|list }}", {}),
