@@ -4,7 +4,7 @@ final class JinjaInterpreter {
     /// Macro calls in progress. Python stops runaway recursion with a RecursionError; this limit
     /// does the same before the native stack (512 KiB on secondary threads) runs out.
     private var macroDepth = 0
-    static let maximumMacroDepth = 64
+    static let maximumMacroDepth = 32
 
     init(environment: JinjaEnvironment) { self.environment = environment }
 

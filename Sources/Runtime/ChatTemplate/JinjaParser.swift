@@ -4,6 +4,12 @@
 struct JinjaParser {
     private let tokens: [JinjaToken]
     private var index = 0
+    /// Recursion guards. Python stops absurd nesting with a RecursionError; these limits stop it
+    /// long before the native stack (512 KiB on secondary threads) could run out, and far above
+    /// what real chat templates use (a handful of levels).
+    static let maximumNesting = 32
+    static let maximumExpressionDepth = 128
+    private var nesting = 0
 
     init(tokens: [JinjaToken]) { self.tokens = tokens }
 
@@ -26,6 +32,19 @@ struct JinjaParser {
 
     private func error(_ message: String, at token: JinjaToken) -> ChatTemplateError {
         .syntax(line: token.line, column: token.column, message: message)
+    }
+
+    private func makeExpression(kind: JinjaExpression.Kind, line: Int) throws -> JinjaExpression {
+        let expression = JinjaExpression(kind: kind, line: line)
+        guard expression.depth <= Self.maximumExpressionDepth else {
+            throw error("expression nested deeper than \(Self.maximumExpressionDepth) levels", at: current)
+        }
+        return expression
+    }
+
+    private mutating func enterNesting() throws {
+        nesting += 1
+        guard nesting <= Self.maximumNesting else { throw error("nested deeper than \(Self.maximumNesting) levels", at: current) }
     }
 
     private func isOp(_ op: String, _ token: JinjaToken? = nil) -> Bool { (token ?? current).kind == .op(op) }
@@ -51,6 +70,8 @@ struct JinjaParser {
 
     /// Parses until one of `endTags` opens a block (the tag's name is consumed, its block end is not).
     private mutating func parseStatements(until endTags: Set<String>) throws -> ([JinjaStatement], String?) {
+        try enterNesting()
+        defer { nesting -= 1 }
         var body: [JinjaStatement] = []
         while true {
             let token = current
@@ -239,10 +260,12 @@ struct JinjaParser {
             if current.kind == .variableEnd || current.kind == .blockEnd || isOp(")") || isName("if") { break }
             items.append(allowConditional ? try parseExpression() : try parseOr())
         }
-        return JinjaExpression(kind: .tuple(items), line: line)
+        return try makeExpression(kind: .tuple(items), line: line)
     }
 
     private mutating func parseExpression() throws -> JinjaExpression {
+        try enterNesting()
+        defer { nesting -= 1 }
         var expression = try parseOr()
         while isName("if") {
             let line = current.line
@@ -253,7 +276,7 @@ struct JinjaParser {
                 _ = advance()
                 otherwise = try parseExpression()
             }
-            expression = JinjaExpression(kind: .conditional(condition: condition, then: expression, otherwise: otherwise), line: line)
+            expression = try makeExpression(kind: .conditional(condition: condition, then: expression, otherwise: otherwise), line: line)
         }
         return expression
     }
@@ -262,7 +285,7 @@ struct JinjaParser {
         var left = try parseAnd()
         while isName("or") {
             let line = advance().line
-            left = JinjaExpression(kind: .or(left, try parseAnd()), line: line)
+            left = try makeExpression(kind: .or(left, try parseAnd()), line: line)
         }
         return left
     }
@@ -271,15 +294,17 @@ struct JinjaParser {
         var left = try parseNot()
         while isName("and") {
             let line = advance().line
-            left = JinjaExpression(kind: .and(left, try parseNot()), line: line)
+            left = try makeExpression(kind: .and(left, try parseNot()), line: line)
         }
         return left
     }
 
     private mutating func parseNot() throws -> JinjaExpression {
         if isName("not") {
+            try enterNesting()
+            defer { nesting -= 1 }
             let line = advance().line
-            return JinjaExpression(kind: .unary("not", try parseNot()), line: line)
+            return try makeExpression(kind: .unary("not", try parseNot()), line: line)
         }
         return try parseCompare()
     }
@@ -303,14 +328,14 @@ struct JinjaParser {
                 break
             }
         }
-        return operands.isEmpty ? first : JinjaExpression(kind: .compare(first, operands), line: line)
+        return operands.isEmpty ? first : try makeExpression(kind: .compare(first, operands), line: line)
     }
 
     private mutating func parseBinary(_ ops: Set<String>, next: (inout JinjaParser) throws -> JinjaExpression) throws -> JinjaExpression {
         var left = try next(&self)
         while case let .op(op) = current.kind, ops.contains(op) {
             let line = advance().line
-            left = JinjaExpression(kind: .binary(op, left, try next(&self)), line: line)
+            left = try makeExpression(kind: .binary(op, left, try next(&self)), line: line)
         }
         return left
     }
@@ -324,9 +349,11 @@ struct JinjaParser {
         let line = current.line
         var node: JinjaExpression
         if isOp("-") || isOp("+") {
+            try enterNesting()
+            defer { nesting -= 1 }
             let op = isOp("-") ? "-" : "+"
             _ = advance()
-            node = JinjaExpression(kind: .unary(op, try parseUnary(withFilter: false)), line: line)
+            node = try makeExpression(kind: .unary(op, try parseUnary(withFilter: false)), line: line)
         } else {
             node = try parsePrimary()
         }
@@ -342,10 +369,10 @@ struct JinjaParser {
         case let .name(name):
             _ = advance()
             switch name {
-            case "true", "True": return JinjaExpression(kind: .literal(.bool(true)), line: line)
-            case "false", "False": return JinjaExpression(kind: .literal(.bool(false)), line: line)
-            case "none", "None": return JinjaExpression(kind: .literal(.none), line: line)
-            default: return JinjaExpression(kind: .name(name), line: line)
+            case "true", "True": return try makeExpression(kind: .literal(.bool(true)), line: line)
+            case "false", "False": return try makeExpression(kind: .literal(.bool(false)), line: line)
+            case "none", "None": return try makeExpression(kind: .literal(.none), line: line)
+            default: return try makeExpression(kind: .name(name), line: line)
             }
         case var .string(value):
             _ = advance()
@@ -354,18 +381,18 @@ struct JinjaParser {
                 value += next
                 _ = advance()
             }
-            return JinjaExpression(kind: .literal(.string(value)), line: line)
+            return try makeExpression(kind: .literal(.string(value)), line: line)
         case let .integer(value):
             _ = advance()
-            return JinjaExpression(kind: .literal(.int(value)), line: line)
+            return try makeExpression(kind: .literal(.int(value)), line: line)
         case let .float(value):
             _ = advance()
-            return JinjaExpression(kind: .literal(.double(value)), line: line)
+            return try makeExpression(kind: .literal(.double(value)), line: line)
         case .op("("):
             _ = advance()
             if isOp(")") {
                 _ = advance()
-                return JinjaExpression(kind: .tuple([]), line: line)
+                return try makeExpression(kind: .tuple([]), line: line)
             }
             let first = try parseExpression()
             if isOp(")") {
@@ -379,7 +406,7 @@ struct JinjaParser {
                 items.append(try parseExpression())
             }
             try expectOp(")")
-            return JinjaExpression(kind: .tuple(items), line: line)
+            return try makeExpression(kind: .tuple(items), line: line)
         case .op("["):
             _ = advance()
             var items: [JinjaExpression] = []
@@ -389,7 +416,7 @@ struct JinjaParser {
                 items.append(try parseExpression())
             }
             _ = advance()
-            return JinjaExpression(kind: .list(items), line: line)
+            return try makeExpression(kind: .list(items), line: line)
         case .op("{"):
             _ = advance()
             var entries: [(key: JinjaExpression, value: JinjaExpression)] = []
@@ -401,7 +428,7 @@ struct JinjaParser {
                 entries.append((key, try parseExpression()))
             }
             _ = advance()
-            return JinjaExpression(kind: .dictionary(entries), line: line)
+            return try makeExpression(kind: .dictionary(entries), line: line)
         default:
             throw error("unexpected \(token.describedForError)", at: token)
         }
@@ -416,10 +443,10 @@ struct JinjaParser {
                 switch current.kind {
                 case let .name(name):
                     _ = advance()
-                    node = JinjaExpression(kind: .attribute(node, name), line: line)
+                    node = try makeExpression(kind: .attribute(node, name), line: line)
                 case let .integer(value):
                     _ = advance()
-                    node = JinjaExpression(kind: .item(node, JinjaExpression(kind: .literal(.int(value)), line: line)), line: line)
+                    node = try makeExpression(kind: .item(node, try makeExpression(kind: .literal(.int(value)), line: line)), line: line)
                 default:
                     throw error("expected name or number after '.', got \(current.describedForError)", at: current)
                 }
@@ -427,7 +454,7 @@ struct JinjaParser {
                 _ = advance()
                 node = try parseSubscript(node, line: line)
             } else if isOp("(") {
-                node = JinjaExpression(kind: .call(node, try parseCallArguments()), line: line)
+                node = try makeExpression(kind: .call(node, try parseCallArguments()), line: line)
             } else {
                 return node
             }
@@ -442,7 +469,7 @@ struct JinjaParser {
         guard isOp(":") else {
             try expectOp("]")
             guard let start else { throw error("expected an index", at: current) }
-            return JinjaExpression(kind: .item(target, start), line: line)
+            return try makeExpression(kind: .item(target, start), line: line)
         }
         _ = advance()
         let stop = try sliceBound(&self)
@@ -452,7 +479,7 @@ struct JinjaParser {
             step = try sliceBound(&self)
         }
         try expectOp("]")
-        return JinjaExpression(kind: .slice(target, start: start, stop: stop, step: step), line: line)
+        return try makeExpression(kind: .slice(target, start: start, stop: stop, step: step), line: line)
     }
 
     private mutating func parseCallArguments() throws -> [JinjaArgument] {
@@ -482,7 +509,7 @@ struct JinjaParser {
                 _ = advance()
                 let name = try expectName()
                 let arguments = isOp("(") ? try parseCallArguments() : []
-                node = JinjaExpression(kind: .filter(node, name: name, arguments), line: line)
+                node = try makeExpression(kind: .filter(node, name: name, arguments), line: line)
             } else if isName("is") {
                 _ = advance()
                 var negated = false
@@ -498,9 +525,9 @@ struct JinjaParser {
                     if isName("is") { throw error("you cannot chain multiple tests with is", at: current) }
                     arguments = [JinjaArgument(name: nil, value: try parsePostfix(try parsePrimary()))]
                 }
-                node = JinjaExpression(kind: .test(node, name: name, arguments, negated: negated), line: line)
+                node = try makeExpression(kind: .test(node, name: name, arguments, negated: negated), line: line)
             } else if isOp("(") {
-                node = JinjaExpression(kind: .call(node, try parseCallArguments()), line: line)
+                node = try makeExpression(kind: .call(node, try parseCallArguments()), line: line)
             } else {
                 return node
             }
