@@ -72,15 +72,12 @@ extension JinjaInterpreter {
             let object = try evaluate(objectExpression)
             let evaluated = try evaluateArguments(arguments)
             if let result = try callMethod(on: object, name, evaluated) { return result }
-            return try callValue(try attribute(of: object, name), evaluated, description: name)
+            return try callValue(try attribute(of: object, name), evaluated)
         }
-        let function = try evaluate(callee)
-        var description = "object"
-        if case let .name(name) = callee.kind { description = name }
-        return try callValue(function, try evaluateArguments(arguments), description: description)
+        return try callValue(try evaluate(callee), try evaluateArguments(arguments))
     }
 
-    func callValue(_ function: TemplateValue, _ arguments: CallArguments, description: String) throws -> TemplateValue {
+    func callValue(_ function: TemplateValue, _ arguments: CallArguments) throws -> TemplateValue {
         switch function {
         case let .callable(callable): return try callable.body(self, arguments)
         case let .undefined(message): throw TemplateRuntimeFailure(message)

@@ -2,7 +2,8 @@
 final class JinjaInterpreter {
     var environment: JinjaEnvironment
     /// Macro calls in progress. Python stops runaway recursion with a RecursionError; this limit
-    /// does the same before the native stack (512 KiB on secondary threads) runs out.
+    /// does the same long before the native stack runs out (the deepest allowed recursion fits in
+    /// 1 MiB of stack even in a debug build).
     private var macroDepth = 0
     static let maximumMacroDepth = 32
 
@@ -55,7 +56,7 @@ final class JinjaInterpreter {
             let caller = makeMacro(callerMacro)
             var evaluated = try evaluateArguments(arguments)
             evaluated.keyword.append(("caller", .callable(caller)))
-            output += try callValue(try evaluate(callee), evaluated, description: "macro").pythonString
+            output += try callValue(try evaluate(callee), evaluated).pythonString
         case let .generation(body):
             return try execute(body, into: &output)
         case .breakLoop:
