@@ -21,5 +21,6 @@ final class ChatTemplateSemanticsTests: XCTestCase {
     func testGlobals() throws { try ChatTemplateFixtures.checkSnippets(prefix: "global_") }
     func testRuntimeErrorsWhereJinjaFails() throws { try ChatTemplateFixtures.checkSnippets(prefix: "error_") }
     func testSeededRandomTemplatesMatchJinja() throws { try ChatTemplateFixtures.checkSnippets(prefix: "", section: "generated") }
+    func testUnknownFiltersAndTestsFailOnlyWhereJinjaDefersThem() throws { try ChatTemplateFixtures.checkSnippets(prefix: "soft_") }
     func testSyntaxErrorsOnTheLineJinjaReports() throws { try ChatTemplateFixtures.checkSnippets(prefix: "syntax_") }
 }

@@ -122,6 +122,7 @@ extension JinjaInterpreter {
                 return .list(batch)
             })
         default:
+            if JinjaBuiltinNames.filters.contains(name) { throw TemplateRuntimeFailure("filter '\(name)' is not supported by this renderer") }
             throw TemplateRuntimeFailure("No filter named '\(name)'.")
         }
     }

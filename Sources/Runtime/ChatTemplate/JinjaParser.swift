@@ -11,6 +11,12 @@ struct JinjaParser {
     static let maximumNesting = 32
     static let maximumExpressionDepth = 128
     private var nesting = 0
+    /// Inside an `if` (its test and body) or a conditional expression, where jinja2 defers
+    /// "no such filter/test" errors until the code runs; loop and macro bodies start afresh.
+    private var softDepth = 0
+    /// Unknown filter and test names met outside such places; the first one fails the parse. A use
+    /// inside the value of a conditional expression is only known to be soft once its `if` is seen.
+    private var unknownNames: [(message: String, token: JinjaToken)] = []
 
     init(tokens: [JinjaToken]) { self.tokens = tokens }
 
@@ -18,6 +24,7 @@ struct JinjaParser {
         var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
         let (body, end) = try parser.parseStatements(until: [])
         if let end { throw parser.error("unexpected tag '\(end)'", at: parser.current) }
+        if let unknown = parser.unknownNames.first { throw parser.error(unknown.message, at: unknown.token) }
         return body
     }
 
@@ -131,6 +138,8 @@ struct JinjaParser {
     private mutating func parseIf(line: Int) throws -> JinjaStatement {
         var branches: [(condition: JinjaExpression, body: [JinjaStatement])] = []
         var otherwise: [JinjaStatement] = []
+        softDepth += 1
+        defer { softDepth -= 1 }
         // jinja2 parses the test without conditional expressions: `{% if a if b else c %}` is an error.
         var condition = try parseTuple(allowConditional: false)
         while true {
@@ -179,6 +188,9 @@ struct JinjaParser {
         _ = advance()
         // The iterable takes no conditional expression, so that a trailing `if` filters the loop.
         let iterable = try parseTuple(allowConditional: false)
+        let outerSoftDepth = softDepth
+        softDepth = 0
+        defer { softDepth = outerSoftDepth }
         var filter: JinjaExpression?
         if isName("if") {
             _ = advance()
@@ -230,6 +242,9 @@ struct JinjaParser {
 
     private mutating func parseMacro(line: Int) throws -> JinjaStatement {
         let name = try expectName()
+        let outerSoftDepth = softDepth
+        softDepth = 0
+        defer { softDepth = outerSoftDepth }
         let parameters = try parseParameters()
         try expectBlockEnd()
         let (body, _) = try parseStatements(until: ["endmacro"])
@@ -243,6 +258,9 @@ struct JinjaParser {
         let call = try parseExpression()
         guard case .call = call.kind else { throw error("expected call", at: current) }
         try expectBlockEnd()
+        let outerSoftDepth = softDepth
+        softDepth = 0
+        defer { softDepth = outerSoftDepth }
         let (body, _) = try parseStatements(until: ["endcall"])
         try expectBlockEnd()
         return JinjaStatement(kind: .callBlock(call: call, caller: JinjaMacro(name: "caller", parameters: parameters, body: body)), line: line)
@@ -267,10 +285,14 @@ struct JinjaParser {
     private mutating func parseExpression() throws -> JinjaExpression {
         try enterNesting()
         defer { nesting -= 1 }
+        let unknownBefore = unknownNames.count
         var expression = try parseOr()
         while isName("if") {
             let line = current.line
             _ = advance()
+            unknownNames.removeSubrange(unknownBefore...)
+            softDepth += 1
+            defer { softDepth -= 1 }
             let condition = try parseOr()
             var otherwise: JinjaExpression?
             if isName("else") {
@@ -508,7 +530,9 @@ struct JinjaParser {
             let line = current.line
             if isOp("|") {
                 _ = advance()
+                let nameToken = current
                 let name = try expectName()
+                if softDepth == 0, !JinjaBuiltinNames.filters.contains(name) { unknownNames.append(("no filter named '\(name)'", nameToken)) }
                 let arguments = isOp("(") ? try parseCallArguments() : []
                 node = try makeExpression(kind: .filter(node, name: name, arguments), line: line)
             } else if isName("is") {
@@ -518,7 +542,9 @@ struct JinjaParser {
                     _ = advance()
                     negated = true
                 }
+                let nameToken = current
                 let name = try expectName()
+                if softDepth == 0, !JinjaBuiltinNames.tests.contains(name) { unknownNames.append(("no test named '\(name)'", nameToken)) }
                 var arguments: [JinjaArgument] = []
                 if isOp("(") {
                     arguments = try parseCallArguments()

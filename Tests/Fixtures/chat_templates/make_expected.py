@@ -285,6 +285,15 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     ("syntax_chained_tests", "\n\n{{ x is defined is none }}", {}),
     ("syntax_unbalanced_brackets", "{{ [1, 2 }}", {}),
     ("syntax_unclosed_comment", "text {# never closed", {}),
+    # Unknown filters and tests fail when the template compiles, unless inside an if or a conditional expression.
+    ("syntax_unknown_filter", "a\n{{ x|nosuch }}", {}),
+    ("syntax_unknown_test", "{{ x is nosuch }}", {}),
+    ("syntax_unknown_filter_in_loop_inside_if", "{% if false %}\n{% for i in [1] %}{{ i|nosuch }}{% endfor %}{% endif %}", {}),
+    ("syntax_unknown_filter_in_macro_inside_if", "{% if false %}{% macro m() %}\n{{ 1|nosuch }}{% endmacro %}{% endif %}", {}),
+    ("soft_unknown_filter_in_untaken_if", "{% if false %}{{ x|nosuch }}{% elif false %}{{ x is nosuch }}{% endif %}ok", {}),
+    ("soft_unknown_filter_in_conditional_expression", "{{ x|nosuch if false else 1 }}{{ 2 if false else x|nosuch2 if false }}", {}),
+    ("soft_unknown_filter_in_if_test", "{% if false and x|nosuch %}{% endif %}ok", {}),
+    ("soft_unknown_filter_fails_when_reached", "{% if true %}{{ x|nosuch }}{% endif %}", {}),
 ]
 
 
