@@ -1,3 +1,4 @@
+import Foundation
 import Runtime
 import XCTest
 
@@ -54,6 +55,47 @@ final class ChatTemplateErrorTests: XCTestCase {
         XCTAssertThrowsError(try template.render(context: [:])) { error in
             XCTAssertEqual(error as? ChatTemplateError, .runtime(line: 1, message: "unsupported operand type(s) for +: 'int' and 'str'"))
         }
+    }
+
+    func testRunawayMacroRecursionIsAnErrorNotACrash() throws {
+        let template = try ChatTemplate(source: "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}")
+        XCTAssertThrowsError(try template.render(context: [:])) { error in
+            XCTAssertEqual(error as? ChatTemplateError, .runtime(line: 1, message: "maximum recursion depth exceeded in macro 'm'"))
+        }
+    }
+
+    func testAbsurdNestingIsASyntaxErrorNotACrash() {
+        let parentheses = "{{ " + String(repeating: "(", count: 10_000) + "1" + String(repeating: ")", count: 10_000) + " }}"
+        let blocks = String(repeating: "{% if true %}", count: 10_000) + String(repeating: "{% endif %}", count: 10_000)
+        let negations = "{{ " + String(repeating: "not ", count: 10_000) + "1 }}"
+        let chain = "{{ 1" + String(repeating: " + 1", count: 10_000) + " }}"
+        for source in [parentheses, blocks, negations, chain] {
+            guard case let .syntax(line, _, message)? = syntaxError(source) else { return XCTFail("no syntax error for \(source.prefix(30))") }
+            XCTAssertEqual(line, 1)
+            XCTAssertTrue(message.hasPrefix("expression nested deeper") || message.hasPrefix("nested deeper"), message)
+        }
+    }
+
+    /// The deepest templates the limits allow still render on a thread with a 1 MiB stack in a debug
+    /// build, which uses far more stack per level than a release build (Linux threads get 8 MiB).
+    func testDeepestAllowedTemplatesRenderOnASmallStack() throws {
+        let sources = [
+            "{{ " + String(repeating: "(", count: 30) + "1" + String(repeating: ")", count: 30) + " }}",
+            String(repeating: "{% if true %}", count: 30) + "x" + String(repeating: "{% endif %}", count: 30),
+            "{{ 1" + String(repeating: " + 1", count: 126) + " }}",
+            "{% macro m(n) %}{% if n > 0 %}{{ m(n - 1) }}{% else %}done{% endif %}{% endmacro %}{{ m(31) }}",
+        ]
+        final class Results: @unchecked Sendable { var values: [String] = [] }
+        let results = Results()
+        let finished = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            results.values = sources.map { (try? ChatTemplate(source: $0).render(context: [:])) ?? "failed" }
+            finished.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        finished.wait()
+        XCTAssertEqual(results.values, ["1", "x", "127", "done"])
     }
 
     func testInvalidJSONInputNamesTheOffset() {

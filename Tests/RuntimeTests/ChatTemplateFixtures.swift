@@ -69,12 +69,16 @@ enum ChatTemplateFixtures {
         }
     }
 
-    static func snippets(prefix: String = "") throws -> [Snippet] {
-        guard case let .array(items)? = try expected()["snippets"] else { throw FixtureError("expected.json has no snippets") }
+    /// `section` is "snippets" (named, hand-written) or "generated" (seeded random templates).
+    static func snippets(prefix: String = "", section: String = "snippets") throws -> [Snippet] {
+        let root = try expected()
+        guard case let .array(items)? = root[section] else { throw FixtureError("expected.json has no \(section)") }
+        // Generated expression cases share one context, written once.
+        let sharedContext = objectEntries(root["generated_context"])
         let snippets = try items.map { item -> Snippet in
-            guard case let .object(snippet) = item, let name = string(snippet, "name"), let template = string(snippet, "template")
-            else { throw FixtureError("malformed snippet") }
-            return Snippet(name: name, template: template, context: objectEntries(snippet["context"]),
+            guard case let .object(snippet) = item, let template = string(snippet, "template") else { throw FixtureError("malformed snippet") }
+            let name = string(snippet, "name") ?? template
+            return Snippet(name: name, template: template, context: snippet["context"] == nil ? sharedContext : objectEntries(snippet["context"]),
                            rendered: string(snippet, "rendered"), error: string(snippet, "error"), errorKind: string(snippet, "error_kind"),
                            errorLine: { if case let .int(line)? = snippet["error_line"] { return line } else { return nil } }())
         }
@@ -83,8 +87,8 @@ enum ChatTemplateFixtures {
 
     /// Renders each snippet and compares with jinja2's output, or checks that it fails as jinja2 did
     /// (raise_exception messages exactly; other failures by kind, since messages are Python's).
-    static func checkSnippets(prefix: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let snippets = try snippets(prefix: prefix)
+    static func checkSnippets(prefix: String, section: String = "snippets", file: StaticString = #filePath, line: UInt = #line) throws {
+        let snippets = try snippets(prefix: prefix, section: section)
         XCTAssertFalse(snippets.isEmpty, "no snippets named \(prefix)*", file: file, line: line)
         for snippet in snippets {
             do {

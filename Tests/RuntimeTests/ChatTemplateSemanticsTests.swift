@@ -20,5 +20,7 @@ final class ChatTemplateSemanticsTests: XCTestCase {
     func testExpressionsOperatorsAndPrecedence() throws { try ChatTemplateFixtures.checkSnippets(prefix: "expr_") }
     func testGlobals() throws { try ChatTemplateFixtures.checkSnippets(prefix: "global_") }
     func testRuntimeErrorsWhereJinjaFails() throws { try ChatTemplateFixtures.checkSnippets(prefix: "error_") }
+    func testSeededRandomTemplatesMatchJinja() throws { try ChatTemplateFixtures.checkSnippets(prefix: "", section: "generated") }
+    func testUnknownFiltersAndTestsFailOnlyWhereJinjaDefersThem() throws { try ChatTemplateFixtures.checkSnippets(prefix: "soft_") }
     func testSyntaxErrorsOnTheLineJinjaReports() throws { try ChatTemplateFixtures.checkSnippets(prefix: "syntax_") }
 }

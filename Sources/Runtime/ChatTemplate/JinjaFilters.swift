@@ -40,8 +40,10 @@ extension JinjaInterpreter {
             }
             let count = arguments.value(2, "count")?.integerValue ?? -1
             return .string(PythonText.replace(value.pythonString, old.pythonString, new.pythonString, count: count))
-        case "int": return try toInt(value, arguments)
-        case "float": return toFloat(value, arguments)
+        case "int", "float":
+            // int(Undefined) raises before the filter's fallback applies.
+            if case let .undefined(message) = value { throw TemplateRuntimeFailure(message) }
+            return name == "int" ? try toInt(value, arguments) : toFloat(value, arguments)
         case "list": return .list(try iterate(value))
         case "abs":
             switch value {
@@ -53,13 +55,14 @@ extension JinjaInterpreter {
         case "round": return try round(value, arguments)
         case "items":
             switch value {
-            case .undefined: return .list([])
-            case let .dictionary(dictionary): return .list(dictionary.pairs.map { .tuple([.string($0.key), $0.value]) })
+            case .undefined: return .iterator([])
+            case let .dictionary(dictionary): return .iterator(dictionary.pairs.map { .tuple([.string($0.key), $0.value]) })
             default: throw TemplateRuntimeFailure("Can only get item pairs from a mapping.")
             }
         case "dictsort": return try dictsort(value, arguments)
         case "reverse":
             if case let .string(text) = value { return .string(PythonText.string(text.unicodeScalars.reversed())) }
+            if case let .list(items) = value { return .iterator(items.reversed()) }
             return .list(try iterate(value).reversed())
         case "sort":
             let attribute = arguments.value(2, "attribute")
@@ -80,7 +83,7 @@ extension JinjaInterpreter {
                     result.append(item)
                 }
             }
-            return .list(result)
+            return .iterator(result)
         case "min", "max":
             let caseSensitive = arguments.value(0, "case_sensitive")?.isTruthy ?? false
             let attribute = arguments.value(1, "attribute")
@@ -97,14 +100,29 @@ extension JinjaInterpreter {
             return total
         case "indent": return try indent(value, arguments)
         case "select", "reject":
-            return .list(try iterate(value).filter { item in try selectTest(item, arguments, offset: 0) == (name == "select") })
+            // jinja2 iterates only a truthy value, so `false|select` is empty rather than an error.
+            guard value.isTruthy else { return .iterator([]) }
+            return .iterator(try iterate(value).filter { item in try selectTest(item, arguments, offset: 0) == (name == "select") })
         case "selectattr", "rejectattr":
             guard let attribute = arguments.value(0, "attribute") else { throw TemplateRuntimeFailure("\(name) needs an attribute name") }
-            return .list(try iterate(value).filter { item in
+            guard value.isTruthy else { return .iterator([]) }
+            return .iterator(try iterate(value).filter { item in
                 try selectTest(try lookupPath(item, attribute), arguments, offset: 1) == (name == "selectattr")
             })
         case "map": return try map(value, arguments)
+        case "batch":
+            guard let size = arguments.value(0, "linecount")?.integerValue, size > 0 else {
+                throw TemplateRuntimeFailure("batch needs a positive line count")
+            }
+            let fill = arguments.value(1, "fill_with")
+            let items = try iterate(value)
+            return .iterator(stride(from: 0, to: items.count, by: size).map { start in
+                var batch = Array(items[start..<min(start + size, items.count)])
+                if let fill, !fill.isNone { batch += Array(repeating: fill, count: size - batch.count) }
+                return .list(batch)
+            })
         default:
+            if JinjaBuiltinNames.filters.contains(name) { throw TemplateRuntimeFailure("filter '\(name)' is not supported by this renderer") }
             throw TemplateRuntimeFailure("No filter named '\(name)'.")
         }
     }
@@ -191,6 +209,8 @@ extension JinjaInterpreter {
         let scale = pow(10.0, Double(precision))
         switch method {
         case "common":
+            // Python's round(int, n) stays an int.
+            if let integer = value.integerValue, precision >= 0 { return .int(integer) }
             guard number.isFinite else { return .double(number) }
             let formatted = String(format: "%.\(max(precision, 0))f", number)
             if precision >= 0 { return .double(Double(formatted) ?? number) }
@@ -256,10 +276,11 @@ extension JinjaInterpreter {
     }
 
     private func map(_ value: TemplateValue, _ arguments: CallArguments) throws -> TemplateValue {
+        guard value.isTruthy else { return .iterator([]) }
         let items = try iterate(value)
         if arguments.positional.isEmpty, let attribute = arguments.keyword.first(where: { $0.name == "attribute" })?.value {
             let fallback = arguments.keyword.first { $0.name == "default" }?.value
-            return .list(try items.map { item in
+            return .iterator(try items.map { item in
                 let result = try lookupPath(item, attribute)
                 if result.isUndefined, let fallback { return fallback }
                 return result
@@ -267,7 +288,7 @@ extension JinjaInterpreter {
         }
         guard let filterName = arguments.positional.first?.pythonString else { throw TemplateRuntimeFailure("map requires a filter argument") }
         let filterArguments = CallArguments(positional: Array(arguments.positional.dropFirst()), keyword: arguments.keyword)
-        return .list(try items.map { try applyFilter(filterName, $0, filterArguments) })
+        return .iterator(try items.map { try applyFilter(filterName, $0, filterArguments) })
     }
 
     /// `indent(width=4, first=False, blank=False)`, with jinja2's splitlines quirks.
@@ -280,7 +301,12 @@ extension JinjaInterpreter {
         }
         let first = arguments.value(1, "first")?.isTruthy ?? false
         let blank = arguments.value(2, "blank")?.isTruthy ?? false
-        let lines = PythonText.splitLines(value.pythonString + "\n")
+        // `s += "\n"` in jinja2 fails for anything but a string.
+        guard case let .string(text) = value else {
+            if case let .undefined(message) = value { throw TemplateRuntimeFailure(message) }
+            throw TemplateRuntimeFailure("unsupported operand type(s) for +=: '\(value.typeName)' and 'str'")
+        }
+        let lines = PythonText.splitLines(text + "\n")
         var result: String
         if blank {
             result = lines.joined(separator: "\n" + indentation)

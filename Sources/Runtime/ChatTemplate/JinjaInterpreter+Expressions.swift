@@ -72,15 +72,12 @@ extension JinjaInterpreter {
             let object = try evaluate(objectExpression)
             let evaluated = try evaluateArguments(arguments)
             if let result = try callMethod(on: object, name, evaluated) { return result }
-            return try callValue(try attribute(of: object, name), evaluated, description: name)
+            return try callValue(try attribute(of: object, name), evaluated)
         }
-        let function = try evaluate(callee)
-        var description = "object"
-        if case let .name(name) = callee.kind { description = name }
-        return try callValue(function, try evaluateArguments(arguments), description: description)
+        return try callValue(try evaluate(callee), try evaluateArguments(arguments))
     }
 
-    func callValue(_ function: TemplateValue, _ arguments: CallArguments, description: String) throws -> TemplateValue {
+    func callValue(_ function: TemplateValue, _ arguments: CallArguments) throws -> TemplateValue {
         switch function {
         case let .callable(callable): return try callable.body(self, arguments)
         case let .undefined(message): throw TemplateRuntimeFailure(message)
@@ -157,7 +154,10 @@ extension JinjaInterpreter {
         case let .string(text):
             let scalars = Array(text.unicodeScalars)
             return .string(PythonText.string(try indices(count: scalars.count).map { scalars[$0] }))
-        default: throw TemplateRuntimeFailure("'\(object.typeName)' object is not subscriptable")
+        case .dictionary: throw TemplateRuntimeFailure("unhashable type: 'slice'")
+        default:
+            // jinja2 compiles slices to plain Python subscripts, bypassing its forgiving getitem.
+            throw TemplateRuntimeFailure("'\(object.typeName)' object is not subscriptable")
         }
     }
 
@@ -191,6 +191,9 @@ extension JinjaInterpreter {
         case let ("*", .list(items), _), let ("*", _, .list(items)):
             guard let count = (left.isList ? right : left).integerValue else { throw unsupported }
             return .list(Array(repeatElement(items, count: max(count, 0)).joined()))
+        case let ("*", .tuple(items), _), let ("*", _, .tuple(items)):
+            guard let count = (left.isTuple ? right : left).integerValue else { throw unsupported }
+            return .tuple(Array(repeatElement(items, count: max(count, 0)).joined()))
         default:
             break
         }
@@ -212,7 +215,10 @@ extension JinjaInterpreter {
             guard y != 0 else { throw TemplateRuntimeFailure("float modulo") }
             let remainder = x.truncatingRemainder(dividingBy: y)
             return .double(remainder != 0 && (remainder < 0) != (y < 0) ? remainder + y : remainder)
-        case "**": return .double(pow(x, y))
+        case "**":
+            let result = pow(x, y)
+            if result.isInfinite, x.isFinite, y.isFinite { throw TemplateRuntimeFailure("(34, 'Numerical result out of range')") }
+            return .double(result)
         default: throw unsupported
         }
     }
@@ -281,7 +287,7 @@ extension JinjaInterpreter {
                 throw TemplateRuntimeFailure("'in <string>' requires string as left operand, not \(element.typeName)")
             }
             return PythonText.contains(text, needle)
-        case let .list(items), let .tuple(items): return items.contains { $0.pythonEquals(element) }
+        case let .list(items), let .tuple(items), let .iterator(items): return items.contains { $0.pythonEquals(element) }
         case let .dictionary(dictionary):
             guard case let .string(key) = element else { return false }
             return dictionary[key] != nil

@@ -1,6 +1,11 @@
 /// Renders a parsed template: runs statements, keeping scopes in a `JinjaEnvironment`.
 final class JinjaInterpreter {
     var environment: JinjaEnvironment
+    /// Macro calls in progress. Python stops runaway recursion with a RecursionError; this limit
+    /// does the same long before the native stack runs out (the deepest allowed recursion fits in
+    /// 1 MiB of stack even in a debug build).
+    private var macroDepth = 0
+    static let maximumMacroDepth = 32
 
     init(environment: JinjaEnvironment) { self.environment = environment }
 
@@ -51,7 +56,7 @@ final class JinjaInterpreter {
             let caller = makeMacro(callerMacro)
             var evaluated = try evaluateArguments(arguments)
             evaluated.keyword.append(("caller", .callable(caller)))
-            output += try callValue(try evaluate(callee), evaluated, description: "macro").pythonString
+            output += try callValue(try evaluate(callee), evaluated).pythonString
         case let .generation(body):
             return try execute(body, into: &output)
         case .breakLoop:
@@ -66,23 +71,29 @@ final class JinjaInterpreter {
                             body: [JinjaStatement], otherwise: [JinjaStatement], into output: inout String) throws -> Flow
     {
         var items = try iterate(try evaluate(iterable))
-        environment.pushFrame()
-        defer { environment.popFrame() }
         if let filter {
             items = try items.filter { item in
+                environment.pushScope()
+                defer { environment.popScope() }
                 try assign(target, item)
                 return try evaluate(filter).isTruthy
             }
         }
-        if items.isEmpty {
-            _ = try execute(otherwise, into: &output)
-            return .normal
-        }
+        // jinja2 clears its "no iteration" flag at the end of the body, so the else block also runs
+        // when every iteration left early through break or continue.
+        var anyIterationCompleted = false
+        // Each iteration gets a fresh scope: jinja2 resolves a name read before its `set` in the
+        // body from outside the loop on every iteration, and nothing set in one iteration reaches the next.
         for index in items.indices {
+            environment.pushScope()
+            defer { environment.popScope() }
             try assign(target, items[index])
             environment.assign("loop", .loop(LoopContext(items: items, index0: index)))
-            if try execute(body, into: &output) == .breakLoop { break }
+            let flow = try execute(body, into: &output)
+            if flow == .normal { anyIterationCompleted = true }
+            if flow == .breakLoop { break }
         }
+        if !anyIterationCompleted { _ = try execute(otherwise, into: &output) }
         return .normal
     }
 
@@ -109,12 +120,17 @@ final class JinjaInterpreter {
     /// A macro sees the template's variables at call time, the loop variables around its
     /// definition, its parameters, and `caller` when invoked from a call block.
     private func makeMacro(_ macro: JinjaMacro) -> TemplateCallable {
-        let enclosingFrames = Array(environment.frames.dropFirst(2))
+        let enclosingScopes = environment.enclosingScopes
         return TemplateCallable(name: macro.name) { interpreter, arguments in
-            let saved = interpreter.environment.frames
-            defer { interpreter.environment.frames = saved }
-            interpreter.environment.frames = Array(saved.prefix(2)) + enclosingFrames
-            interpreter.environment.pushFrame()
+            guard interpreter.macroDepth < Self.maximumMacroDepth else {
+                throw TemplateRuntimeFailure("maximum recursion depth exceeded in macro '\(macro.name)'")
+            }
+            interpreter.macroDepth += 1
+            defer { interpreter.macroDepth -= 1 }
+            let saved = interpreter.environment.scopes
+            defer { interpreter.environment.scopes = saved }
+            interpreter.environment.scopes = Array(interpreter.environment.templateScopes + enclosingScopes)
+            interpreter.environment.pushScope()
             guard arguments.positional.count <= macro.parameters.count else {
                 throw TemplateRuntimeFailure("macro '\(macro.name)' takes not more than \(macro.parameters.count) argument(s)")
             }
@@ -138,7 +154,7 @@ final class JinjaInterpreter {
     func iterate(_ value: TemplateValue) throws -> [TemplateValue] {
         switch value {
         case .undefined: return []
-        case let .list(items), let .tuple(items): return items
+        case let .list(items), let .tuple(items), let .iterator(items): return items
         case let .dictionary(dictionary): return dictionary.keys.map(TemplateValue.string)
         case let .string(text): return text.unicodeScalars.map { .string(String($0)) }
         case let .namespace(namespace): return namespace.attributes.keys.map(TemplateValue.string)

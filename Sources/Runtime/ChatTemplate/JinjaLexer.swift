@@ -8,6 +8,9 @@ struct JinjaLexer {
     private let lineStarts: [Int]
     private var position = 0
     private var tokens: [JinjaToken] = []
+    /// The position of the last emitted token, so that positions of tokens (emitted in source order)
+    /// are found by scanning forward instead of from the line start each time.
+    private var cursor = (offset: 0, line: 1, column: 1)
     /// Whether the text that follows the last token starts a line (jinja2's `line_starting`).
     private var lineStarting = true
     private let trimBlocks = true
@@ -60,7 +63,21 @@ struct JinjaLexer {
     }
 
     private mutating func emit(_ kind: JinjaToken.Kind, at offset: Int) {
-        let (line, column) = location(of: offset)
+        if offset < cursor.offset {
+            let (line, column) = location(of: offset)
+            cursor = (offset, line, column)
+        }
+        var (line, column) = (cursor.line, cursor.column)
+        for index in cursor.offset..<min(offset, bytes.count) {
+            let byte = bytes[index]
+            if byte == 0x0A {
+                line += 1
+                column = 1
+            } else if byte & 0xC0 != 0x80 {
+                column += 1
+            }
+        }
+        cursor = (offset, line, column)
         tokens.append(JinjaToken(kind: kind, line: line, column: column))
     }
 

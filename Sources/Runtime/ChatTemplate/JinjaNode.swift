@@ -42,6 +42,33 @@ struct JinjaExpression: Sendable {
 
     var kind: Kind
     var line: Int
+    /// Height of this subtree; the parser bounds it so that evaluation cannot exhaust the stack.
+    let depth: Int
+
+    init(kind: Kind, line: Int) {
+        self.kind = kind
+        self.line = line
+        depth = 1 + (kind.children.map(\.depth).max() ?? 0)
+    }
+}
+
+extension JinjaExpression.Kind {
+    var children: [JinjaExpression] {
+        switch self {
+        case .literal, .name: return []
+        case let .list(items), let .tuple(items): return items
+        case let .dictionary(entries): return entries.flatMap { [$0.key, $0.value] }
+        case let .attribute(object, _): return [object]
+        case let .item(object, key): return [object, key]
+        case let .slice(object, start, stop, step): return [object] + [start, stop, step].compactMap { $0 }
+        case let .call(callee, arguments): return [callee] + arguments.map(\.value)
+        case let .filter(value, _, arguments), let .test(value, _, arguments, _): return [value] + arguments.map(\.value)
+        case let .unary(_, operand): return [operand]
+        case let .binary(_, left, right), let .and(left, right), let .or(left, right): return [left, right]
+        case let .compare(first, operands): return [first] + operands.map(\.operand)
+        case let .conditional(condition, then, otherwise): return [condition, then] + (otherwise.map { [$0] } ?? [])
+        }
+    }
 }
 
 /// What `set` and `for` assign to.

@@ -4,6 +4,19 @@
 struct JinjaParser {
     private let tokens: [JinjaToken]
     private var index = 0
+    /// Recursion guards. Python stops absurd nesting with a RecursionError; these limits stop it
+    /// long before the native stack could run out (the deepest allowed template renders within
+    /// 1 MiB of stack even in a debug build), and far above
+    /// what real chat templates use (a handful of levels).
+    static let maximumNesting = 32
+    static let maximumExpressionDepth = 128
+    private var nesting = 0
+    /// Inside an `if` (its test and body) or a conditional expression, where jinja2 defers
+    /// "no such filter/test" errors until the code runs; loop and macro bodies start afresh.
+    private var softDepth = 0
+    /// Unknown filter and test names met outside such places; the first one fails the parse. A use
+    /// inside the value of a conditional expression is only known to be soft once its `if` is seen.
+    private var unknownNames: [(message: String, token: JinjaToken)] = []
 
     init(tokens: [JinjaToken]) { self.tokens = tokens }
 
@@ -11,6 +24,7 @@ struct JinjaParser {
         var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
         let (body, end) = try parser.parseStatements(until: [])
         if let end { throw parser.error("unexpected tag '\(end)'", at: parser.current) }
+        if let unknown = parser.unknownNames.first { throw parser.error(unknown.message, at: unknown.token) }
         return body
     }
 
@@ -26,6 +40,19 @@ struct JinjaParser {
 
     private func error(_ message: String, at token: JinjaToken) -> ChatTemplateError {
         .syntax(line: token.line, column: token.column, message: message)
+    }
+
+    private func makeExpression(kind: JinjaExpression.Kind, line: Int) throws -> JinjaExpression {
+        let expression = JinjaExpression(kind: kind, line: line)
+        guard expression.depth <= Self.maximumExpressionDepth else {
+            throw error("expression nested deeper than \(Self.maximumExpressionDepth) levels", at: current)
+        }
+        return expression
+    }
+
+    private mutating func enterNesting() throws {
+        nesting += 1
+        guard nesting <= Self.maximumNesting else { throw error("nested deeper than \(Self.maximumNesting) levels", at: current) }
     }
 
     private func isOp(_ op: String, _ token: JinjaToken? = nil) -> Bool { (token ?? current).kind == .op(op) }
@@ -51,6 +78,8 @@ struct JinjaParser {
 
     /// Parses until one of `endTags` opens a block (the tag's name is consumed, its block end is not).
     private mutating func parseStatements(until endTags: Set<String>) throws -> ([JinjaStatement], String?) {
+        try enterNesting()
+        defer { nesting -= 1 }
         var body: [JinjaStatement] = []
         while true {
             let token = current
@@ -109,13 +138,16 @@ struct JinjaParser {
     private mutating func parseIf(line: Int) throws -> JinjaStatement {
         var branches: [(condition: JinjaExpression, body: [JinjaStatement])] = []
         var otherwise: [JinjaStatement] = []
-        var condition = try parseTuple(allowConditional: true)
+        softDepth += 1
+        defer { softDepth -= 1 }
+        // jinja2 parses the test without conditional expressions: `{% if a if b else c %}` is an error.
+        var condition = try parseTuple(allowConditional: false)
         while true {
             try expectBlockEnd()
             let (body, end) = try parseStatements(until: ["elif", "else", "endif"])
             branches.append((condition, body))
             if end == "elif" {
-                condition = try parseTuple(allowConditional: true)
+                condition = try parseTuple(allowConditional: false)
                 continue
             }
             if end == "else" {
@@ -156,6 +188,9 @@ struct JinjaParser {
         _ = advance()
         // The iterable takes no conditional expression, so that a trailing `if` filters the loop.
         let iterable = try parseTuple(allowConditional: false)
+        let outerSoftDepth = softDepth
+        softDepth = 0
+        defer { softDepth = outerSoftDepth }
         var filter: JinjaExpression?
         if isName("if") {
             _ = advance()
@@ -207,6 +242,9 @@ struct JinjaParser {
 
     private mutating func parseMacro(line: Int) throws -> JinjaStatement {
         let name = try expectName()
+        let outerSoftDepth = softDepth
+        softDepth = 0
+        defer { softDepth = outerSoftDepth }
         let parameters = try parseParameters()
         try expectBlockEnd()
         let (body, _) = try parseStatements(until: ["endmacro"])
@@ -220,6 +258,9 @@ struct JinjaParser {
         let call = try parseExpression()
         guard case .call = call.kind else { throw error("expected call", at: current) }
         try expectBlockEnd()
+        let outerSoftDepth = softDepth
+        softDepth = 0
+        defer { softDepth = outerSoftDepth }
         let (body, _) = try parseStatements(until: ["endcall"])
         try expectBlockEnd()
         return JinjaStatement(kind: .callBlock(call: call, caller: JinjaMacro(name: "caller", parameters: parameters, body: body)), line: line)
@@ -238,21 +279,27 @@ struct JinjaParser {
             if current.kind == .variableEnd || current.kind == .blockEnd || isOp(")") || isName("if") { break }
             items.append(allowConditional ? try parseExpression() : try parseOr())
         }
-        return JinjaExpression(kind: .tuple(items), line: line)
+        return try makeExpression(kind: .tuple(items), line: line)
     }
 
     private mutating func parseExpression() throws -> JinjaExpression {
+        try enterNesting()
+        defer { nesting -= 1 }
+        let unknownBefore = unknownNames.count
         var expression = try parseOr()
         while isName("if") {
             let line = current.line
             _ = advance()
+            unknownNames.removeSubrange(unknownBefore...)
+            softDepth += 1
+            defer { softDepth -= 1 }
             let condition = try parseOr()
             var otherwise: JinjaExpression?
             if isName("else") {
                 _ = advance()
                 otherwise = try parseExpression()
             }
-            expression = JinjaExpression(kind: .conditional(condition: condition, then: expression, otherwise: otherwise), line: line)
+            expression = try makeExpression(kind: .conditional(condition: condition, then: expression, otherwise: otherwise), line: line)
         }
         return expression
     }
@@ -261,7 +308,7 @@ struct JinjaParser {
         var left = try parseAnd()
         while isName("or") {
             let line = advance().line
-            left = JinjaExpression(kind: .or(left, try parseAnd()), line: line)
+            left = try makeExpression(kind: .or(left, try parseAnd()), line: line)
         }
         return left
     }
@@ -270,15 +317,17 @@ struct JinjaParser {
         var left = try parseNot()
         while isName("and") {
             let line = advance().line
-            left = JinjaExpression(kind: .and(left, try parseNot()), line: line)
+            left = try makeExpression(kind: .and(left, try parseNot()), line: line)
         }
         return left
     }
 
     private mutating func parseNot() throws -> JinjaExpression {
         if isName("not") {
+            try enterNesting()
+            defer { nesting -= 1 }
             let line = advance().line
-            return JinjaExpression(kind: .unary("not", try parseNot()), line: line)
+            return try makeExpression(kind: .unary("not", try parseNot()), line: line)
         }
         return try parseCompare()
     }
@@ -302,14 +351,14 @@ struct JinjaParser {
                 break
             }
         }
-        return operands.isEmpty ? first : JinjaExpression(kind: .compare(first, operands), line: line)
+        return operands.isEmpty ? first : try makeExpression(kind: .compare(first, operands), line: line)
     }
 
     private mutating func parseBinary(_ ops: Set<String>, next: (inout JinjaParser) throws -> JinjaExpression) throws -> JinjaExpression {
         var left = try next(&self)
         while case let .op(op) = current.kind, ops.contains(op) {
             let line = advance().line
-            left = JinjaExpression(kind: .binary(op, left, try next(&self)), line: line)
+            left = try makeExpression(kind: .binary(op, left, try next(&self)), line: line)
         }
         return left
     }
@@ -323,9 +372,11 @@ struct JinjaParser {
         let line = current.line
         var node: JinjaExpression
         if isOp("-") || isOp("+") {
+            try enterNesting()
+            defer { nesting -= 1 }
             let op = isOp("-") ? "-" : "+"
             _ = advance()
-            node = JinjaExpression(kind: .unary(op, try parseUnary(withFilter: false)), line: line)
+            node = try makeExpression(kind: .unary(op, try parseUnary(withFilter: false)), line: line)
         } else {
             node = try parsePrimary()
         }
@@ -341,10 +392,10 @@ struct JinjaParser {
         case let .name(name):
             _ = advance()
             switch name {
-            case "true", "True": return JinjaExpression(kind: .literal(.bool(true)), line: line)
-            case "false", "False": return JinjaExpression(kind: .literal(.bool(false)), line: line)
-            case "none", "None": return JinjaExpression(kind: .literal(.none), line: line)
-            default: return JinjaExpression(kind: .name(name), line: line)
+            case "true", "True": return try makeExpression(kind: .literal(.bool(true)), line: line)
+            case "false", "False": return try makeExpression(kind: .literal(.bool(false)), line: line)
+            case "none", "None": return try makeExpression(kind: .literal(.none), line: line)
+            default: return try makeExpression(kind: .name(name), line: line)
             }
         case var .string(value):
             _ = advance()
@@ -353,18 +404,18 @@ struct JinjaParser {
                 value += next
                 _ = advance()
             }
-            return JinjaExpression(kind: .literal(.string(value)), line: line)
+            return try makeExpression(kind: .literal(.string(value)), line: line)
         case let .integer(value):
             _ = advance()
-            return JinjaExpression(kind: .literal(.int(value)), line: line)
+            return try makeExpression(kind: .literal(.int(value)), line: line)
         case let .float(value):
             _ = advance()
-            return JinjaExpression(kind: .literal(.double(value)), line: line)
+            return try makeExpression(kind: .literal(.double(value)), line: line)
         case .op("("):
             _ = advance()
             if isOp(")") {
                 _ = advance()
-                return JinjaExpression(kind: .tuple([]), line: line)
+                return try makeExpression(kind: .tuple([]), line: line)
             }
             let first = try parseExpression()
             if isOp(")") {
@@ -378,7 +429,7 @@ struct JinjaParser {
                 items.append(try parseExpression())
             }
             try expectOp(")")
-            return JinjaExpression(kind: .tuple(items), line: line)
+            return try makeExpression(kind: .tuple(items), line: line)
         case .op("["):
             _ = advance()
             var items: [JinjaExpression] = []
@@ -388,7 +439,7 @@ struct JinjaParser {
                 items.append(try parseExpression())
             }
             _ = advance()
-            return JinjaExpression(kind: .list(items), line: line)
+            return try makeExpression(kind: .list(items), line: line)
         case .op("{"):
             _ = advance()
             var entries: [(key: JinjaExpression, value: JinjaExpression)] = []
@@ -400,7 +451,7 @@ struct JinjaParser {
                 entries.append((key, try parseExpression()))
             }
             _ = advance()
-            return JinjaExpression(kind: .dictionary(entries), line: line)
+            return try makeExpression(kind: .dictionary(entries), line: line)
         default:
             throw error("unexpected \(token.describedForError)", at: token)
         }
@@ -415,10 +466,10 @@ struct JinjaParser {
                 switch current.kind {
                 case let .name(name):
                     _ = advance()
-                    node = JinjaExpression(kind: .attribute(node, name), line: line)
+                    node = try makeExpression(kind: .attribute(node, name), line: line)
                 case let .integer(value):
                     _ = advance()
-                    node = JinjaExpression(kind: .item(node, JinjaExpression(kind: .literal(.int(value)), line: line)), line: line)
+                    node = try makeExpression(kind: .item(node, try makeExpression(kind: .literal(.int(value)), line: line)), line: line)
                 default:
                     throw error("expected name or number after '.', got \(current.describedForError)", at: current)
                 }
@@ -426,7 +477,7 @@ struct JinjaParser {
                 _ = advance()
                 node = try parseSubscript(node, line: line)
             } else if isOp("(") {
-                node = JinjaExpression(kind: .call(node, try parseCallArguments()), line: line)
+                node = try makeExpression(kind: .call(node, try parseCallArguments()), line: line)
             } else {
                 return node
             }
@@ -441,7 +492,7 @@ struct JinjaParser {
         guard isOp(":") else {
             try expectOp("]")
             guard let start else { throw error("expected an index", at: current) }
-            return JinjaExpression(kind: .item(target, start), line: line)
+            return try makeExpression(kind: .item(target, start), line: line)
         }
         _ = advance()
         let stop = try sliceBound(&self)
@@ -451,7 +502,7 @@ struct JinjaParser {
             step = try sliceBound(&self)
         }
         try expectOp("]")
-        return JinjaExpression(kind: .slice(target, start: start, stop: stop, step: step), line: line)
+        return try makeExpression(kind: .slice(target, start: start, stop: stop, step: step), line: line)
     }
 
     private mutating func parseCallArguments() throws -> [JinjaArgument] {
@@ -479,9 +530,11 @@ struct JinjaParser {
             let line = current.line
             if isOp("|") {
                 _ = advance()
+                let nameToken = current
                 let name = try expectName()
+                if softDepth == 0, !JinjaBuiltinNames.filters.contains(name) { unknownNames.append(("no filter named '\(name)'", nameToken)) }
                 let arguments = isOp("(") ? try parseCallArguments() : []
-                node = JinjaExpression(kind: .filter(node, name: name, arguments), line: line)
+                node = try makeExpression(kind: .filter(node, name: name, arguments), line: line)
             } else if isName("is") {
                 _ = advance()
                 var negated = false
@@ -489,7 +542,9 @@ struct JinjaParser {
                     _ = advance()
                     negated = true
                 }
+                let nameToken = current
                 let name = try expectName()
+                if softDepth == 0, !JinjaBuiltinNames.tests.contains(name) { unknownNames.append(("no test named '\(name)'", nameToken)) }
                 var arguments: [JinjaArgument] = []
                 if isOp("(") {
                     arguments = try parseCallArguments()
@@ -497,9 +552,9 @@ struct JinjaParser {
                     if isName("is") { throw error("you cannot chain multiple tests with is", at: current) }
                     arguments = [JinjaArgument(name: nil, value: try parsePostfix(try parsePrimary()))]
                 }
-                node = JinjaExpression(kind: .test(node, name: name, arguments, negated: negated), line: line)
+                node = try makeExpression(kind: .test(node, name: name, arguments, negated: negated), line: line)
             } else if isOp("(") {
-                node = JinjaExpression(kind: .call(node, try parseCallArguments()), line: line)
+                node = try makeExpression(kind: .call(node, try parseCallArguments()), line: line)
             } else {
                 return node
             }

@@ -77,6 +77,7 @@ extension JinjaInterpreter {
             }
             return hasCased
         default:
+            if JinjaBuiltinNames.tests.contains(name) { throw TemplateRuntimeFailure("test '\(name)' is not supported by this renderer") }
             throw TemplateRuntimeFailure("No test named '\(name)'.")
         }
     }

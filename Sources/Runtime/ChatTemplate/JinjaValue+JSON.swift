@@ -15,7 +15,9 @@ extension JinjaValue {
 private struct OrderedJSONReader {
     let bytes: [UInt8]
     var offset = 0
-    static let maximumDepth = 512
+    // Deep enough for any tool schema; shallow enough that the recursive readers and printers of
+    // values stay far from the stack limit.
+    static let maximumDepth = 128
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 

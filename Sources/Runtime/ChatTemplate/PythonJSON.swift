@@ -63,7 +63,7 @@ struct PythonJSON {
             }
             newline(level, into: &output)
             output += "}"
-        case .undefined, .namespace, .callable, .loop:
+        case .undefined, .namespace, .callable, .loop, .iterator:
             throw NotSerializable(typeName: value.typeName)
         }
     }

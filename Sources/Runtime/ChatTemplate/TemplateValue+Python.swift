@@ -12,7 +12,7 @@ extension TemplateValue {
 
     var pythonRepr: String {
         switch self {
-        case .undefined: return ""
+        case .undefined: return "Undefined"
         case .none: return "None"
         case let .bool(flag): return flag ? "True" : "False"
         case let .int(number): return String(number)
@@ -27,6 +27,7 @@ extension TemplateValue {
             return "<Namespace {" + namespace.attributes.pairs.map { "\(PythonRepr.string($0.key)): \($0.value.pythonRepr)" }.joined(separator: ", ") + "}>"
         case let .callable(callable): return "<function \(callable.name)>"
         case let .loop(loop): return "<LoopContext \(loop.index0 + 1)/\(loop.items.count)>"
+        case .iterator: return "<generator object>"
         }
     }
 }
@@ -74,6 +75,11 @@ extension TemplateValue {
 
     var isList: Bool {
         if case .list = self { return true }
+        return false
+    }
+
+    var isTuple: Bool {
+        if case .tuple = self { return true }
         return false
     }
 

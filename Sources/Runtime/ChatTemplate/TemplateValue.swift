@@ -15,6 +15,10 @@ enum TemplateValue {
     case namespace(TemplateNamespace)
     case callable(TemplateCallable)
     case loop(LoopContext)
+    /// The lazy generator that jinja2's select, reject, selectattr, rejectattr, map, unique, items
+    /// and reverse filters return: iterable, always truthy, without a length or items, printed
+    /// as a generator object. `|list` turns it into a list.
+    case iterator([TemplateValue])
 
     static func undefinedName(_ name: String) -> TemplateValue { .undefined(message: "'\(name)' is undefined") }
 
@@ -58,7 +62,7 @@ enum TemplateValue {
         case let .string(text): return !text.isEmpty
         case let .list(items), let .tuple(items): return !items.isEmpty
         case let .dictionary(dictionary): return dictionary.count > 0
-        case .namespace, .callable, .loop: return true
+        case .namespace, .callable, .loop, .iterator: return true
         }
     }
 
@@ -77,6 +81,7 @@ enum TemplateValue {
         case .namespace: return "Namespace"
         case .callable: return "function"
         case .loop: return "LoopContext"
+        case .iterator: return "generator"
         }
     }
 }

@@ -12,7 +12,10 @@ semantic each) are rendered through the same compiled environment.
 
 from __future__ import annotations
 
+import copy
 import json
+import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +174,14 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     ("loop_string", "{% for c in 'héllo' %}{{ c }}-{% endfor %}", {}),
     ("loop_nested", "{% for a in [1,2] %}{% for b in [3,4] %}{{ loop.index }}{{ a }}{{ b }} {% endfor %}{{ loop.index }}|{% endfor %}", {}),
     ("loop_scope", "{% set x = 1 %}{% for i in [1,2] %}{% set x = i %}{% endfor %}{{ x }}", {}),
+    ("loop_scope_read_before_set", "{% set x = 1 %}{% for i in [5, 6] %}{{ x }}{% set x = i %}{{ x }};{% endfor %}{{ x }}", {}),
+    ("loop_scope_set_in_if", "{% for i in [1, 2] %}{% if i == 1 %}{% set y = 'one' %}{% endif %}[{{ y }}]{% endfor %}[{{ y }}]", {}),
+    ("loop_scope_outer_loop_after_inner", "{% for a in [1, 2] %}{% for b in [1] %}{% endfor %}{{ loop.index }}{% endfor %}", {}),
+    ("loop_tuple_targets", "{% for a, b in [[1, 2], (3, 4)] %}{{ a + b }},{% endfor %}{% for (k, v) in {'p': 1}.items() %}{{ k }}{{ v }}{% endfor %}", {}),
+    ("loop_length_of_string_items", "{% for m in msgs %}{{ loop.length }}{{ m.role[0] }}{% endfor %}", {"msgs": [{"role": "user"}, {"role": "assistant"}]}),
+    ("loop_changed_messages_reverse", "{% for m in msgs[::-1] %}{{ loop.index0 }}{{ m }}{% endfor %}", {"msgs": ["a", "b", "c"]}),
+    ("loop_else_after_only_continue", "{% for i in [1, 2] %}{% continue %}{% else %}E{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% continue %}{% endif %}{% else %}E{% endfor %}", {}),
+    ("loop_else_after_break", "{% for i in [1, 2] %}{% break %}{% else %}E{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% break %}{% endif %}{% else %}E{% endfor %}", {}),
     ("loop_cycle", "{% for i in [1,2,3] %}{{ loop.cycle('a','b') }}{% endfor %}", {}),
     ("loop_break_continue", "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}", {}),
     ("loop_range", "{{ range(3)|list }}{{ range(1, 7, 2)|list }}{{ range(5, 0, -2)|list }}", {}),
@@ -183,6 +194,11 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     # Macros.
     ("macro_defaults", "{% macro greet(name, greeting='Hello', punct='!') %}{{ greeting }}, {{ name }}{{ punct }}{% endmacro %}{{ greet('Bob') }} {{ greet('Al', 'Hi') }} {{ greet('Cy', punct='?') }}", {}),
     ("macro_call_block", "{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}{% call wrap('b') %}bold{% endcall %}", {}),
+    ("macro_sees_later_top_level_set", "{% macro m() %}[{{ late }}]{% endmacro %}{% set late = 'L' %}{{ m() }}", {}),
+    ("macro_in_loop_sees_loop_variable", "{% for i in [1, 2] %}{% macro m() %}{{ i }}{% endmacro %}{{ m() }}{% endfor %}", {}),
+    ("macro_does_not_see_callers_locals", "{% macro m() %}[{{ j }}]{% endmacro %}{% for j in [1] %}{{ m() }}{% endfor %}", {}),
+    ("macro_namespace_mutation", "{% set ns = namespace(c=0) %}{% macro bump() %}{% set ns.c = ns.c + 1 %}{% endmacro %}{{ bump() }}{{ bump() }}{{ ns.c }}", {}),
+    ("macro_keyword_and_recursion", "{% macro f(n, acc='') %}{% if n > 0 %}{{ f(n - 1, acc ~ n) }}{% else %}{{ acc }}{% endif %}{% endmacro %}{{ f(3) }}|{{ f(acc='x', n=1) }}", {}),
     ("macro_sees_globals", "{% macro m() %}{{ bos_token }}{% endmacro %}{{ m() }}", {"bos_token": "<s>"}),
     # Undefined.
     ("undefined_renders_empty", "[{{ missing }}][{{ d.nokey }}][{{ d['nokey'] }}][{{ d.nokey is defined }}][{{ d.a is defined }}]", {"d": {"a": 1}}),
@@ -269,7 +285,109 @@ SNIPPETS: list[tuple[str, str, dict[str, Any]]] = [
     ("syntax_chained_tests", "\n\n{{ x is defined is none }}", {}),
     ("syntax_unbalanced_brackets", "{{ [1, 2 }}", {}),
     ("syntax_unclosed_comment", "text {# never closed", {}),
+    # Unknown filters and tests fail when the template compiles, unless inside an if or a conditional expression.
+    ("syntax_unknown_filter", "a\n{{ x|nosuch }}", {}),
+    ("syntax_unknown_test", "{{ x is nosuch }}", {}),
+    ("syntax_unknown_filter_in_loop_inside_if", "{% if false %}\n{% for i in [1] %}{{ i|nosuch }}{% endfor %}{% endif %}", {}),
+    ("syntax_unknown_filter_in_macro_inside_if", "{% if false %}{% macro m() %}\n{{ 1|nosuch }}{% endmacro %}{% endif %}", {}),
+    ("soft_unknown_filter_in_untaken_if", "{% if false %}{{ x|nosuch }}{% elif false %}{{ x is nosuch }}{% endif %}ok", {}),
+    ("soft_unknown_filter_in_conditional_expression", "{{ x|nosuch if false else 1 }}{{ 2 if false else x|nosuch2 if false }}", {}),
+    ("soft_unknown_filter_in_if_test", "{% if false and x|nosuch %}{% endif %}ok", {}),
+    ("soft_unknown_filter_fails_when_reached", "{% if true %}{{ x|nosuch }}{% endif %}", {}),
 ]
+
+
+# Seeded random templates for differential coverage beyond the hand-written snippets: whitespace
+# control around nested tags, and expressions mixing operators, filters, tests and methods.
+# Cases whose jinja2 output is nondeterministic (a printed generator's address) are left out.
+GENERATED_SEED = 20240726
+GENERATED_CONTEXT = {"xs": [3, 1, 2], "d": {"b": 1, "a": "x"}, "s": "Hello, World", "n": 7, "f": -1.25, "e": "",
+                     "msgs": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+
+
+def generated_whitespace_template(rng: random.Random, depth: int) -> str:
+    texts = ["", " ", "  ", "\n", "\n\n", " \n", "\n  ", "\t", "a", "b ", " c", "x\ny", "\n  z  \n", "  \n\t\n  "]
+    open_mark = lambda: rng.choice(["", "", "-", "+"])
+    close_mark = lambda: rng.choice(["", "", "-", "+"])
+    parts = []
+    for _ in range(rng.randint(1, 4)):
+        parts.append(rng.choice(texts))
+        roll = rng.random()
+        if roll < 0.3:
+            parts.append("{{" + rng.choice(["", "-"]) + " " + rng.choice(["'P'", "x", "''", "loop.index if loop is defined else 0"]) + " " + rng.choice(["", "-"]) + "}}")
+        elif roll < 0.4:
+            parts.append("{#" + rng.choice(["", "-"]) + " c " + rng.choice(["", "-"]) + "#}")
+        elif roll < 0.7 and depth > 0:
+            kind = rng.choice(["if", "for", "set"])
+            if kind == "if":
+                parts.append("{%" + open_mark() + " if x " + close_mark() + "%}" + generated_whitespace_template(rng, depth - 1)
+                             + "{%" + open_mark() + " else " + close_mark() + "%}" + generated_whitespace_template(rng, depth - 1)
+                             + "{%" + open_mark() + " endif " + close_mark() + "%}")
+            elif kind == "for":
+                parts.append("{%" + open_mark() + " for i in [1, 2] " + close_mark() + "%}" + generated_whitespace_template(rng, depth - 1)
+                             + "{%" + open_mark() + " endfor " + close_mark() + "%}")
+            else:
+                parts.append("{%" + open_mark() + " set y = 1 " + close_mark() + "%}")
+        parts.append(rng.choice(texts))
+    return "".join(parts)
+
+
+def generated_expression(rng: random.Random, depth: int) -> str:
+    literals = ["1", "0", "-3", "2.5", "0.1", "1e3", "'abc'", "''", "'Hé \"q\"'", "\"it's\"", "'  pad  '", "'a,b,c'", "true", "false", "none",
+                "[1, 2, 3]", "[]", "['b', 'A', 'c']", "{'k': 1, 'j': [1, 2]}", "{}", "(1, 'x')"]
+    variables = ["missing", "xs", "d", "s", "n", "f", "msgs", "e"]
+    operators = ["+", "-", "*", "/", "//", "**", "~", "==", "!=", "<", ">=", "and", "or", "in", "not in"]
+    filters = ["length", "trim", "upper", "lower", "title", "capitalize", "first", "last", "join", "join(', ')", "string", "int", "float",
+               "list", "reverse|list", "sort", "unique|list", "abs", "round", "round(1)", "wordcount", "tojson", "tojson(indent=2)",
+               "items|list", "dictsort", "default('D')", "default('D', true)", "replace('a', 'Z')", "indent(2)", "sum", "min", "max",
+               "count", "map('upper')|list", "select|list", "reject|list", "selectattr('role', 'eq', 'user')|list",
+               "map(attribute='role')|list", "batch(2)|list"]
+    tests = ["defined", "undefined", "none", "string", "number", "integer", "float", "mapping", "iterable", "sequence", "boolean",
+             "true", "false", "even", "odd", "lower", "upper"]
+    suffixes = [".strip()", ".upper()", ".split(',')", ".split()", ".startswith('a')", ".endswith('c')", ".replace('b','x')", ".title()",
+                ".lstrip('a')", ".get('k')", ".items()|list", ".keys()|list", ".values()|list", "[0]", "[-1]", "['k']", ".k"]
+    # jinja2 folds slices of constants at compile time (undefined instead of a TypeError), so slices apply to variables only.
+    slices = ["[1:]", "[::-1]", "[:2]", "[-2:]"]
+    roll = rng.random()
+    if depth == 0 or roll < 0.25:
+        return rng.choice(literals + variables)
+    if roll < 0.45:
+        return f"({generated_expression(rng, depth - 1)} {rng.choice(operators)} {generated_expression(rng, depth - 1)})"
+    if roll < 0.62:
+        return f"({generated_expression(rng, depth - 1)})|{rng.choice(filters)}"
+    if roll < 0.72:
+        return f"({generated_expression(rng, depth - 1)} is {rng.choice(['', 'not '])}{rng.choice(tests)})"
+    if roll < 0.84:
+        return f"({generated_expression(rng, depth - 1)}){rng.choice(suffixes)}"
+    if roll < 0.88:
+        return f"{rng.choice(variables)}{rng.choice(slices)}"
+    if roll < 0.94:
+        return f"(not {generated_expression(rng, depth - 1)})"
+    return f"({generated_expression(rng, depth - 1)} if {generated_expression(rng, depth - 1)} else {generated_expression(rng, depth - 1)})"
+
+
+def generated_cases() -> list[dict[str, Any]]:
+    rng = random.Random(GENERATED_SEED)
+    cases: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while len(cases) < 300:
+        template = generated_whitespace_template(rng, 2)
+        context = {"x": rng.choice(["X", ""])}
+        if template not in seen:
+            seen.add(template)
+            cases.append({"template": template, "context": context, **render_snippet(template, context)})
+    expressions = 0
+    while expressions < 400:
+        template = "{{ " + generated_expression(rng, 3) + " }}"
+        if template in seen:
+            continue
+        seen.add(template)
+        result = render_snippet(template, copy.deepcopy(GENERATED_CONTEXT))
+        if " at 0x" in result.get("rendered", ""):
+            continue
+        cases.append({"template": template, **result})
+        expressions += 1
+    return cases
 
 
 def render_conversation(template: str, messages: list[dict[str, Any]], add_generation_prompt: bool,
@@ -295,11 +413,13 @@ def render_snippet(template: str, context: dict[str, Any]) -> dict[str, Any]:
     except jinja2.exceptions.TemplateError as error:
         kind = "raise_exception" if type(error) is jinja2.exceptions.TemplateError else "runtime"
         return {"error": str(error), "error_kind": kind}
-    except (TypeError, ValueError, ZeroDivisionError) as error:
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError, LookupError) as error:
         return {"error": str(error), "error_kind": "runtime"}
 
 
 def main() -> None:
+    # Python warns about constant subscripts in jinja2's generated code; they are expected here.
+    warnings.simplefilter("ignore", SyntaxWarning)
     records = []
     for name, (bos, eos) in FAMILIES.items():
         template = (HERE / f"{name}.jinja").read_text(encoding="utf-8")
@@ -319,13 +439,19 @@ def main() -> None:
         snippets.append({"name": name, "template": template, "context": context, **render_snippet(template, context)})
     output = {
         "generator": f"make_expected.py with transformers {transformers.__version__}, jinja2 {jinja2.__version__}",
-        "records": records, "snippets": snippets,
+        "records": records, "snippets": snippets, "generated": generated_cases(),
+        "generated_context": GENERATED_CONTEXT,
     }
+    # One record per line: compact, and a regenerated file diffs line by line.
     with open(HERE / "expected.json", "w", encoding="utf-8") as handle:
-        json.dump(output, handle, ensure_ascii=False, indent=1)
-        handle.write("\n")
+        handle.write("{\n" + f'"generator": {json.dumps(output["generator"])}')
+        handle.write(f',\n"generated_context": {json.dumps(output["generated_context"], ensure_ascii=False)}')
+        for section in ("records", "snippets", "generated"):
+            lines = ",\n".join(json.dumps(item, ensure_ascii=False) for item in output[section])
+            handle.write(f',\n"{section}": [\n{lines}\n]')
+        handle.write("\n}\n")
     errors = sum("error" in record for record in records)
-    print(f"{len(records)} records ({errors} raise), {len(snippets)} snippets")
+    print(f"{len(records)} records ({errors} raise), {len(snippets)} snippets, {len(output['generated'])} generated")
 
 
 if __name__ == "__main__":
