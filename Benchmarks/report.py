@@ -55,7 +55,7 @@ def cell(value: float | None, digits: int) -> str:
 def markdown(results: dict[str, dict | None], load: str | None) -> str:
     lines = []
     if load:
-        lines += [f"Machine load when measured: `{load}`", ""]
+        lines += [f"1-minute load average before each run (2 cores, shared): {load}", ""]
     lines += [
         "| runtime | runs | load (s) | prefill (tok/s) | decode (tok/s) | peak RSS (MiB) |",
         "|---|---:|---:|---:|---:|---:|",

@@ -9,6 +9,7 @@
 #   RESULTS [bench-models/results]
 #   PYTHON  [/root/.cache/teleguard/venv/bin/python]  torch + transformers venv
 #   LLAMACPP_VENV [/root/.cache/teleguard/venv-llamacpp]  built by setup_llamacpp.sh
+#   SKIP_TELEGUARD [0] set to 1 to measure only the references (no swift build)
 #   SKIP_LLAMACPP [0]  set to 1 to leave llama.cpp out (its first build takes long)
 set -uo pipefail
 
@@ -21,6 +22,7 @@ MODEL="${MODEL:-bench-models/llama-100m}"
 RESULTS="${RESULTS:-bench-models/results}"
 PYTHON="${PYTHON:-/root/.cache/teleguard/venv/bin/python}"
 export LLAMACPP_VENV="${LLAMACPP_VENV:-/root/.cache/teleguard/venv-llamacpp}"
+SKIP_TELEGUARD="${SKIP_TELEGUARD:-0}"
 SKIP_LLAMACPP="${SKIP_LLAMACPP:-0}"
 GGUF="${MODEL%/}-f32.gguf"
 
@@ -28,15 +30,16 @@ mkdir -p "$RESULTS"
 rm -f "$RESULTS"/teleguard.jsonl "$RESULTS"/transformers.jsonl "$RESULTS"/llamacpp.jsonl "$RESULTS"/load.txt
 
 log() { echo "== $*" >&2; }
-# One line per runtime: the load average while it was measured (the CPU is shared).
-note_load() { echo "$1: $(uptime | sed 's/.*load average/load average/')" >> "$RESULTS/load.txt"; }
+# The 1-minute load average before each run (the CPU is shared): "runtime run N: L".
+note_load() { echo "$1: $(uptime | sed 's/.*load average: \([^,]*\).*/\1/')" >> "$RESULTS/load.txt"; }
 
 "$PYTHON" Benchmarks/make_bench_model.py "$MODEL" || exit 1
 
-log "TeleGuard"
-if swift build -c release >&2; then
-    note_load TeleGuard
+if [ "$SKIP_TELEGUARD" = 1 ]; then
+    log "TeleGuard skipped"
+elif log "TeleGuard" && swift build -c release >&2; then
     for run in $(seq "$RUNS"); do
+        note_load "TeleGuard run $run"
         .build/release/teleguard bench --model "$MODEL" --threads "$THREADS" \
             --prompt-tokens "$PROMPT_TOKENS" --gen-tokens "$GEN_TOKENS" --json >> "$RESULTS/teleguard.jsonl" \
             || { log "teleguard bench failed (run $run)"; break; }
@@ -46,8 +49,8 @@ else
 fi
 
 log "transformers"
-note_load transformers
 for run in $(seq "$RUNS"); do
+    note_load "transformers run $run"
     "$PYTHON" Benchmarks/transformers_reference.py --model "$MODEL" --threads "$THREADS" \
         --prompt-tokens "$PROMPT_TOKENS" --gen-tokens "$GEN_TOKENS" >> "$RESULTS/transformers.jsonl" \
         || log "transformers reference failed (run $run)"
@@ -57,8 +60,8 @@ if [ "$SKIP_LLAMACPP" != 1 ]; then
     log "llama.cpp"
     if LLAMA_CPP_SRC="$(Benchmarks/setup_llamacpp.sh | tail -n 1)" \
         && "$PYTHON" Benchmarks/convert_to_gguf.py --llama-cpp "$LLAMA_CPP_SRC" "$MODEL" "$GGUF" >&2; then
-        note_load llama.cpp
         for run in $(seq "$RUNS"); do
+            note_load "llama.cpp run $run"
             "$LLAMACPP_VENV/bin/python" Benchmarks/llamacpp_reference.py --gguf "$GGUF" --model "$MODEL" \
                 --threads "$THREADS" --prompt-tokens "$PROMPT_TOKENS" --gen-tokens "$GEN_TOKENS" \
                 >> "$RESULTS/llamacpp.jsonl" || log "llama.cpp reference failed (run $run)"
@@ -71,4 +74,4 @@ fi
 python3 Benchmarks/report.py --teleguard "$RESULTS/teleguard.jsonl" \
     --reference "transformers=$RESULTS/transformers.jsonl" \
     --reference "llama.cpp=$RESULTS/llamacpp.jsonl" \
-    --load "$(paste -sd ';' "$RESULTS/load.txt")" --json "$RESULTS/summary.json" | tee "$RESULTS/summary.md"
+    --load "$(paste -sd ';' "$RESULTS/load.txt" | sed 's/;/; /g')" --json "$RESULTS/summary.json" | tee "$RESULTS/summary.md"
