@@ -26,7 +26,7 @@ final class TokenizerErrorTests: XCTestCase {
 
     func testNotJSONNamesFileAndPosition() {
         XCTAssertEqual(loadError("{not json"),
-                       .notJSON(file: file, reason: "expected a key at line 1 (byte 1)"))
+                       .notJSON(file: file, reason: "expected a string key at line 1 (byte 1)"))
         XCTAssertEqual(loadError("[1, 2]"), .notJSON(file: file, reason: "the top level is not an object"))
     }
 

@@ -11,17 +11,28 @@ struct TokenizerConfig {
         var result = TokenizerConfig()
         let url = directory.appendingPathComponent("tokenizer_config.json")
         if let data = FileManager.default.contents(atPath: url.path) {
-            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                throw ModelConfigError.malformed(file: url.path, detail: "not a JSON object")
+            // Read with the runtime's parser: swift-corelibs' JSONSerialization drops U+FEFF inside strings.
+            // A repeated key is kept and read as its last value, as Python's json.load (transformers) does.
+            let object: JSONValue
+            do {
+                object = try JSON.parse(data, maximumDepth: Tokenizer.maximumJSONDepth, duplicateKeys: .keep)
+            } catch let error as JSON.SyntaxError {
+                throw ModelConfigError.malformed(file: url.path, detail: "not valid JSON: \(error)")
             }
-            result.bosToken = tokenText(object["bos_token"])
-            result.eosToken = tokenText(object["eos_token"])
-            if let template = object["chat_template"] as? String {
+            guard case .object = object else { throw ModelConfigError.malformed(file: url.path, detail: "not a JSON object") }
+            result.bosToken = tokenText(object.lastValue(forKey: "bos_token"))
+            result.eosToken = tokenText(object.lastValue(forKey: "eos_token"))
+            switch object.lastValue(forKey: "chat_template") {
+            case let .string(template)?:
                 result.chatTemplate = TemplateSource(text: template, file: url.path)
-            } else if let named = object["chat_template"] as? [[String: Any]] {
+            case let .array(named)? where named.allSatisfy(Self.isObject):
                 // A list of named templates: the one called "default" is what apply_chat_template uses.
-                let chosen = named.first { $0["name"] as? String == "default" } ?? named.first
-                if let text = chosen?["template"] as? String { result.chatTemplate = TemplateSource(text: text, file: url.path) }
+                let chosen = named.first { $0.lastValue(forKey: "name") == .string("default") } ?? named.first
+                if case let .string(text)? = chosen?.lastValue(forKey: "template") {
+                    result.chatTemplate = TemplateSource(text: text, file: url.path)
+                }
+            default:
+                break
             }
         }
         // transformers ≥ 4.43 saves the template beside the config and prefers that file.
@@ -36,10 +47,15 @@ struct TokenizerConfig {
     }
 
     /// Special tokens are written as a string or as an AddedToken object with `content`.
-    private static func tokenText(_ value: Any?) -> String? {
-        if let text = value as? String { return text }
-        if let object = value as? [String: Any] { return object["content"] as? String }
+    private static func tokenText(_ value: JSONValue?) -> String? {
+        if case let .string(text)? = value { return text }
+        if case let .string(text)? = value?.lastValue(forKey: "content") { return text }
         return nil
+    }
+
+    private static func isObject(_ value: JSONValue) -> Bool {
+        if case .object = value { return true }
+        return false
     }
 }
 

@@ -8,6 +8,9 @@ struct SafetensorsHeader {
     /// Hugging Face's reader refuses headers above 100 MB; so do we, before allocating anything.
     static let maximumHeaderLength = 100_000_000
     static let metadataKey = "__metadata__"
+    /// Deep enough for any real header or index (they nest three levels), shallow enough that hostile
+    /// input cannot exhaust the stack.
+    static let maximumJSONDepth = 256
 
     let tensors: [String: SafetensorsTensorInfo]
     let metadata: [String: String]
@@ -27,13 +30,15 @@ struct SafetensorsHeader {
             throw SafetensorsError.headerBeyondFile(file: file, headerLength: headerLength, fileSize: bytes.count)
         }
         dataStart = 8 + Int(headerLength)
-        let json = Data(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart]))
         let dataSize = bytes.count - dataStart
 
-        let document: HeaderJSON
-        switch HeaderJSON.parse(json) {
-        case let .success(value): document = value
-        case let .failure(failure): throw SafetensorsError.invalidHeaderJSON(file: file, reason: failure.reason)
+        let document: JSONValue
+        do {
+            document = try JSON.parse(
+                UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart]),
+                maximumDepth: Self.maximumJSONDepth, duplicateKeys: .reject)
+        } catch let error as JSON.SyntaxError {
+            throw SafetensorsError.invalidHeaderJSON(file: file, reason: error.description)
         }
         guard case let .object(entries) = document else { throw SafetensorsError.headerNotObject(file: file) }
 
@@ -52,7 +57,7 @@ struct SafetensorsHeader {
         self.metadata = metadata
     }
 
-    private static func metadata(_ entry: HeaderJSON, file: String) throws -> [String: String] {
+    private static func metadata(_ entry: JSONValue, file: String) throws -> [String: String] {
         guard case let .object(fields) = entry else { throw SafetensorsError.invalidMetadata(file: file, field: "") }
         var metadata: [String: String] = [:]
         for (key, value) in fields {
@@ -63,13 +68,13 @@ struct SafetensorsHeader {
     }
 
     private static func tensorInfo(
-        name: String, entry: HeaderJSON, dataSize: Int, file: String
+        name: String, entry: JSONValue, dataSize: Int, file: String
     ) throws -> SafetensorsTensorInfo {
-        guard case let .object(fields) = entry else {
+        guard case .object = entry else {
             throw SafetensorsError.entryNotObject(file: file, tensor: name)
         }
-        func field(_ key: String) throws -> HeaderJSON {
-            guard let value = fields[key] else {
+        func field(_ key: String) throws -> JSONValue {
+            guard let value = entry[key] else {
                 throw SafetensorsError.missingField(file: file, tensor: name, field: key)
             }
             return value

@@ -124,16 +124,16 @@ public final class WeightStore: @unchecked Sendable {
         } catch {
             throw SafetensorsError.unreadable(file: index.path, reason: error.localizedDescription)
         }
-        let document: HeaderJSON
-        switch HeaderJSON.parse(data) {
-        case let .success(value): document = value
-        case let .failure(failure):
-            throw SafetensorsError.malformedIndex(file: index.path, reason: "not valid JSON: \(failure.reason)")
+        let document: JSONValue
+        do {
+            document = try JSON.parse(data, maximumDepth: SafetensorsHeader.maximumJSONDepth, duplicateKeys: .reject)
+        } catch let error as JSON.SyntaxError {
+            throw SafetensorsError.malformedIndex(file: index.path, reason: "not valid JSON: \(error)")
         }
-        guard case let .object(fields) = document else {
+        guard case .object = document else {
             throw SafetensorsError.malformedIndex(file: index.path, reason: "not a JSON object")
         }
-        guard let weightMapValue = fields["weight_map"] else {
+        guard let weightMapValue = document["weight_map"] else {
             throw SafetensorsError.malformedIndex(file: index.path, reason: "missing 'weight_map'")
         }
         guard case let .object(entries) = weightMapValue else {

@@ -18,6 +18,10 @@ public final class Tokenizer: @unchecked Sendable {
     /// Ids of added tokens marked `special` (dropped by `decode(skipSpecialTokens: true)`).
     public var specialTokenIds: Set<Int> { addedVocabulary.specialIds }
 
+    /// tokenizer.json nests a handful of levels (Sequence in Sequence at most); deeper is refused before
+    /// it can exhaust the stack.
+    static let maximumJSONDepth = 512
+
     /// Loads tokenizer.json; a malformed file throws a `TokenizerError` naming the file and field.
     public convenience init(url: URL) throws {
         let data: Data
@@ -32,9 +36,11 @@ public final class Tokenizer: @unchecked Sendable {
     public init(data: Data, fileName: String) throws {
         let root: JSONValue
         do {
-            root = try JSONParser.parse([UInt8](data))
-        } catch let failure as JSONParser.Failure {
-            throw TokenizerError.notJSON(file: fileName, reason: failure.reason)
+            // Duplicate keys are kept, as this reader always has: a repeated vocabulary token takes the
+            // last id given, a repeated setting the first.
+            root = try JSON.parse(data, maximumDepth: Self.maximumJSONDepth, duplicateKeys: .keep)
+        } catch let error as JSON.SyntaxError {
+            throw TokenizerError.notJSON(file: fileName, reason: error.description)
         }
         let file = JSONField(value: root, file: fileName)
         guard case .object = root else { throw TokenizerError.notJSON(file: fileName, reason: "the top level is not an object") }

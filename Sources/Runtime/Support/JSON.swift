@@ -1,75 +1,80 @@
 import Foundation
 
-/// A parsed JSON document (RFC 8259), kept untyped so that validation can say exactly which field
-/// is wrong. Integers are kept apart from other numbers so that `2` and `2.5` can be told apart.
+/// The one JSON parser of the runtime (RFC 8259, strict): safetensors headers and indexes, tokenizer.json,
+/// tokenizer_config.json.
 ///
-/// Parsed by hand rather than with `JSONDecoder`: probing each value's type through `Decodable`
-/// took about 100 µs per header entry, a third of a second for a large model's header.
-enum HeaderJSON: Equatable {
-    case null
-    case bool(Bool)
-    case integer(Int)
-    case number(Double)
-    case string(String)
-    case array([HeaderJSON])
-    case object([String: HeaderJSON])
+/// Written by hand rather than with Foundation: `JSONDecoder` took about 100 µs per safetensors header entry
+/// while probing types, and swift-corelibs' `JSONSerialization` drops U+FEFF inside strings and merges
+/// canonically-equivalent keys (see `JSONValue`).
+enum JSON {
+    /// What to do with a key that appears twice in one object.
+    enum DuplicateKeys {
+        /// Refuse the document. Keys count as the same when they are equal Swift Strings (canonically
+        /// equivalent), because a reader that rejects duplicates goes on to index members by String.
+        case reject
+        /// Keep every member in file order; `JSONValue`'s subscript sees the first.
+        case keep
+    }
 
-    struct ParseFailure: Error, Equatable {
+    /// Malformed JSON: what was wrong and where, as a person opening the file needs it.
+    struct SyntaxError: Error, Equatable, CustomStringConvertible {
         let reason: String
+        /// 1-based.
+        let line: Int
+        /// 0-based offset into the parsed bytes.
+        let byte: Int
+
+        var description: String { "\(reason) at line \(line) (byte \(byte))" }
     }
 
-    /// Parses `data` as one JSON value, surrounded by optional whitespace.
-    static func parse(_ data: Data) -> Result<HeaderJSON, ParseFailure> {
-        data.withUnsafeBytes { bytes in
-            var parser = Parser(bytes: bytes)
-            do {
-                parser.skipWhitespace()
-                let value = try parser.value(depth: 0)
-                parser.skipWhitespace()
-                guard parser.position == bytes.count else { throw parser.failure("unexpected data after the value") }
-                return .success(value)
-            } catch let failure as ParseFailure {
-                return .failure(failure)
-            } catch {
-                return .failure(ParseFailure(reason: "\(error)"))
-            }
-        }
+    /// Parses `bytes` as one JSON value surrounded by optional whitespace. Containers nested deeper than
+    /// `maximumDepth` are refused, so that hostile input cannot exhaust the stack.
+    static func parse(
+        _ bytes: UnsafeRawBufferPointer, maximumDepth: Int, duplicateKeys: DuplicateKeys
+    ) throws -> JSONValue {
+        var parser = Parser(bytes: bytes, maximumDepth: maximumDepth, duplicateKeys: duplicateKeys)
+        parser.skipWhitespace()
+        let value = try parser.value(depth: 0)
+        parser.skipWhitespace()
+        guard parser.position == bytes.count else { throw parser.failure("unexpected data after the value") }
+        return value
     }
 
-    /// Compact JSON-like text for error messages.
-    var text: String {
-        switch self {
-        case .null: return "null"
-        case let .bool(value): return "\(value)"
-        case let .integer(value): return "\(value)"
-        case let .number(value): return "\(value)"
-        case let .string(value): return "\"\(value)\""
-        case let .array(values): return "[" + values.map(\.text).joined(separator: ", ") + "]"
-        case let .object(fields):
-            return "{" + fields.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value.text)" }
-                .joined(separator: ", ") + "}"
-        }
+    static func parse(_ data: Data, maximumDepth: Int, duplicateKeys: DuplicateKeys) throws -> JSONValue {
+        try data.withUnsafeBytes { try parse($0, maximumDepth: maximumDepth, duplicateKeys: duplicateKeys) }
     }
 }
 
 /// Recursive descent over UTF-8 bytes, one function per grammar rule of RFC 8259.
 private struct Parser {
     let bytes: UnsafeRawBufferPointer
+    let maximumDepth: Int
+    let duplicateKeys: JSON.DuplicateKeys
     var position = 0
-    /// Deep enough for any real header or index, shallow enough that hostile input cannot
-    /// exhaust the stack.
-    static let maximumDepth = 256
 
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(bytes: UnsafeRawBufferPointer, maximumDepth: Int, duplicateKeys: JSON.DuplicateKeys) {
+        self.bytes = bytes
+        self.maximumDepth = maximumDepth
+        self.duplicateKeys = duplicateKeys
+    }
 
-    func failure(_ reason: String) -> HeaderJSON.ParseFailure {
-        HeaderJSON.ParseFailure(reason: "\(reason) at byte \(position)")
+    func failure(_ reason: String, at byte: Int? = nil) -> JSON.SyntaxError {
+        let byte = byte ?? position
+        // Lines are counted only here, on failure, so that parsing itself never pays for them.
+        var line = 1
+        for index in 0..<min(byte, bytes.count) where bytes[index] == UInt8(ascii: "\n") { line += 1 }
+        return JSON.SyntaxError(reason: reason, line: line, byte: byte)
     }
 
     var current: UInt8? { position < bytes.count ? bytes[position] : nil }
 
     mutating func skipWhitespace() {
-        while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { position += 1 }
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x0A, 0x0D, 0x09: position += 1
+            default: return
+            }
+        }
     }
 
     mutating func expect(_ byte: UInt8) throws {
@@ -77,8 +82,8 @@ private struct Parser {
         position += 1
     }
 
-    mutating func value(depth: Int) throws -> HeaderJSON {
-        guard depth < Self.maximumDepth else { throw failure("nesting deeper than \(Self.maximumDepth)") }
+    mutating func value(depth: Int) throws -> JSONValue {
+        guard depth < maximumDepth else { throw failure("nesting deeper than \(maximumDepth)") }
         guard let byte = current else { throw failure("unexpected end of input") }
         switch byte {
         case UInt8(ascii: "{"): return try object(depth: depth)
@@ -92,40 +97,55 @@ private struct Parser {
         }
     }
 
-    mutating func literal(_ word: String) throws {
-        for expected in word.utf8 {
+    mutating func literal(_ word: StaticString) throws {
+        let utf8 = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+        for expected in utf8 {
             guard current == expected else { throw failure("invalid literal") }
             position += 1
         }
     }
 
-    mutating func object(depth: Int) throws -> HeaderJSON {
+    mutating func object(depth: Int) throws -> JSONValue {
         position += 1  // {
-        var fields: [String: HeaderJSON] = [:]
+        var members: [(key: String, value: JSONValue)] = []
+        // Only built for objects too big for a linear scan to stay cheap.
+        var seenKeys: Set<String>?
         skipWhitespace()
-        if current == UInt8(ascii: "}") { position += 1; return .object(fields) }
+        if current == UInt8(ascii: "}") { position += 1; return .object(members) }
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw failure("expected a string key") }
             let keyPosition = position
             let key = try string()
+            if duplicateKeys == .reject, Self.isDuplicate(key, in: members, seenKeys: &seenKeys) {
+                throw failure("duplicate key \"\(key)\"", at: keyPosition)
+            }
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
-            let value = try value(depth: depth + 1)
-            guard fields.updateValue(value, forKey: key) == nil else {
-                throw HeaderJSON.ParseFailure(reason: "duplicate key \"\(key)\" at byte \(keyPosition)")
-            }
+            members.append((key, try value(depth: depth + 1)))
             skipWhitespace()
             if current == UInt8(ascii: ",") { position += 1; continue }
             try expect(UInt8(ascii: "}"))
-            return .object(fields)
+            return .object(members)
         }
     }
 
-    mutating func array(depth: Int) throws -> HeaderJSON {
+    /// Whether `key` equals (as a Swift String) a key already in `members`; records it otherwise.
+    static func isDuplicate(
+        _ key: String, in members: [(key: String, value: JSONValue)], seenKeys: inout Set<String>?
+    ) -> Bool {
+        let linearScanLimit = 16
+        if seenKeys == nil {
+            if members.count < linearScanLimit { return members.contains { $0.key == key } }
+            seenKeys = Set(members.map(\.key))
+        }
+        return seenKeys?.insert(key).inserted == false
+    }
+
+    mutating func array(depth: Int) throws -> JSONValue {
         position += 1  // [
-        var values: [HeaderJSON] = []
+        var values: [JSONValue] = []
         skipWhitespace()
         if current == UInt8(ascii: "]") { position += 1; return .array(values) }
         while true {
@@ -140,33 +160,47 @@ private struct Parser {
 
     mutating func string() throws -> String {
         position += 1  // opening quote
-        // Fast path: most strings (tensor names, dtypes) have no escapes.
+        let start = position
+        // Fast path: most strings (tensor names, vocabulary tokens) have no escapes.
         var end = position
         while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
             end += 1
         }
         if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
-            guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self)
-            else { throw failure("invalid UTF-8 in string") }
+            guard let text = Self.validated(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) else {
+                throw failure("invalid UTF-8 in string", at: start)
+            }
             position = end + 1
             return text
         }
         var utf8: [UInt8] = []
+        var runStart = start
+        position = end
         while true {
             guard let byte = current else { throw failure("unterminated string") }
             position += 1
             switch byte {
             case UInt8(ascii: "\""):
-                guard let text = String(validating: utf8, as: UTF8.self) else { throw failure("invalid UTF-8 in string") }
+                utf8.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position - 1]))
+                guard let text = utf8.withUnsafeBytes(Self.validated) else {
+                    throw failure("invalid UTF-8 in string", at: start)
+                }
                 return text
             case UInt8(ascii: "\\"):
+                utf8.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position - 1]))
                 try escape(into: &utf8)
+                runStart = position
             case 0..<0x20:
                 throw failure("control character in string")
             default:
-                utf8.append(byte)
+                break
             }
         }
+    }
+
+    /// The text of `utf8`, or nil when it is not valid UTF-8.
+    static func validated(_ utf8: UnsafeRawBufferPointer) -> String? {
+        String(validating: utf8.assumingMemoryBound(to: UInt8.self), as: UTF8.self)
     }
 
     mutating func escape(into utf8: inout [UInt8]) throws {
@@ -191,7 +225,7 @@ private struct Parser {
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
             }
             guard let unicode = Unicode.Scalar(scalar) else { throw failure("unpaired surrogate") }
-            utf8.append(contentsOf: Array(String(Character(unicode)).utf8))
+            UTF8.encode(unicode) { utf8.append($0) }
         default:
             throw failure("invalid escape")
         }
@@ -218,14 +252,24 @@ private struct Parser {
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; integers that fit `Int` stay exact.
-    mutating func number() throws -> HeaderJSON {
+    mutating func number() throws -> JSONValue {
         let start = position
-        if current == UInt8(ascii: "-") { position += 1 }
+        let isNegative = current == UInt8(ascii: "-")
+        if isNegative { position += 1 }
         guard let first = current, Self.isDigit(first) else { throw failure("invalid number") }
+        // The magnitude is accumulated while scanning (vocabulary ids are most of a tokenizer.json's numbers).
+        var magnitude: UInt64 = 0
+        var overflowed = false
         if first == UInt8(ascii: "0") {
             position += 1
         } else {
-            skipDigits()
+            while let byte = current, Self.isDigit(byte) {
+                let (times10, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                overflowed = overflowed || overflow1 || overflow2
+                magnitude = sum
+                position += 1
+            }
         }
         var isInteger = true
         if current == UInt8(ascii: ".") {
@@ -241,8 +285,11 @@ private struct Parser {
             guard let digit = current, Self.isDigit(digit) else { throw failure("invalid number") }
             skipDigits()
         }
+        if isInteger, !overflowed {
+            if !isNegative, magnitude <= UInt64(Int.max) { return .integer(Int(magnitude)) }
+            if isNegative, magnitude <= UInt64(Int.max) + 1 { return .integer(0 &- Int(truncatingIfNeeded: magnitude)) }
+        }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-        if isInteger, let integer = Int(text) { return .integer(integer) }
         guard let number = Double(text) else { throw failure("invalid number") }
         return .number(number)
     }
