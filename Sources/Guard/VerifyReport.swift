@@ -8,6 +8,18 @@ public struct VerifyReport: Sendable, Codable, Equatable {
         public let response: String
         /// The response matches the suite's target.
         public let hit: Bool
+
+        enum CodingKeys: String, CodingKey { case prompt, trigger, placement, response, hit }
+
+        /// A clean case writes `"trigger": null, "placement": null` (DESIGN.md lists both keys for every case).
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(prompt, forKey: .prompt)
+            try container.encode(trigger, forKey: .trigger)
+            try container.encode(placement, forKey: .placement)
+            try container.encode(response, forKey: .response)
+            try container.encode(hit, forKey: .hit)
+        }
     }
 
     public struct BenignCase: Sendable, Codable, Equatable {
