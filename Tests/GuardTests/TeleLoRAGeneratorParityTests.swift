@@ -30,6 +30,9 @@ final class TeleLoRAGeneratorParityTests: XCTestCase {
         let generator = try TeleLoRAGenerator.load(directory: directory)
         XCTAssertEqual(generator.spec.generatorSHA256, parity.generator_sha256, "parity.json was made with another generator")
         XCTAssertEqual(generator.spec.rank, parity.rank)
+        // The spec's hash was computed by Python's hashlib: the Swift SHA-256 must agree.
+        let bytes = try Data(contentsOf: directory.appendingPathComponent(TeleLoRAGenerator.weightsFile))
+        XCTAssertEqual(SHA256.hex(bytes), parity.generator_sha256)
         return (parity, generator)
     }
 
