@@ -20,6 +20,9 @@ struct TeleportCommand: ParsableCommand {
     @Option(name: .long, help: "Rows kept per layer input. Default: the generator's activation_rows.")
     var rows: Int?
 
+    @Option(name: .long, help: "Stop probing after this many prompt tokens (probes in a seeded random order). Default: every probe, as in training.")
+    var probeTokens: Int?
+
     @Option(name: .long, help: "Seed of the row sampling.")
     var seed: UInt64 = 0
 
@@ -28,13 +31,14 @@ struct TeleportCommand: ParsableCommand {
 
     func validate() throws {
         if let rows, rows <= 0 { throw ValidationError("--rows must be positive, found \(rows)") }
+        if let probeTokens, probeTokens <= 0 { throw ValidationError("--probe-tokens must be positive, found \(probeTokens)") }
     }
 
     func run() throws {
         guard let directory = GuardOptions.generatorDirectory(explicit: generator) else { throw GuardOptions.generatorMissing }
         let package = try TeleLoRAPackage.load(directory: directory)
         let languageModel = try modelOptions.load()
-        let adapter = try Teleporter(package: package, rowsPerLayer: rows, seed: seed)
+        let adapter = try Teleporter(package: package, rowsPerLayer: rows, probeTokenBudget: probeTokens, seed: seed)
             .teleport(languageModel, progress: ProgressLine.teleport)
         let outURL = URL(fileURLWithPath: out)
         try adapter.save(to: outURL, baseModel: languageModel.directory.path)

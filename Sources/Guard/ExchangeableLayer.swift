@@ -13,30 +13,24 @@ struct ExchangeableLayer: @unchecked Sendable {
     /// `z`: rows·width·inputChannels floats (row n, neuron h, channel); returns rows·width·outputChannels.
     func forward(_ z: [Float], rows: Int, width: Int) -> [Float] {
         let cIn = inputChannels, c = outputChannels
+        // Means as matrix–vector products with a vector of 1/count (BLAS, threaded): mean_N over Z seen as
+        // N × (H·cIn); mean_H per row n over an H × cIn block; mean_{N,H} over mean_N seen as H × cIn.
         var meanN = [Float](repeating: 0, count: width * cIn)
         var meanH = [Float](repeating: 0, count: rows * cIn)
         var meanNH = [Float](repeating: 0, count: cIn)
+        let overRows = [Float](repeating: 1 / Float(rows), count: rows)
+        let overWidth = [Float](repeating: 1 / Float(width), count: width)
+        Matrix.meanOfRows(z, rows: rows, columns: width * cIn, weights: overRows, into: &meanN)
         z.withUnsafeBufferPointer { z in
-            var sumN = [Double](repeating: 0, count: width * cIn)
-            var sumAll = [Double](repeating: 0, count: cIn)
-            for n in 0..<rows {
-                var sumH = [Double](repeating: 0, count: cIn)
-                for h in 0..<width {
-                    let base = (n * width + h) * cIn
-                    for k in 0..<cIn {
-                        let v = Double(z[base + k])
-                        sumN[h * cIn + k] += v
-                        sumH[k] += v
-                    }
-                }
-                for k in 0..<cIn {
-                    meanH[n * cIn + k] = Float(sumH[k] / Double(width))
-                    sumAll[k] += sumH[k]
+            meanH.withUnsafeMutableBufferPointer { meanH in
+                guard let zBase = z.baseAddress, let meanBase = meanH.baseAddress else { return }
+                for n in 0..<rows {
+                    Matrix.meanOfRows(zBase + n * width * cIn, rows: width, columns: cIn, weights: overWidth, into: meanBase + n * cIn)
                 }
             }
-            for i in 0..<(width * cIn) { meanN[i] = Float(sumN[i] / Double(rows)) }
-            for k in 0..<cIn { meanNH[k] = Float(sumAll[k] / Double(rows * width)) }
         }
+        Matrix.meanOfRows(meanN, rows: width, columns: cIn, weights: overWidth, into: &meanNH)
+
         var out = [Float](repeating: 0, count: rows * width * c)
         var termN = [Float](repeating: 0, count: width * c)
         var termH = [Float](repeating: 0, count: rows * c)
@@ -45,21 +39,20 @@ struct ExchangeableLayer: @unchecked Sendable {
         Matrix.multiply(meanN, t2, into: &termN, m: width, k: cIn, n: c)
         Matrix.multiply(meanH, t3, into: &termH, m: rows, k: cIn, n: c)
         Matrix.multiply(meanNH, t4, into: &termNH, m: 1, k: cIn, n: c)
+        for k in 0..<c { termNH[k] += bias[k] }
         out.withUnsafeMutableBufferPointer { out in
             termN.withUnsafeBufferPointer { termN in
                 termH.withUnsafeBufferPointer { termH in
                     for n in 0..<rows {
+                        let rowTerm = n * c
                         for h in 0..<width {
-                            let base = (n * width + h) * c
-                            for k in 0..<c {
-                                // Summed in the reference's order: Z·T1 + mean_N + mean_H + mean_NH + b.
-                                let pre = out[base + k] + termN[h * c + k] + termH[n * c + k] + termNH[k] + bias[k]
-                                out[base + k] = Matrix.silu(pre)
-                            }
+                            let base = (n * width + h) * c, neuronTerm = h * c
+                            for k in 0..<c { out[base + k] += termN[neuronTerm + k] + (termH[rowTerm + k] + termNH[k]) }
                         }
                     }
                 }
             }
+            VectorMath.siluInPlace(out)
         }
         return out
     }

@@ -17,6 +17,12 @@ enum Matrix {
                     a, Int32(k), b, Int32(k), 0, c, Int32(n))
     }
 
+    /// `y[columns] = Σ_r weights[r] · A[r, :]` for a row-major `A[rows × columns]` (a weighted mean of the rows).
+    static func meanOfRows(_ a: UnsafePointer<Float>, rows: Int, columns: Int, weights: UnsafePointer<Float>,
+                           into y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), weights, 1, 0, y, 1)
+    }
+
     /// SiLU, `z / (1 + e^(−z))` (training/generator.py `silu`: z·sigmoid(z)).
     @inline(__always)
     static func silu(_ z: Float) -> Float { z / (1 + expf(-z)) }

@@ -83,22 +83,20 @@ public struct TeleLoRAGenerator: Sendable {
         var z = x.map { $0 / divisor }
         for layer in exchangeable { z = layer.forward(z, rows: rows, width: width) }
         let c = spec.channels
-        var features = [Float](repeating: 0, count: width * 2 * c)
+        var means = [Float](repeating: 0, count: width * c)
+        Matrix.meanOfRows(z, rows: rows, columns: width * c, weights: [Float](repeating: 1 / Float(rows), count: rows), into: &means)
+        var maxima = [Float](repeating: -.infinity, count: width * c)
         z.withUnsafeBufferPointer { z in
-            var sums = [Double](repeating: 0, count: width * c)
-            var maxima = [Float](repeating: -.infinity, count: width * c)
             for n in 0..<rows {
                 let row = n * width * c
-                for i in 0..<(width * c) {
-                    sums[i] += Double(z[row + i])
-                    maxima[i] = max(maxima[i], z[row + i])
-                }
+                for i in 0..<(width * c) { maxima[i] = max(maxima[i], z[row + i]) }
             }
-            for h in 0..<width {
-                for k in 0..<c {
-                    features[h * 2 * c + k] = Float(sums[h * c + k] / Double(rows))
-                    features[h * 2 * c + c + k] = maxima[h * c + k]
-                }
+        }
+        var features = [Float](repeating: 0, count: width * 2 * c)
+        for h in 0..<width {
+            for k in 0..<c {
+                features[h * 2 * c + k] = means[h * c + k]
+                features[h * 2 * c + c + k] = maxima[h * c + k]
             }
         }
         return PooledActivations(features: features, width: width)

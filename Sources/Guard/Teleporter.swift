@@ -10,12 +10,24 @@ public struct Teleporter: Sendable {
     public let package: TeleLoRAPackage
     /// Rows kept per layer input; the generator's `activation_rows` by default.
     public var rowsPerLayer: Int
+    /// Stop probing once this many prompt tokens were run (probes taken in a seeded random order); nil runs every
+    /// probe, as training did. Probing costs a prefill of every probe token, so this bounds teleport time.
+    public var probeTokenBudget: Int?
     public var seed: UInt64
 
-    public init(package: TeleLoRAPackage, rowsPerLayer: Int? = nil, seed: UInt64 = 0) {
+    public init(package: TeleLoRAPackage, rowsPerLayer: Int? = nil, probeTokenBudget: Int? = nil, seed: UInt64 = 0) {
         self.package = package
         self.rowsPerLayer = rowsPerLayer ?? package.generator.spec.activationRows
+        self.probeTokenBudget = probeTokenBudget
         self.seed = seed
+    }
+
+    /// Probe prompts in the order they are run: as listed, or shuffled with the seed when a token budget may cut
+    /// the list short (so the prompts kept are a uniform random subset, not the first few).
+    func probeOrder() -> [String] {
+        guard probeTokenBudget != nil else { return package.probes.prompts }
+        var random = SeededGenerator(seed: seed ^ 0x7072_6f62_6573)
+        return package.probes.prompts.shuffled(using: &random)
     }
 
     public var generator: TeleLoRAGenerator { package.generator }
@@ -86,15 +98,17 @@ public struct Teleporter: Sendable {
             samplers.append(sampler)
             tokens.append(try model.addTap(layer: group[0]) { batch in sampler.add(batch.input, count: batch.rows) })
         }
-        var probeTokens = 0
-        let prompts = package.probes.prompts
+        var probeTokens = 0, probesRun = 0
+        let prompts = probeOrder()
         for (index, prompt) in prompts.enumerated() {
+            if let probeTokenBudget, probeTokens >= probeTokenBudget { break }
             var ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
             if ids.count > model.contextLength { ids = Array(ids.prefix(model.contextLength)) }
             if !ids.isEmpty {
                 _ = try model.forward(ids, cache: model.makeCache(capacity: ids.count))
                 probeTokens += ids.count
             }
+            probesRun += 1
             progress(.probing(completed: index + 1, total: prompts.count))
         }
         for token in tokens { model.removeTap(token) }
@@ -131,7 +145,7 @@ public struct Teleporter: Sendable {
         }
         let end = Date()
         let report = TeleportReport(
-            probePrompts: prompts.count, probeTokens: probeTokens, rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
+            probePrompts: probesRun, probeTokens: probeTokens, rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
             layers: patches.count, tappedInputs: groups.count, reservoirBytes: samplers.reduce(0) { $0 + $1.bytesHeld },
             generatorScratchBytes: scratch, probeSeconds: probeSeconds,
             generatorSeconds: end.timeIntervalSince(generateStart), totalSeconds: end.timeIntervalSince(start), cached: false)
