@@ -79,18 +79,26 @@ public struct TeleLoRAGenerator: Sendable {
     /// Steps 1 and 3–4 (the part that depends on X only): RMS-normalise X, run the exchangeable layers over N×H×c,
     /// pool mean and max over N.
     public func pool(x: [Float], rows: Int, width: Int) -> PooledActivations {
-        let divisor = x.withUnsafeBufferPointer { Matrix.rootMeanSquare($0, epsilon: spec.epsilon) }
-        var z = x.map { $0 / divisor }
-        for layer in exchangeable { z = layer.forward(z, rows: rows, width: width) }
+        pool(x: x, rows: rows, width: width, workspace: GeneratorWorkspace())
+    }
+
+    /// The same, with the N×H×c buffers taken from `workspace` (reused across layers instead of allocated per call).
+    public func pool(x: [Float], rows: Int, width: Int, workspace: GeneratorWorkspace) -> PooledActivations {
         let c = spec.channels
+        let (first, second) = workspace.buffers(count: rows * width * max(c, 1))
+        var current = first.pointer, next = second.pointer
+        let divisor = x.withUnsafeBufferPointer { Matrix.rootMeanSquare($0, epsilon: spec.epsilon) }
+        for i in 0..<x.count { current[i] = x[i] / divisor }
+        for layer in exchangeable {
+            layer.forward(current, rows: rows, width: width, into: next, threads: workspace.threads)
+            swap(&current, &next)
+        }
         var means = [Float](repeating: 0, count: width * c)
-        Matrix.meanOfRows(z, rows: rows, columns: width * c, weights: [Float](repeating: 1 / Float(rows), count: rows), into: &means)
+        Matrix.meanOfRows(current, rows: rows, columns: width * c, weights: [Float](repeating: 1 / Float(rows), count: rows), into: &means)
         var maxima = [Float](repeating: -.infinity, count: width * c)
-        z.withUnsafeBufferPointer { z in
-            for n in 0..<rows {
-                let row = n * width * c
-                for i in 0..<(width * c) { maxima[i] = max(maxima[i], z[row + i]) }
-            }
+        for n in 0..<rows {
+            let row = current + n * width * c
+            for i in 0..<(width * c) { maxima[i] = max(maxima[i], row[i]) }
         }
         var features = [Float](repeating: 0, count: width * 2 * c)
         for h in 0..<width {

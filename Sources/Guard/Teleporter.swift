@@ -121,11 +121,9 @@ public struct Teleporter: Sendable {
         let generateStart = Date()
         let rank = generator.spec.rank
         var patches: [String: LoRAWeights] = [:]
-        var scratch = 0
+        let workspace = GeneratorWorkspace()
         for (group, sampler) in zip(groups, samplers) {
-            let rows = sampler.storedRows
-            let pooled = generator.pool(x: sampler.sample, rows: rows, width: sampler.width)
-            scratch = max(scratch, 2 * rows * sampler.width * generator.spec.channels * MemoryLayout<Float>.size)
+            let pooled = generator.pool(x: sampler.sample, rows: sampler.storedRows, width: sampler.width, workspace: workspace)
             for name in group {
                 guard let shape = model.linearShape(name) else { continue }
                 let made = try model.withLinearWeight(name) { weight -> LoRAWeights in
@@ -147,7 +145,7 @@ public struct Teleporter: Sendable {
         let report = TeleportReport(
             probePrompts: probesRun, probeTokens: probeTokens, rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
             layers: patches.count, tappedInputs: groups.count, reservoirBytes: samplers.reduce(0) { $0 + $1.bytesHeld },
-            generatorScratchBytes: scratch, probeSeconds: probeSeconds,
+            generatorScratchBytes: workspace.bytes, probeSeconds: probeSeconds,
             generatorSeconds: end.timeIntervalSince(generateStart), totalSeconds: end.timeIntervalSince(start), cached: false)
         var types: [String] = []
         for name in layers where !types.contains(Self.layerType(of: name)) { types.append(Self.layerType(of: name)) }

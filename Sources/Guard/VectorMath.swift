@@ -7,7 +7,10 @@ enum VectorMath {
     @inline(__always)
     static func exp(_ x: Float) -> Float {
         let clamped = min(max(x, -87.3), 87.3)
-        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+        // Round to nearest by adding and subtracting 1.5·2²³ (plain arithmetic, so the loop vectorises; `rounded()`
+        // becomes a call to rintf per element).
+        let shifter: Float = 12_582_912
+        let n = (clamped * 1.442_695_04 + shifter) - shifter
         var r = clamped - n * 0.693_359_375
         r = r + n * 2.121_944_4e-4
         var p: Float = 1.987_569_15e-4
