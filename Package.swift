@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Guard", targets: ["Guard"]),
         .executable(name: "teleguard", targets: ["teleguard"]),
     ],
     dependencies: [
@@ -24,11 +25,15 @@ let package = Package(
         .target(
             name: "Runtime", dependencies: ["COpenBLAS", "CZstd"],
             swiftSettings: numericSettings),
+        .target(
+            name: "Guard", dependencies: ["Runtime", "COpenBLAS"],
+            swiftSettings: numericSettings),
         .executableTarget(
             name: "teleguard",
-            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Runtime", "Guard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Chat"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "GuardTests", dependencies: ["Guard", "Runtime"]),
         .testTarget(name: "CLITests", dependencies: ["teleguard"]),
     ],
     swiftLanguageModes: [.v5]
