@@ -33,7 +33,7 @@ def teleguard() -> Path:
         binary = REPO / ".build" / config / "teleguard"
         if binary.exists():
             return binary
-    pytest.skip("teleguard is not built; run `swift build` first")
+    pytest.fail("teleguard is not built; run `swift build` first")
 
 
 def run(*args: str) -> str:
