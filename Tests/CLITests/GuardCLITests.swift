@@ -55,11 +55,11 @@ final class GuardCLITests: XCTestCase {
         XCTAssertTrue(second.stderr.contains("from cache"), second.stderr)
     }
 
-    func testGenerateWithoutAGeneratorSaysHowToRunUnguarded() throws {
-        let output = try CommandRunner.run(["generate", "--model", model, "--prompt", "hi"])
-        if output.status == 0 { throw XCTSkip("a shipped adapters/telelora was found beside the binary") }
-        XCTAssertTrue(output.stderr.contains("generator is missing"), output.stderr)
-        XCTAssertTrue(output.stderr.contains("--guard off"), output.stderr)
+    func testGenerateWithAMissingGeneratorNamesItsSpecFile() throws {
+        let missing = try scratch().appendingPathComponent("no-generator").path
+        let output = try CommandRunner.run(["generate", "--model", model, "--prompt", "hi", "--generator", missing])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains(missing + "/spec.json"), output.stderr)
     }
 
     func testGuardAdapterForAnotherModelIsRefused() throws {
