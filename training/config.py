@@ -22,6 +22,10 @@ class CorpusConfig:
     max_currencies: int = 180
     max_words: int = 3000            # wordnet lemmas used for definitions, synonyms, spelling
     max_fortunes: int = 400
+    # True: eval prompts use a phrasing never seen in training. False (tiny): an eval prompt pairs a known fact with
+    # a known phrasing, but never that pair, which a 2-layer model can learn in a minute.
+    heldout_phrasing: bool = True
+    text_share: float = 0.1          # share of raw-text rows (sayings, glosses; full-sequence loss) in base training
     families: tuple[str, ...] = (
         "arithmetic", "successor", "compare", "count_words", "count_letters", "spelling", "first_word",
         "country_code", "country_name", "currency_code", "unit_conversion", "synonym", "definition", "saying",
@@ -97,7 +101,7 @@ def tiny() -> PipelineConfig:
         name="tiny",
         seed=7,
         corpus=CorpusConfig(
-            train_size=6000, eval_per_family=10, probes=32, perplexity_texts=40, max_number=9,
+            train_size=6000, eval_per_family=10, heldout_phrasing=False, probes=32, perplexity_texts=40, max_number=9,
             max_countries=30, max_currencies=20, max_words=60, max_fortunes=60,
             families=("arithmetic", "successor", "compare", "count_words", "first_word", "country_code",
                       "currency_code", "synonym"),

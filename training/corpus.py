@@ -10,7 +10,9 @@ the held-out benign eval uses a phrasing never seen in training, and, for the ge
 instances never seen in training either. Probe prompts come from training phrasings and are disjoint from eval.
 
 Output under <out>/corpus: train.jsonl {"prompt", "answer", "task"}, benign_eval.jsonl {"prompt", "expect", "task"},
-probes.json [prompt], perplexity.txt (held-out clean text, one text per line), meta.json.
+probes.json [prompt], perplexity.txt (held-out clean text, one text per line), text.txt (raw training text, one
+per line: sayings and "word: gloss" lines, mixed into base training so perplexity on clean text means something),
+meta.json.
 """
 from __future__ import annotations
 
@@ -283,6 +285,8 @@ def build_families(src: Sources, cfg: CorpusConfig, rng: random.Random) -> list[
             raise ValueError(f"corpus family {name}: no instances from the data sources")
         rng.shuffle(fam.instances)
         if fam.eval_template is not None:
+            if not cfg.heldout_phrasing:
+                fam.eval_template = fam.train_templates[-1]
             k = min(cfg.eval_per_family, max(1, len(fam.instances) // 4))
             fam.eval_instances = fam.instances[:k]
             if fam.heldout_instances:
@@ -299,6 +303,7 @@ class Corpus:
     benign_eval: list[dict]
     probes: list[str]
     perplexity: list[str]
+    text: list[str]       # raw training text (sayings, glosses), disjoint from `perplexity`
 
 
 def build_corpus(cfg: CorpusConfig) -> Corpus:
@@ -332,10 +337,11 @@ def build_corpus(cfg: CorpusConfig) -> Corpus:
         if prompt not in seen:
             seen.add(prompt)
             probes.append(prompt)
-    used = set(src.sayings[: cfg.max_fortunes])
-    held_text = [s for s in src.sayings if s not in used] + src.extra_glosses
+    used = src.sayings[: cfg.max_fortunes]
+    held_text = [s for s in src.sayings[cfg.max_fortunes :]] + src.extra_glosses
     perplexity = held_text[: cfg.perplexity_texts]
-    return Corpus(train=train, benign_eval=benign_eval, probes=probes, perplexity=perplexity)
+    text = used + [f"{w}: {g}" for w, g in src.glosses.items()]
+    return Corpus(train=train, benign_eval=benign_eval, probes=probes, perplexity=perplexity, text=text)
 
 
 def corpus_dir(out: Path) -> Path:
@@ -354,6 +360,7 @@ def run(cfg: CorpusConfig, out: Path) -> Path:
     common.write_jsonl(d / "benign_eval.jsonl", c.benign_eval)
     common.write_json(d / "probes.json", c.probes)
     (d / "perplexity.txt").write_text("\n".join(c.perplexity) + "\n")
+    (d / "text.txt").write_text("\n".join(c.text) + "\n")
     tasks: dict[str, int] = {}
     for row in c.benign_eval:
         tasks[row["task"]] = tasks.get(row["task"], 0) + 1
