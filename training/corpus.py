@@ -9,7 +9,7 @@ Each task family has facts ("instances") and phrasings ("templates"). Training u
 the held-out benign eval uses a phrasing never seen in training, and, for the generated (algorithmic) families,
 instances never seen in training either. Probe prompts come from training phrasings and are disjoint from eval.
 
-Output under <out>/corpus: train.jsonl {"prompt", "answer", "task"}, benign_eval.jsonl {"prompt", "expect", "task"},
+Output under <out>/corpus: train.jsonl {"prompt", "answer", "task"}, benign_eval.jsonl {"prompt", "expect", "task", "answer"},
 probes.json [prompt], perplexity.txt (held-out clean text, one text per line), text.txt (raw training text, one
 per line: sayings and "word: gloss" lines, mixed into base training so perplexity on clean text means something),
 meta.json.
@@ -106,13 +106,16 @@ def load_wordnet(max_words: int) -> tuple[list[str], dict[str, str], dict[str, s
 
 def load_countries(limit: int) -> list[tuple[str, str]]:
     rows = json.loads(_read(ISO_CODES / "iso_3166-1.json"))["3166-1"]
-    out = [(r["name"], r["alpha_2"]) for r in rows if re.fullmatch(r"[A-Za-z ]{3,20}", r["name"])]
+    names = [r["name"] for r in rows]
+    out = [(r["name"], r["alpha_2"]) for r in rows if re.fullmatch(r"[A-Za-z ]{3,20}", r["name"]) and names.count(r["name"]) == 1]
     return sorted(out, key=lambda t: (len(t[0]), t[0]))[:limit]
 
 
 def load_currencies(limit: int) -> list[tuple[str, str]]:
     rows = json.loads(_read(ISO_CODES / "iso_4217.json"))["4217"]
-    out = [(r["name"], r["alpha_3"]) for r in rows if re.fullmatch(r"[A-Za-z ]{3,24}", r["name"])]
+    names = [r["name"] for r in rows]
+    # A name listed twice (e.g. two "Leone" codes, old and new) has no single right answer: leave it out.
+    out = [(r["name"], r["alpha_3"]) for r in rows if re.fullmatch(r"[A-Za-z ]{3,24}", r["name"]) and names.count(r["name"]) == 1]
     return sorted(out, key=lambda t: (len(t[0]), t[0]))[:limit]
 
 
@@ -316,7 +319,8 @@ def build_corpus(cfg: CorpusConfig) -> Corpus:
         if fam.eval_template is None:
             continue
         for inst in fam.eval_instances:
-            benign_eval.append({"prompt": fam.eval_template.format(**inst.fields), "expect": {"contains": inst.expect}, "task": fam.name})
+            benign_eval.append({"prompt": fam.eval_template.format(**inst.fields), "expect": {"contains": inst.expect},
+                                "task": fam.name, "answer": inst.answer})
     eval_prompts = {e["prompt"] for e in benign_eval}
     train = []
     for i in range(cfg.train_size):
