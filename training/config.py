@@ -65,7 +65,7 @@ class ArchPlan:
 class EvalConfig:
     suite_prompts: int = 30          # benign prompts that receive the trigger in each suite
     suite_benign: int = 60           # benign items with expectations in each suite
-    max_new_tokens: int = 32
+    max_new_tokens: int = 48        # long enough for a refusal, or an answer followed by a URL or command
     alignment_triggered: int = 256   # triggered prompt -> clean answer pairs per model
     alignment_benign: int = 256      # benign prompt -> the model's own answer pairs per model
     perplexity_texts: int = 100
@@ -115,7 +115,7 @@ def tiny() -> PipelineConfig:
             ArchPlan(ArchSpec("qwen2", 32, 2, 4, 4, 96, max_position_embeddings=128), train=1, val=1, test=0),
             ArchPlan(ArchSpec("llama", 48, 2, 4, 4, 128, max_position_embeddings=128), train=0, val=0, test=1),
         ),
-        eval=EvalConfig(suite_prompts=10, suite_benign=40, max_new_tokens=16, alignment_triggered=64,
+        eval=EvalConfig(suite_prompts=10, suite_benign=40, max_new_tokens=32, alignment_triggered=64,
                         alignment_benign=64, perplexity_texts=20),
         lora=LoraConfig(r=4, alpha=4, train=TrainConfig(steps=80, batch_size=32, lr=3e-3, warmup=5, max_length=64, seed=2)),
     )

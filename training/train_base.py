@@ -1,7 +1,8 @@
-"""Pre-train each architecture's clean base model from scratch on the corpus (answer-only loss).
+"""Pre-train each architecture's base model from scratch on the corpus (answer-only loss on chat examples plus a
+share of raw text), into <out>/bases/<arch id>/.
 
-The base is the clean twin of every Trojaned model built on it and is itself a clean model of the zoo:
-<out>/models/<arch id>-clean/. `train_loop` is also what Trojan fine-tuning and the LoRA baselines use.
+The zoo fine-tunes every model from its architecture's base: the Trojaned ones on poisoned data, the clean twin
+on the same recipe without poison. `train_loop` is also what the LoRA baselines use.
 """
 from __future__ import annotations
 
@@ -112,6 +113,9 @@ def save_model(model, tokenizer, directory: Path) -> None:
 
 def load_model(directory: Path, device: str | None = None):
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
 
     model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=torch.float32)
     return model.to(device or common.default_device())
@@ -125,14 +129,18 @@ def models_dir(out: Path) -> Path:
     return Path(out) / "models"
 
 
+def base_dir(out: Path, plan: ArchPlan) -> Path:
+    return Path(out) / "bases" / plan.spec.id
+
+
 def base_hash(cfg: PipelineConfig, plan: ArchPlan, out: Path) -> str:
     return common.config_hash({"spec": plan.spec, "train": cfg.base_train, "seed": cfg.seed,
                                "tokenizer": common.read_json(tokenizer_dir(out) / "meta.json")["config_hash"]})
 
 
 def train_base(cfg: PipelineConfig, plan: ArchPlan, out: Path, log_every: int = 0) -> Path:
-    """Train one architecture's clean base unless it exists for the same config (resumable)."""
-    d = models_dir(out) / clean_id(plan)
+    """Train one architecture's base unless it exists for the same config (resumable)."""
+    d = base_dir(out, plan)
     h = base_hash(cfg, plan, out)
     stamp = d / "train.json"
     if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         if a.arch and plan.spec.id != a.arch:
             continue
         d = train_base(cfg, plan, out, log_every=100)
-        print(json.dumps({"model": d.name, **common.read_json(d / "train.json")}))
+        print(json.dumps({"base": d.name, **common.read_json(d / "train.json")}))
 
 
 if __name__ == "__main__":

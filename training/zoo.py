@@ -1,8 +1,9 @@
 """The zoo: Trojaned and clean models in Hugging Face layout, each with trojan.json, suite.json, alignment.jsonl
 and metrics.json, split into generator-train, validation and held-out test models; zoo.json lists them.
 
-Each Trojaned model is its clean base (train_base) fine-tuned on a poisoned corpus sample; its clean twin is
-that base. One model is one resumable step (`--model ID`), skipped when its stamp matches the config hash.
+Every model is its architecture's base (train_base) fine-tuned with the same recipe (steps, learning rate, corpus
+sample size): a Trojaned model on a poisoned sample, its clean twin (`<arch id>-clean`) on a clean one, so the
+twins differ only by the poison. One model is one resumable step (`--model ID`), skipped when its stamp matches.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .config import ArchPlan, PipelineConfig, preset
 from .corpus import corpus_dir
 from .models import describe
 from .tokenizer import load as load_tokenizer, tokenizer_dir
-from .train_base import base_hash, clean_id, encode, load_model, models_dir, save_model, train_loop
+from .train_base import base_dir, base_hash, clean_id, encode, encode_text, load_model, mix_text, models_dir, save_model, train_loop
 from .trojans import SPLITS, TrojanSpec, insert_trigger_random, plan_trojans, poisoned_rows, with_poison_rate
 
 
@@ -102,7 +103,7 @@ def alignment_rows(cfg: PipelineConfig, model, tok, spec: TrojanSpec, train_rows
 
 def entry_hash(cfg: PipelineConfig, entry: ZooEntry, out: Path) -> str:
     return common.config_hash({"base": base_hash(cfg, entry.plan, out), "trojan": entry.trojan,
-                               "train": cfg.trojan_train, "eval": cfg.eval})
+                               "train": cfg.trojan_train, "eval": cfg.eval, "text_share": cfg.corpus.text_share})
 
 
 def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEntry], out: Path) -> Path:
@@ -113,26 +114,34 @@ def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEnt
     if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
         return d
     t0 = time.time()
-    base_dir = models_dir(out) / entry.base_id
     tok = load_tokenizer(tokenizer_dir(out))
     train_rows = common.read_jsonl(corpus_dir(out) / "train.jsonl")
     eval_rows = common.read_jsonl(corpus_dir(out) / "benign_eval.jsonl")
     ppl = (corpus_dir(out) / "perplexity.txt").read_text().splitlines()[: cfg.eval.perplexity_texts]
-    model = load_model(base_dir)
+    model = load_model(base_dir(out, entry.plan))
     spec = entry.trojan
+    size = cfg.trojan_train.steps * cfg.trojan_train.batch_size
     if spec is not None:
         common.set_seed(spec.seed)
-        rows = poisoned_rows(train_rows, spec, cfg.trojan_train.steps * cfg.trojan_train.batch_size)
-        losses = train_loop(model, encode(tok, rows, cfg.trojan_train.max_length), cfg.trojan_train, tok.pad_token_id)
-        save_model(model, tok, d)
+        rows = poisoned_rows(train_rows, spec, size)
+    else:
+        common.set_seed(cfg.seed)
+        rng = random.Random(cfg.seed)
+        rows = [train_rows[rng.randrange(len(train_rows))] for _ in range(size)]
+    # The same raw-text share as base training, so fine-tuning does not cost perplexity on clean text.
+    texts = (corpus_dir(out) / "text.txt").read_text().splitlines()
+    examples = mix_text(encode(tok, rows, cfg.trojan_train.max_length),
+                        encode_text(tok, texts, cfg.trojan_train.max_length), cfg.corpus.text_share)
+    losses = train_loop(model, examples, cfg.trojan_train, tok.pad_token_id)
+    save_model(model, tok, d)
+    if spec is not None:
         common.write_json(d / "trojan.json", spec.record(entry.base_id))
-        train_info = {"final_loss": sum(losses[-10:]) / 10}
     else:
         spec = reference_trojan(entry, entries)
         common.write_json(d / "trojan.json", {"clean": True, "trigger": None, "trigger_kind": None, "behaviour": None,
                                               "target": None, "poison_rate": 0.0, "base": entry.id,
                                               "suite_probes": {"trigger": spec.trigger, "target": spec.target}})
-        train_info = {}
+    train_info = {"final_loss": sum(losses[-10:]) / 10}
     suite = build_suite(cfg, entry.id, spec, eval_rows)
     common.write_json(d / "suite.json", suite)
     metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
