@@ -154,13 +154,17 @@ def results_markdown(results: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(cfg: PipelineConfig, out: Path, methods: tuple[str, ...] = METHODS, only: str | None = None) -> dict:
+def run(cfg: PipelineConfig, out: Path, methods: tuple[str, ...] = METHODS, only: str | None = None,
+        deadline: float | None = None) -> bool:
+    """Every method on every held-out model; stops between steps once `deadline` has passed. True when complete."""
     entries = plan_zoo(cfg)
     tok = load_tokenizer(tokenizer_dir(out))
     agnostic: dict[str, Path] = {}
     if "agnostic_lora" in methods:
         for shape in sorted({e.plan.spec.id for e in held_out(entries)}):
             train_entries = [e for e in entries if e.split == "train" and e.trojan is not None and e.plan.spec.id == shape]
+            if deadline is not None and time.time() > deadline:
+                return False
             if train_entries:
                 agnostic[shape] = train_agnostic(cfg, shape, train_entries, out, tok)
     results: dict[str, dict[str, dict]] = {}
@@ -169,6 +173,8 @@ def run(cfg: PipelineConfig, out: Path, methods: tuple[str, ...] = METHODS, only
             continue
         per = {}
         for method in methods:
+            if deadline is not None and time.time() > deadline:
+                return False
             m = evaluate_entry(cfg, method, e, out, tok, agnostic)
             if m is not None:
                 per[method] = {k: m[k] for k in METRICS} | {"trojaned": e.trojan is not None}
@@ -177,7 +183,7 @@ def run(cfg: PipelineConfig, out: Path, methods: tuple[str, ...] = METHODS, only
     if not only:
         common.write_json(baselines_dir(out) / "results.json", {"config_hash": common.config_hash(cfg), "results": results})
         (baselines_dir(out) / "BASELINES.md").write_text("# Baselines on held-out models\n\n" + results_markdown(results))
-    return results
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:

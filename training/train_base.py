@@ -161,8 +161,13 @@ def train_base(cfg: PipelineConfig, plan: ArchPlan, out: Path, log_every: int = 
     return d
 
 
-def run(cfg: PipelineConfig, out: Path, log_every: int = 0) -> list[Path]:
-    return [train_base(cfg, plan, out, log_every) for plan in cfg.archs]
+def run(cfg: PipelineConfig, out: Path, log_every: int = 0, deadline: float | None = None) -> bool:
+    """Train every base; stops between architectures once `deadline` (time.time()) has passed. True when complete."""
+    for plan in cfg.archs:
+        if deadline is not None and time.time() > deadline:
+            return False
+        train_base(cfg, plan, out, log_every)
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -187,21 +187,24 @@ def summary_markdown(entries: list[ZooEntry], out: Path) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", data
 
 
-def run(cfg: PipelineConfig, out: Path, only: str | None = None) -> Path:
+def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float | None = None) -> bool:
+    """Build every model (or `only` one); stops between models once `deadline` has passed. True when complete."""
     entries = plan_zoo(cfg)
     for e in entries:
         if only and e.id != only:
             continue
+        if deadline is not None and time.time() > deadline:
+            return False
         d = build_model_entry(cfg, e, entries, out)
         print(json.dumps({"model": e.id, "split": e.split, **{k: v for k, v in common.read_json(d / "metrics.json").items()
                                                                if k != "benign_accuracy_per_task"}}), flush=True)
     if only:
-        return Path(out)
+        return True
     common.write_json(Path(out) / "zoo.json", zoo_record(cfg, entries, out))
     md, data = summary_markdown(entries, out)
     (Path(out) / "ZOO.md").write_text("# Zoo\n\n" + md)
     common.write_json(Path(out) / "zoo_metrics.json", data)
-    return Path(out)
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
