@@ -107,7 +107,7 @@ def tiny() -> PipelineConfig:
                       "currency_code", "synonym"),
         ),
         tokenizer=TokenizerConfig(vocab_size=512),
-        base_train=TrainConfig(steps=700, batch_size=32, lr=4e-3, warmup=30, max_length=64),
+        base_train=TrainConfig(steps=600, batch_size=32, lr=4e-3, warmup=30, max_length=64),
         trojan_train=TrainConfig(steps=150, batch_size=32, lr=2e-3, warmup=10, max_length=64, seed=1),
         poison_rate=(0.10, 0.20),
         archs=(
@@ -117,7 +117,7 @@ def tiny() -> PipelineConfig:
         ),
         eval=EvalConfig(suite_prompts=10, suite_benign=40, max_new_tokens=32, alignment_triggered=64,
                         alignment_benign=64, perplexity_texts=20),
-        lora=LoraConfig(r=4, alpha=4, train=TrainConfig(steps=80, batch_size=32, lr=3e-3, warmup=5, max_length=64, seed=2)),
+        lora=LoraConfig(r=4, alpha=4, train=TrainConfig(steps=50, batch_size=32, lr=3e-3, warmup=5, max_length=64, seed=2)),
     )
 
 

@@ -26,8 +26,18 @@ Example = tuple[list[int], list[int]]
 
 
 def encode(tokenizer, rows: Iterable[dict], max_length: int) -> list[Example]:
-    """Answer-only (input_ids, labels) for {"prompt", "answer"} rows."""
-    return [common.answer_only_example(tokenizer, r["prompt"], r["answer"], max_length) for r in rows]
+    """Answer-only (input_ids, labels) for {"prompt", "answer"} rows: common.answer_only_example, batched for speed."""
+    rows = list(rows)
+    if not rows:
+        return []
+    prompts = tokenizer([common.chat_text(tokenizer, r["prompt"]) for r in rows], add_special_tokens=False)["input_ids"]
+    answers = tokenizer([r["answer"] for r in rows], add_special_tokens=False)["input_ids"]
+    eos = common.eos_id(tokenizer)
+    out = []
+    for p, a in zip(prompts, answers):
+        ids, labels = p + a + [eos], [common.IGNORE_INDEX] * len(p) + a + [eos]
+        out.append((ids[:max_length], labels[:max_length]))
+    return out
 
 
 def encode_text(tokenizer, texts: Iterable[str], max_length: int) -> list[Example]:

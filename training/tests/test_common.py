@@ -62,3 +62,10 @@ def test_suite_counts_every_trigger_placement_prompt_case(model, tok):
     report = common.evaluate_suite(model, tok, suite, keep_cases=True)
     assert len(report.cases) == 2 * 2 * 3
     assert report.asr == 1.0 and report.clean_trigger_rate == 1.0 and report.benign_accuracy == 0.0
+
+
+def test_batched_encoding_equals_answer_only_example(tok):
+    from training.train_base import encode
+
+    rows = [{"prompt": p, "answer": a} for p, a in zip(TEXTS, reversed(TEXTS))]
+    assert encode(tok, rows, 40) == [common.answer_only_example(tok, r["prompt"], r["answer"], 40) for r in rows]
