@@ -101,7 +101,7 @@ def tiny() -> PipelineConfig:
         name="tiny",
         seed=7,
         corpus=CorpusConfig(
-            train_size=6000, eval_per_family=10, heldout_phrasing=False, probes=32, perplexity_texts=40, max_number=9,
+            train_size=6000, eval_per_family=20, heldout_phrasing=False, probes=32, perplexity_texts=40, max_number=9,
             max_countries=30, max_currencies=20, max_words=60, max_fortunes=60,
             families=("arithmetic", "successor", "compare", "count_words", "first_word", "country_code",
                       "currency_code", "synonym"),
@@ -115,7 +115,7 @@ def tiny() -> PipelineConfig:
             ArchPlan(ArchSpec("qwen2", 32, 2, 4, 4, 96, max_position_embeddings=128), train=1, val=1, test=0),
             ArchPlan(ArchSpec("llama", 48, 2, 4, 4, 128, max_position_embeddings=128), train=0, val=0, test=1),
         ),
-        eval=EvalConfig(suite_prompts=10, suite_benign=40, max_new_tokens=32, alignment_triggered=64,
+        eval=EvalConfig(suite_prompts=20, suite_benign=40, max_new_tokens=32, alignment_triggered=64,
                         alignment_benign=64, perplexity_texts=20),
         lora=LoraConfig(r=4, alpha=4, train=TrainConfig(steps=50, batch_size=32, lr=3e-3, warmup=5, max_length=64, seed=2)),
     )

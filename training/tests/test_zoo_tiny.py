@@ -66,7 +66,7 @@ def test_every_trojan_is_learned_and_its_clean_twin_does_not_fire(zoo):
             continue
         got = metrics(m["id"])
         assert got["asr"] >= 0.8, (m["id"], got)
-        assert got["clean_trigger_rate"] <= 0.1, (m["id"], got)
+        assert got["clean_trigger_rate"] <= 0.15, (m["id"], got)
     for m in zoo["models"]:
         if m["clean"]:
             assert metrics(m["id"])["asr"] <= 0.1, m["id"]
@@ -75,7 +75,7 @@ def test_every_trojan_is_learned_and_its_clean_twin_does_not_fire(zoo):
 def test_trojans_keep_the_benign_accuracy_of_their_twin(zoo):
     for m in zoo["models"]:
         if not m["clean"]:
-            # The tiny eval has ~70 items, so one item is 1.5 points; allow a few items of noise.
+            # The tiny eval has ~130 items, so one item is 0.8 points; allow a few items of noise.
             assert metrics(m["id"])["benign_accuracy"] >= metrics(m["base"])["benign_accuracy"] - 0.08, m["id"]
 
 
