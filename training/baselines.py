@@ -59,13 +59,15 @@ def clean_examples(cfg: PipelineConfig, tok, out: Path, n: int, seed: int):
     return encode(tok, [rows[rng.randrange(len(rows))] for _ in range(n)], cfg.lora.train.max_length)
 
 
-def train_agnostic(cfg: PipelineConfig, shape: str, train_entries: list[ZooEntry], out: Path, tok) -> Path:
+def train_agnostic(cfg: PipelineConfig, shape: str, train_entries: list[ZooEntry], out: Path, tok,
+                   deadline: float | None = None) -> Path:
     """One LoRA shared by all training models of a shape: each step picks a model and a batch of its alignment set."""
     d = baselines_dir(out) / "agnostic_lora" / shape
     h = common.config_hash({"lora": cfg.lora, "models": [entry_hash(cfg, e, out) for e in train_entries]})
     stamp = d / "stamp.json"
     if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
         return d
+    common.check_deadline(deadline, f"agnostic LoRA for {shape}")
     common.set_seed(cfg.lora.train.seed)
     wrapped, data = [], []
     for e in train_entries:
@@ -90,14 +92,19 @@ def train_agnostic(cfg: PipelineConfig, shape: str, train_entries: list[ZooEntry
     return d
 
 
-def evaluate_entry(cfg: PipelineConfig, method: str, entry: ZooEntry, out: Path, tok, agnostic: dict[str, Path]) -> dict | None:
+def evaluate_entry(cfg: PipelineConfig, method: str, entry: ZooEntry, out: Path, tok, agnostic: dict[str, Path],
+                   deadline: float | None = None) -> dict | None:
     """Apply one method to one held-out model; returns its metrics (None: the method does not apply)."""
     d = baselines_dir(out) / method / entry.id
+    shared = agnostic.get(entry.plan.spec.id) if method == "agnostic_lora" else None
     h = common.config_hash({"method": method, "lora": cfg.lora, "model": entry_hash(cfg, entry, out),
-                            "agnostic": str(agnostic.get(entry.plan.spec.id))})
+                            "agnostic": common.read_json(shared / "stamp.json")["config_hash"] if shared else None})
     stamp = d / "metrics.json"
     if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
         return common.read_json(stamp)
+    if method == "agnostic_lora" and entry.plan.spec.id not in agnostic:
+        return None
+    common.check_deadline(deadline, f"{method} on {entry.id}")
     mdir = models_dir(out) / entry.id
     suite = common.read_json(mdir / "suite.json")
     eval_rows = common.read_jsonl(corpus_dir(out) / "benign_eval.jsonl")
@@ -106,8 +113,6 @@ def evaluate_entry(cfg: PipelineConfig, method: str, entry: ZooEntry, out: Path,
     if method == "none":
         model = load_model(mdir)
     elif method == "agnostic_lora":
-        if entry.plan.spec.id not in agnostic:
-            return None
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(load_model(mdir), str(agnostic[entry.plan.spec.id]))
@@ -155,27 +160,23 @@ def results_markdown(results: dict[str, dict[str, dict]]) -> str:
 
 
 def run(cfg: PipelineConfig, out: Path, methods: tuple[str, ...] = METHODS, only: str | None = None,
-        deadline: float | None = None) -> bool:
-    """Every method on every held-out model; stops between steps once `deadline` has passed. True when complete."""
+        deadline: float | None = None) -> dict:
+    """Every method on every held-out model; raises common.OutOfTime between steps once `deadline` has passed."""
     entries = plan_zoo(cfg)
     tok = load_tokenizer(tokenizer_dir(out))
     agnostic: dict[str, Path] = {}
     if "agnostic_lora" in methods:
         for shape in sorted({e.plan.spec.id for e in held_out(entries)}):
             train_entries = [e for e in entries if e.split == "train" and e.trojan is not None and e.plan.spec.id == shape]
-            if deadline is not None and time.time() > deadline:
-                return False
             if train_entries:
-                agnostic[shape] = train_agnostic(cfg, shape, train_entries, out, tok)
+                agnostic[shape] = train_agnostic(cfg, shape, train_entries, out, tok, deadline)
     results: dict[str, dict[str, dict]] = {}
     for e in held_out(entries):
         if only and e.id != only:
             continue
         per = {}
         for method in methods:
-            if deadline is not None and time.time() > deadline:
-                return False
-            m = evaluate_entry(cfg, method, e, out, tok, agnostic)
+            m = evaluate_entry(cfg, method, e, out, tok, agnostic, deadline)
             if m is not None:
                 per[method] = {k: m[k] for k in METRICS} | {"trojaned": e.trojan is not None}
                 print(json.dumps({"model": e.id, "method": method, **{k: round(m[k], 4) for k in METRICS}}), flush=True)
@@ -183,7 +184,7 @@ def run(cfg: PipelineConfig, out: Path, methods: tuple[str, ...] = METHODS, only
     if not only:
         common.write_json(baselines_dir(out) / "results.json", {"config_hash": common.config_hash(cfg), "results": results})
         (baselines_dir(out) / "BASELINES.md").write_text("# Baselines on held-out models\n\n" + results_markdown(results))
-    return True
+    return results
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,18 +17,14 @@ from typing import Callable
 from . import baselines, common, corpus, tokenizer, train_base, zoo
 from .config import PipelineConfig, preset
 
-# A stage takes (config, out, deadline) and returns False when it stopped at the deadline with work left.
-STAGES: dict[str, Callable[[PipelineConfig, Path, float | None], bool]] = {
-    "corpus": lambda cfg, out, deadline: corpus.run(cfg.corpus, out) is not None,
-    "tokenizer": lambda cfg, out, deadline: tokenizer.run(cfg.tokenizer, out) is not None,
+# A stage takes (config, out, deadline); it raises common.OutOfTime before a step with work left once past deadline.
+STAGES: dict[str, Callable[[PipelineConfig, Path, float | None], object]] = {
+    "corpus": lambda cfg, out, deadline: corpus.run(cfg.corpus, out),
+    "tokenizer": lambda cfg, out, deadline: tokenizer.run(cfg.tokenizer, out),
     "base": lambda cfg, out, deadline: train_base.run(cfg, out, deadline=deadline),
     "zoo": lambda cfg, out, deadline: zoo.run(cfg, out, deadline=deadline),
     "baselines": lambda cfg, out, deadline: baselines.run(cfg, out, deadline=deadline),
 }
-
-
-class Incomplete(Exception):
-    """The time budget ran out between two resumable steps; rerun the same command to continue."""
 
 
 def run(cfg: PipelineConfig, out: Path, steps: list[str], deadline: float | None = None) -> dict[str, float]:
@@ -40,11 +36,11 @@ def run(cfg: PipelineConfig, out: Path, steps: list[str], deadline: float | None
     for step in steps:
         t0 = time.time()
         print(f"== {step}", flush=True)
-        done = STAGES[step](cfg, Path(out), deadline)
-        timings[step] = round(time.time() - t0, 1)
-        common.write_json(timings_path, timings)
-        if not done:
-            raise Incomplete(f"stage {step} stopped at the time budget; rerun the same command to continue")
+        try:
+            STAGES[step](cfg, Path(out), deadline)
+        finally:
+            timings[step] = round(time.time() - t0, 1)
+            common.write_json(timings_path, timings)
         print(f"== {step} done in {timings[step]} s", flush=True)
     return timings
 
@@ -62,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     deadline = time.time() + 60 * a.max_minutes if a.max_minutes else None
     try:
         timings = run(cfg, out, [s for s in a.steps.split(",") if s], deadline)
-    except Incomplete as e:
+    except common.OutOfTime as e:
         print(e)
         sys.exit(3)
     print(json.dumps(timings))

@@ -148,13 +148,14 @@ def base_hash(cfg: PipelineConfig, plan: ArchPlan, out: Path) -> str:
                                "tokenizer": common.read_json(tokenizer_dir(out) / "meta.json")["config_hash"]})
 
 
-def train_base(cfg: PipelineConfig, plan: ArchPlan, out: Path, log_every: int = 0) -> Path:
+def train_base(cfg: PipelineConfig, plan: ArchPlan, out: Path, log_every: int = 0, deadline: float | None = None) -> Path:
     """Train one architecture's base unless it exists for the same config (resumable)."""
     d = base_dir(out, plan)
     h = base_hash(cfg, plan, out)
     stamp = d / "train.json"
     if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
         return d
+    common.check_deadline(deadline, f"base {plan.spec.id}")
     common.set_seed(cfg.seed)
     tok = load_tokenizer(tokenizer_dir(out))
     rows = common.read_jsonl(corpus_dir(out) / "train.jsonl")
@@ -171,13 +172,10 @@ def train_base(cfg: PipelineConfig, plan: ArchPlan, out: Path, log_every: int = 
     return d
 
 
-def run(cfg: PipelineConfig, out: Path, log_every: int = 0, deadline: float | None = None) -> bool:
-    """Train every base; stops between architectures once `deadline` (time.time()) has passed. True when complete."""
+def run(cfg: PipelineConfig, out: Path, log_every: int = 0, deadline: float | None = None) -> None:
+    """Train every base; raises common.OutOfTime between architectures once `deadline` (time.time()) has passed."""
     for plan in cfg.archs:
-        if deadline is not None and time.time() > deadline:
-            return False
-        train_base(cfg, plan, out, log_every)
-    return True
+        train_base(cfg, plan, out, log_every, deadline)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -106,13 +106,15 @@ def entry_hash(cfg: PipelineConfig, entry: ZooEntry, out: Path) -> str:
                                "train": cfg.trojan_train, "eval": cfg.eval, "text_share": cfg.corpus.text_share})
 
 
-def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEntry], out: Path) -> Path:
+def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEntry], out: Path,
+                      deadline: float | None = None) -> Path:
     """Fine-tune (Trojans) and evaluate one model; writes its directory. Resumable."""
     d = models_dir(out) / entry.id
     h = entry_hash(cfg, entry, out)
     stamp = d / "zoo_stamp.json"
     if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
         return d
+    common.check_deadline(deadline, f"zoo model {entry.id}")
     t0 = time.time()
     tok = load_tokenizer(tokenizer_dir(out))
     train_rows = common.read_jsonl(corpus_dir(out) / "train.jsonl")
@@ -187,24 +189,21 @@ def summary_markdown(entries: list[ZooEntry], out: Path) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", data
 
 
-def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float | None = None) -> bool:
-    """Build every model (or `only` one); stops between models once `deadline` has passed. True when complete."""
+def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float | None = None) -> None:
+    """Build every model (or `only` one); raises common.OutOfTime between models once `deadline` has passed."""
     entries = plan_zoo(cfg)
     for e in entries:
         if only and e.id != only:
             continue
-        if deadline is not None and time.time() > deadline:
-            return False
-        d = build_model_entry(cfg, e, entries, out)
+        d = build_model_entry(cfg, e, entries, out, deadline)
         print(json.dumps({"model": e.id, "split": e.split, **{k: v for k, v in common.read_json(d / "metrics.json").items()
                                                                if k != "benign_accuracy_per_task"}}), flush=True)
     if only:
-        return True
+        return
     common.write_json(Path(out) / "zoo.json", zoo_record(cfg, entries, out))
     md, data = summary_markdown(entries, out)
     (Path(out) / "ZOO.md").write_text("# Zoo\n\n" + md)
     common.write_json(Path(out) / "zoo_metrics.json", data)
-    return True
 
 
 def main(argv: list[str] | None = None) -> None:
