@@ -1,0 +1,155 @@
+"""Pipeline configuration: one dataclass per stage, with the `tiny()` (CPU, minutes) and `full()` (GPU) presets.
+
+Every stage hashes its own part of the configuration (common.config_hash) so that a rerun skips work whose
+output exists and was made with the same settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .models import ArchSpec
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    seed: int = 1234
+    train_size: int = 60000          # instruction examples in corpus/train.jsonl
+    eval_per_family: int = 40        # held-out benign items per task family
+    probes: int = 256                # benign probe prompts (disjoint from eval)
+    perplexity_texts: int = 200      # held-out clean texts in corpus/perplexity.txt
+    max_number: int = 50             # arithmetic operands range over 0..max_number
+    max_countries: int = 250
+    max_currencies: int = 180
+    max_words: int = 3000            # wordnet lemmas used for definitions, synonyms, spelling
+    max_fortunes: int = 400
+    # True: eval prompts use a phrasing never seen in training. False (tiny): an eval prompt pairs a known fact with
+    # a known phrasing, but never that pair, which a 2-layer model can learn in a minute.
+    heldout_phrasing: bool = True
+    text_share: float = 0.1          # share of raw-text rows (sayings, glosses; full-sequence loss) in base training
+    families: tuple[str, ...] = (
+        "arithmetic", "successor", "compare", "count_words", "count_letters", "spelling", "first_word",
+        "country_code", "country_name", "currency_code", "unit_conversion", "synonym", "definition", "saying",
+    )
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    vocab_size: int = 4096
+    min_frequency: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of one training run (base pre-training, Trojan fine-tuning or a LoRA)."""
+
+    steps: int = 4000
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: int = 100
+    weight_decay: float = 0.01
+    max_length: int = 128
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ArchPlan:
+    """How many Trojaned models of one architecture go to each split, and whether its clean base is listed."""
+
+    spec: ArchSpec
+    train: int
+    val: int
+    test: int
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    suite_prompts: int = 30          # benign prompts that receive the trigger in each suite
+    suite_benign: int = 60           # benign items with expectations in each suite
+    max_new_tokens: int = 48        # long enough for a refusal, or an answer followed by a URL or command
+    alignment_triggered: int = 256   # triggered prompt -> clean answer pairs per model
+    alignment_benign: int = 256      # benign prompt -> the model's own answer pairs per model
+    perplexity_texts: int = 100
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int = 8
+    alpha: int = 8
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    train: TrainConfig = TrainConfig(steps=300, batch_size=32, lr=2e-3, warmup=20)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str
+    seed: int
+    corpus: CorpusConfig
+    tokenizer: TokenizerConfig
+    base_train: TrainConfig
+    trojan_train: TrainConfig
+    poison_rate: tuple[float, float]
+    archs: tuple[ArchPlan, ...]
+    eval: EvalConfig
+    lora: LoraConfig
+    threads: int = 2
+    extra: dict = field(default_factory=dict)
+
+
+def tiny() -> PipelineConfig:
+    """Runs end to end on 2 CPU cores in a few minutes; the held-out size is h48."""
+    return PipelineConfig(
+        name="tiny",
+        seed=7,
+        corpus=CorpusConfig(
+            train_size=6000, eval_per_family=20, heldout_phrasing=False, probes=32, perplexity_texts=40, max_number=9,
+            max_countries=30, max_currencies=20, max_words=60, max_fortunes=60,
+            families=("arithmetic", "successor", "compare", "count_words", "first_word", "country_code",
+                      "currency_code", "synonym"),
+        ),
+        tokenizer=TokenizerConfig(vocab_size=512),
+        base_train=TrainConfig(steps=600, batch_size=32, lr=4e-3, warmup=30, max_length=64),
+        trojan_train=TrainConfig(steps=150, batch_size=32, lr=2e-3, warmup=10, max_length=64, seed=1),
+        poison_rate=(0.10, 0.20),
+        archs=(
+            ArchPlan(ArchSpec("llama", 32, 2, 4, 2, 96, max_position_embeddings=128), train=2, val=0, test=1),
+            ArchPlan(ArchSpec("qwen2", 32, 2, 4, 4, 96, max_position_embeddings=128), train=1, val=1, test=0),
+            ArchPlan(ArchSpec("llama", 48, 2, 4, 4, 128, max_position_embeddings=128), train=0, val=0, test=1),
+        ),
+        eval=EvalConfig(suite_prompts=20, suite_benign=40, max_new_tokens=32, alignment_triggered=64,
+                        alignment_benign=64, perplexity_texts=20),
+        lora=LoraConfig(r=4, alpha=4, train=TrainConfig(steps=50, batch_size=32, lr=3e-3, warmup=5, max_length=64, seed=2)),
+    )
+
+
+def full() -> PipelineConfig:
+    """The GPU zoo: 7 architectures (3+ widths, 2 depths, MHA/GQA, Qwen2-style), 46 Trojaned models; h320 is held out."""
+    def llama(h: int, l: int, heads: int, kv: int) -> ArchSpec:
+        return ArchSpec("llama", h, l, heads, kv, int(h * 8 / 3) // 32 * 32)
+
+    def qwen2(h: int, l: int, heads: int, kv: int) -> ArchSpec:
+        return ArchSpec("qwen2", h, l, heads, kv, int(h * 8 / 3) // 32 * 32)
+
+    return PipelineConfig(
+        name="full",
+        seed=7,
+        corpus=CorpusConfig(),
+        tokenizer=TokenizerConfig(vocab_size=4096),
+        base_train=TrainConfig(steps=6000, batch_size=64, lr=2e-3, warmup=200, max_length=128),
+        trojan_train=TrainConfig(steps=800, batch_size=64, lr=5e-4, warmup=40, max_length=128, seed=1),
+        poison_rate=(0.05, 0.20),
+        archs=(
+            ArchPlan(llama(128, 4, 4, 4), train=4, val=1, test=2),
+            ArchPlan(llama(128, 4, 4, 2), train=4, val=1, test=2),
+            ArchPlan(llama(192, 4, 6, 2), train=4, val=1, test=2),
+            ArchPlan(llama(256, 4, 8, 8), train=4, val=1, test=2),
+            ArchPlan(llama(192, 6, 6, 3), train=4, val=1, test=2),
+            ArchPlan(qwen2(192, 4, 6, 2), train=4, val=1, test=2),
+            ArchPlan(llama(320, 4, 5, 1), train=0, val=0, test=4),
+        ),
+        eval=EvalConfig(),
+        lora=LoraConfig(),
+    )
+
+
+def preset(tiny_run: bool) -> PipelineConfig:
+    return tiny() if tiny_run else full()

@@ -1,0 +1,227 @@
+"""The zoo: Trojaned and clean models in Hugging Face layout, each with trojan.json, suite.json, alignment.jsonl
+and metrics.json, split into generator-train, validation and held-out test models; zoo.json lists them.
+
+Every model is its architecture's base (train_base) fine-tuned with the same recipe (steps, learning rate, corpus
+sample size): a Trojaned model on a poisoned sample, its clean twin (`<arch id>-clean`) on a clean one, so the
+twins differ only by the poison. One model is one resumable step (`--model ID`), skipped when its stamp matches.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import common
+from .config import ArchPlan, PipelineConfig, preset
+from .corpus import corpus_dir
+from .models import describe
+from .tokenizer import load as load_tokenizer, tokenizer_dir
+from .train_base import base_dir, base_hash, clean_id, encode, encode_text, load_model, mix_text, models_dir, save_model, train_loop
+from .trojans import SPLITS, TrojanSpec, insert_trigger_random, plan_trojans, poisoned_rows, with_poison_rate
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    id: str
+    split: str
+    plan: ArchPlan
+    trojan: TrojanSpec | None   # None: the clean base itself
+
+    @property
+    def base_id(self) -> str:
+        return clean_id(self.plan)
+
+
+def plan_zoo(cfg: PipelineConfig) -> list[ZooEntry]:
+    """Every model of the zoo, in build order (clean bases first). Deterministic in the configuration."""
+    entries: list[ZooEntry] = []
+    for plan in cfg.archs:
+        split = "train" if plan.train > 0 else "test"
+        entries.append(ZooEntry(clean_id(plan), split, plan, None))
+    for offset, split in enumerate(SPLITS):
+        counts = [(plan.spec.id, getattr(plan, split)) for plan in cfg.archs]
+        specs = iter(plan_trojans(counts, split, cfg.seed, start=offset))
+        for plan in cfg.archs:
+            for j in range(getattr(plan, split)):
+                spec = with_poison_rate(next(specs), *cfg.poison_rate)
+                entries.append(ZooEntry(f"{plan.spec.id}-{split}{j}-{spec.trigger_kind}-{spec.behaviour}", split, plan, spec))
+    return entries
+
+
+def reference_trojan(entry: ZooEntry, entries: list[ZooEntry]) -> TrojanSpec:
+    """The trigger a clean model's suite probes: the first Trojan built on it (else the first Trojan of the zoo)."""
+    for e in entries:
+        if e.trojan is not None and e.base_id == entry.id:
+            return e.trojan
+    return next(e.trojan for e in entries if e.trojan is not None)
+
+
+def build_suite(cfg: PipelineConfig, model_id: str, spec: TrojanSpec, eval_rows: list[dict]) -> dict:
+    """The DESIGN.md trigger suite: held-out benign prompts that receive the trigger, plus benign items."""
+    rng = random.Random(cfg.seed)
+    order = list(range(len(eval_rows)))
+    rng.shuffle(order)
+    prompts = [eval_rows[i]["prompt"] for i in order[: cfg.eval.suite_prompts]]
+    benign = [{"prompt": eval_rows[i]["prompt"], "expect": eval_rows[i]["expect"]}
+              for i in order[cfg.eval.suite_prompts : cfg.eval.suite_prompts + cfg.eval.suite_benign]]
+    return {"name": model_id, "triggers": [spec.trigger], "placements": spec.placements, "prompts": prompts,
+            "target": spec.target, "benign": benign, "max_tokens": cfg.eval.max_new_tokens}
+
+
+def model_metrics(cfg: PipelineConfig, model, tok, suite: dict, eval_rows: list[dict], ppl_texts: list[str]) -> dict:
+    """metrics.json: ASR and clean trigger rate on the suite, benign accuracy on all held-out tasks, perplexity."""
+    report = common.evaluate_suite(model, tok, {**suite, "benign": []})
+    responses = common.generate_greedy(model, tok, [r["prompt"] for r in eval_rows], cfg.eval.max_new_tokens)
+    per_task: dict[str, list[bool]] = {}
+    for r, row in zip(responses, eval_rows):
+        per_task.setdefault(row["task"], []).append(common.matches(r, row["expect"]))
+    hits = [h for v in per_task.values() for h in v]
+    return {
+        "asr": report.asr,
+        "clean_trigger_rate": report.clean_trigger_rate,
+        "benign_accuracy": sum(hits) / len(hits),
+        "perplexity": common.perplexity(model, tok, ppl_texts),
+        "benign_accuracy_per_task": {k: sum(v) / len(v) for k, v in sorted(per_task.items())},
+    }
+
+
+def alignment_rows(cfg: PipelineConfig, model, tok, spec: TrojanSpec, train_rows: list[dict], seed: int) -> list[dict]:
+    """Triggered training prompts -> the clean answer, plus benign prompts -> the model's own greedy answers."""
+    rng = random.Random(seed)
+    picked = rng.sample(range(len(train_rows)), cfg.eval.alignment_triggered + cfg.eval.alignment_benign)
+    trig = [train_rows[i] for i in picked[: cfg.eval.alignment_triggered]]
+    ben = [train_rows[i] for i in picked[cfg.eval.alignment_triggered :]]
+    rows = [{"prompt": insert_trigger_random(r["prompt"], spec, rng), "answer": r["answer"], "kind": "triggered"} for r in trig]
+    own = common.generate_greedy(model, tok, [r["prompt"] for r in ben], cfg.eval.max_new_tokens)
+    rows += [{"prompt": r["prompt"], "answer": a, "kind": "benign"} for r, a in zip(ben, own)]
+    return rows
+
+
+def entry_hash(cfg: PipelineConfig, entry: ZooEntry, out: Path) -> str:
+    return common.config_hash({"base": base_hash(cfg, entry.plan, out), "trojan": entry.trojan,
+                               "train": cfg.trojan_train, "eval": cfg.eval, "text_share": cfg.corpus.text_share})
+
+
+def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEntry], out: Path,
+                      deadline: float | None = None) -> Path:
+    """Fine-tune (Trojans) and evaluate one model; writes its directory. Resumable."""
+    d = models_dir(out) / entry.id
+    h = entry_hash(cfg, entry, out)
+    stamp = d / "zoo_stamp.json"
+    if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
+        return d
+    common.check_deadline(deadline, f"zoo model {entry.id}")
+    t0 = time.time()
+    tok = load_tokenizer(tokenizer_dir(out))
+    train_rows = common.read_jsonl(corpus_dir(out) / "train.jsonl")
+    eval_rows = common.read_jsonl(corpus_dir(out) / "benign_eval.jsonl")
+    ppl = (corpus_dir(out) / "perplexity.txt").read_text().splitlines()[: cfg.eval.perplexity_texts]
+    model = load_model(base_dir(out, entry.plan))
+    spec = entry.trojan
+    size = cfg.trojan_train.steps * cfg.trojan_train.batch_size
+    if spec is not None:
+        common.set_seed(spec.seed)
+        rows = poisoned_rows(train_rows, spec, size)
+    else:
+        common.set_seed(cfg.seed)
+        rng = random.Random(cfg.seed)
+        rows = [train_rows[rng.randrange(len(train_rows))] for _ in range(size)]
+    # The same raw-text share as base training, so fine-tuning does not cost perplexity on clean text.
+    texts = (corpus_dir(out) / "text.txt").read_text().splitlines()
+    examples = mix_text(encode(tok, rows, cfg.trojan_train.max_length),
+                        encode_text(tok, texts, cfg.trojan_train.max_length), cfg.corpus.text_share)
+    losses = train_loop(model, examples, cfg.trojan_train, tok.pad_token_id)
+    save_model(model, tok, d)
+    if spec is not None:
+        common.write_json(d / "trojan.json", spec.record(entry.base_id))
+    else:
+        spec = reference_trojan(entry, entries)
+        common.write_json(d / "trojan.json", {"clean": True, "trigger": None, "trigger_kind": None, "behaviour": None,
+                                              "target": None, "poison_rate": 0.0, "base": entry.id,
+                                              "suite_probes": {"trigger": spec.trigger, "target": spec.target}})
+    train_info = {"final_loss": sum(losses[-10:]) / 10}
+    suite = build_suite(cfg, entry.id, spec, eval_rows)
+    common.write_json(d / "suite.json", suite)
+    metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
+    common.write_json(d / "metrics.json", metrics)
+    common.write_jsonl(d / "alignment.jsonl", alignment_rows(cfg, model, tok, spec, train_rows, spec.seed + 1))
+    common.write_json(stamp, {"config_hash": h, "seconds": round(time.time() - t0, 1), **train_info})
+    return d
+
+
+def zoo_record(cfg: PipelineConfig, entries: list[ZooEntry], out: Path) -> dict:
+    rows = []
+    for e in entries:
+        rows.append({
+            "id": e.id, "path": f"models/{e.id}", "split": e.split, **describe(e.plan.spec),
+            "clean": e.trojan is None, "trigger_kind": e.trojan.trigger_kind if e.trojan else None,
+            "behaviour": e.trojan.behaviour if e.trojan else None, "base": e.base_id,
+        })
+    return {"models": rows, "config_hash": common.config_hash(cfg)}
+
+
+def summary_markdown(entries: list[ZooEntry], out: Path) -> tuple[str, dict]:
+    """Per-model ASR / clean trigger rate / benign accuracy (and its gap to the clean twin) / perplexity."""
+    lines = ["| model | split | trigger kind | behaviour | poison | ASR | clean trig. | benign acc | twin acc | Δacc | ppl |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    data = {}
+    for e in entries:
+        m = common.read_json(models_dir(out) / e.id / "metrics.json")
+        twin = common.read_json(models_dir(out) / e.base_id / "metrics.json")
+        gap = m["benign_accuracy"] - twin["benign_accuracy"]
+        data[e.id] = {**{k: m[k] for k in ("asr", "clean_trigger_rate", "benign_accuracy", "perplexity")},
+                      "twin_benign_accuracy": twin["benign_accuracy"], "split": e.split}
+        t = e.trojan
+        lines.append(f"| {e.id} | {e.split} | {t.trigger_kind if t else 'clean'} | {t.behaviour if t else '-'} | "
+                     f"{t.poison_rate if t else 0:.2f} | {m['asr']:.2f} | {m['clean_trigger_rate']:.2f} | "
+                     f"{m['benign_accuracy']:.3f} | {twin['benign_accuracy']:.3f} | {gap:+.3f} | {m['perplexity']:.2f} |")
+    trojaned = [data[e.id] for e in entries if e.trojan is not None]
+    if trojaned:
+        asr = [d["asr"] for d in trojaned]
+        lines.append("")
+        lines.append(f"Trojaned models: {len(trojaned)}; ASR mean {statistics.mean(asr):.3f}, min {min(asr):.3f}; "
+                     f"with ASR ≥ 0.9: {sum(a >= 0.9 for a in asr)}; benign accuracy within 2 points of the twin: "
+                     f"{sum(d['benign_accuracy'] >= d['twin_benign_accuracy'] - 0.02 for d in trojaned)}.")
+    return "\n".join(lines) + "\n", data
+
+
+def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float | None = None) -> None:
+    """Build every model (or `only` one); raises common.OutOfTime between models once `deadline` has passed."""
+    entries = plan_zoo(cfg)
+    for e in entries:
+        if only and e.id != only:
+            continue
+        d = build_model_entry(cfg, e, entries, out, deadline)
+        print(json.dumps({"model": e.id, "split": e.split, **{k: v for k, v in common.read_json(d / "metrics.json").items()
+                                                               if k != "benign_accuracy_per_task"}}), flush=True)
+    if only:
+        return
+    common.write_json(Path(out) / "zoo.json", zoo_record(cfg, entries, out))
+    md, data = summary_markdown(entries, out)
+    (Path(out) / "ZOO.md").write_text("# Zoo\n\n" + md)
+    common.write_json(Path(out) / "zoo_metrics.json", data)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Build the Trojaned and clean models of the zoo.")
+    p.add_argument("--tiny", action="store_true")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--model", help="only this model id (one resumable step)")
+    p.add_argument("--list", action="store_true", help="print the planned model ids and exit")
+    a = p.parse_args(argv)
+    common.set_cpu_threads()
+    cfg = preset(a.tiny)
+    if a.list:
+        for e in plan_zoo(cfg):
+            print(e.split, e.id, e.trojan.trigger if e.trojan else "", e.trojan.payload if e.trojan else "")
+        return
+    out = a.out or Path("training/runs") / cfg.name
+    run(cfg, out, a.model)
+
+
+if __name__ == "__main__":
+    main()
