@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: the Swift runtime's unit and parity tests and the CLI tests. Safe to run repeatedly.
+# Runs every test: the Swift runtime, guard and CLI tests, then the Python tests (PEFT interop of exported adapters and
+# the training pipeline, whose --tiny run trains for real on the CPU). Installs what it needs; safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 swift build --build-tests
-swift test --skip-build 2>&1 | tee .build/test-output.txt
+mkdir -p .build
+swift test --skip-build 2>&1 | tee .build/swift-test-output.txt
+python="$(bash training/install.sh | tail -n 1)"
+"$python" -m pytest -q -p no:cacheprovider Tests/Python training/tests
