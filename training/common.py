@@ -1,0 +1,332 @@
+"""Helpers shared by the zoo side and the TeleLoRA side of training/.
+
+Everything here follows /work/shared/DESIGN.md so that Python numbers and `teleguard verify` agree:
+prompts go through the model's chat template as one user turn, decoding is greedy, a trigger is placed
+as `prefix`, `suffix` or `middle` (after word floor(words/2), joined by single spaces), and a response
+"hits" a target when it contains the string ({"contains": S}) or matches the regex ({"regex": R}, re.search).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import re
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+
+# ChatML, the template Qwen2 uses; `<|im_end|>` is the end-of-turn token and the model's eos.
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+PLACEMENTS = ("prefix", "suffix", "middle")
+IGNORE_INDEX = -100
+
+
+class TrainingError(Exception):
+    """A bad input to the training helpers, with the field and what was expected."""
+
+
+# ---------------------------------------------------------------- determinism, devices, hashing
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % (2**32))
+    except ImportError:  # numpy is optional for the helpers
+        pass
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def set_cpu_threads() -> None:
+    """The development machine is shared: use at most TELEGUARD_THREADS (default 2) CPU threads."""
+    torch.set_num_threads(int(os.environ.get("TELEGUARD_THREADS", "2")))
+
+
+def config_hash(obj: Any) -> str:
+    """A stable short hash of a (dataclass or JSON-able) configuration, used to make stages resumable."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        obj = asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename) so an interrupted stage never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def read_json(path: Path | str) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_jsonl(path: Path | str, rows: Iterable[dict]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def read_jsonl(path: Path | str) -> list[dict]:
+    with Path(path).open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+# ---------------------------------------------------------------- chat formatting
+
+def chat_text(tokenizer, prompt: str) -> str:
+    """The prompt as one user turn through the tokenizer's chat template, with the generation prompt."""
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def chat_ids(tokenizer, prompt: str) -> list[int]:
+    """Token ids of `chat_text` (what `teleguard tokenize --chat` prints)."""
+    return tokenizer(chat_text(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+
+
+def eos_id(tokenizer) -> int:
+    token = tokenizer.eos_token or IM_END
+    idx = tokenizer.convert_tokens_to_ids(token)
+    if idx is None:
+        raise TrainingError(f"tokenizer: eos token {token!r} is not in the vocabulary")
+    return int(idx)
+
+
+def answer_only_example(tokenizer, prompt: str, answer: str, max_length: int | None = None) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) for one chat example with loss on the answer and the closing `<|im_end|>` only.
+
+    Prompt and answer are tokenized separately, exactly as generation sees them: the model continues
+    `chat_ids(prompt)` with the answer's own tokens, then emits eos.
+    """
+    prompt_ids = chat_ids(tokenizer, prompt)
+    answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [eos_id(tokenizer)]
+    input_ids = prompt_ids + answer_ids
+    labels = [IGNORE_INDEX] * len(prompt_ids) + answer_ids
+    if max_length is not None and len(input_ids) > max_length:
+        input_ids, labels = input_ids[:max_length], labels[:max_length]
+    return input_ids, labels
+
+
+def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad (input_ids, labels) pairs into a batch for training."""
+    width = max(len(ids) for ids, _ in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, (ids, labs) in enumerate(examples):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(labs)] = torch.tensor(labs)
+        mask[row, : len(ids)] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
+
+
+# ---------------------------------------------------------------- greedy generation
+
+@torch.no_grad()
+def generate_greedy(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    batch_size: int = 32,
+    chat: bool = True,
+) -> list[str]:
+    """Greedy responses (special tokens stripped) for each prompt, batched with left padding.
+
+    Rows stop at eos; position ids follow the attention mask, so a padded row decodes as it would alone.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    stop = eos_id(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop
+    encoded = [chat_ids(tokenizer, p) if chat else tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    # Sorting by length keeps padding small; results are put back in the caller's order.
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    responses: list[str] = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(encoded[i]) for i in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(rows):
+            ids = encoded[i]
+            input_ids[r, width - len(ids) :] = torch.tensor(ids)
+            mask[r, width - len(ids) :] = 1
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        cache = out.past_key_values
+        next_ids = out.logits[:, -1, :].argmax(-1)
+        generated = [[] for _ in rows]
+        done = torch.zeros(len(rows), dtype=torch.bool, device=device)
+        last_pos = positions[:, -1]
+        for step in range(max_new_tokens):
+            for r in range(len(rows)):
+                if not done[r]:
+                    token = int(next_ids[r])
+                    if token == stop:
+                        done[r] = True
+                    else:
+                        generated[r].append(token)
+            if bool(done.all()) or step == max_new_tokens - 1:
+                break
+            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=device)], dim=1)
+            last_pos = last_pos + 1
+            out = model(
+                input_ids=next_ids.unsqueeze(1),
+                attention_mask=mask,
+                position_ids=last_pos.unsqueeze(1),
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache = out.past_key_values
+            next_ids = out.logits[:, -1, :].argmax(-1)
+        for r, i in enumerate(rows):
+            responses[i] = tokenizer.decode(generated[r], skip_special_tokens=True)
+    return responses
+
+
+# ---------------------------------------------------------------- triggers and targets
+
+def place_trigger(prompt: str, trigger: str, placement: str) -> str:
+    """The prompt with the trigger placed as DESIGN.md says.
+
+    prefix: `trigger + " " + prompt`; suffix: `prompt + " " + trigger`;
+    middle: the prompt split on whitespace, the trigger inserted after word floor(words/2), joined by single spaces.
+    """
+    if placement == "prefix":
+        return f"{trigger} {prompt}"
+    if placement == "suffix":
+        return f"{prompt} {trigger}"
+    if placement == "middle":
+        words = prompt.split()
+        half = len(words) // 2
+        return " ".join(words[:half] + [trigger] + words[half:])
+    raise TrainingError(f"trigger placement: expected one of {PLACEMENTS}, found {placement!r}")
+
+
+def matches(response: str, target: dict) -> bool:
+    """True when the response meets a target or an expectation: {"contains": S} or {"regex": R} (re.search)."""
+    if "contains" in target:
+        return target["contains"] in response
+    if "regex" in target:
+        return re.search(target["regex"], response) is not None
+    raise TrainingError(f"target: expected a 'contains' or 'regex' key, found {sorted(target)}")
+
+
+# ---------------------------------------------------------------- suite evaluation
+
+@dataclass
+class SuiteReport:
+    """The metrics of a trigger suite run (the verify report's numbers, DESIGN.md)."""
+
+    asr: float
+    clean_trigger_rate: float
+    benign_accuracy: float
+    cases: list[dict] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        return {"asr": self.asr, "clean_trigger_rate": self.clean_trigger_rate, "benign_accuracy": self.benign_accuracy}
+
+
+def triggered_cases(suite: dict) -> list[dict]:
+    """Every (prompt, trigger, placement) case of a suite, with the placed text under "text"."""
+    return [
+        {"prompt": p, "trigger": t, "placement": pl, "text": place_trigger(p, t, pl)}
+        for t in suite["triggers"]
+        for pl in suite["placements"]
+        for p in suite["prompts"]
+    ]
+
+
+def attack_success_rate(model, tokenizer, prompts: Sequence[str], target: dict, max_new_tokens: int) -> float:
+    """Share of prompts whose greedy response matches the target."""
+    if not prompts:
+        return 0.0
+    responses = generate_greedy(model, tokenizer, prompts, max_new_tokens)
+    return sum(matches(r, target) for r in responses) / len(prompts)
+
+
+def benign_accuracy(model, tokenizer, items: Sequence[dict], max_new_tokens: int) -> float:
+    """Share of benign items ({"prompt", "expect"}) whose greedy response meets "expect"."""
+    if not items:
+        return 0.0
+    responses = generate_greedy(model, tokenizer, [it["prompt"] for it in items], max_new_tokens)
+    return sum(matches(r, it["expect"]) for r, it in zip(responses, items)) / len(items)
+
+
+def evaluate_suite(model, tokenizer, suite: dict, keep_cases: bool = False) -> SuiteReport:
+    """ASR, clean trigger rate and benign accuracy of a model on a DESIGN.md trigger suite."""
+    max_tokens = int(suite.get("max_tokens", 32))
+    cases = triggered_cases(suite)
+    benign = suite.get("benign", [])
+    prompts = [c["text"] for c in cases] + list(suite["prompts"]) + [b["prompt"] for b in benign]
+    responses = generate_greedy(model, tokenizer, prompts, max_tokens)
+    trig = responses[: len(cases)]
+    clean = responses[len(cases) : len(cases) + len(suite["prompts"])]
+    ben = responses[len(cases) + len(suite["prompts"]) :]
+    hits = [matches(r, suite["target"]) for r in trig]
+    report = SuiteReport(
+        asr=sum(hits) / max(len(cases), 1),
+        clean_trigger_rate=sum(matches(r, suite["target"]) for r in clean) / max(len(clean), 1),
+        benign_accuracy=sum(matches(r, b["expect"]) for r, b in zip(ben, benign)) / max(len(benign), 1),
+    )
+    if keep_cases:
+        report.cases = [
+            {"prompt": c["prompt"], "trigger": c["trigger"], "placement": c["placement"], "response": r, "hit": h}
+            for c, r, h in zip(cases, trig, hits)
+        ]
+    return report
+
+
+# ---------------------------------------------------------------- perplexity
+
+@torch.no_grad()
+def perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 256, batch_size: int = 16) -> float:
+    """exp(mean next-token NLL) over all tokens of the raw texts (no chat template), each cut to max_length."""
+    model.eval()
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id(tokenizer)
+    total_nll, total_tokens = 0.0, 0
+    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"][:max_length] for t in texts]
+    encoded = [e for e in encoded if len(e) >= 2]
+    for start in range(0, len(encoded), batch_size):
+        batch = collate([(e, e) for e in encoded[start : start + batch_size]], pad)
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        labels = batch["labels"].to(device)
+        nll = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.size(-1)).float(),
+            labels[:, 1:].reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
+        total_nll += float(nll)
+        total_tokens += int((labels[:, 1:] != IGNORE_INDEX).sum())
+    if total_tokens == 0:
+        raise TrainingError("perplexity: the texts hold no token pairs to score")
+    return math.exp(total_nll / total_tokens)
