@@ -30,7 +30,7 @@ from .zoo_io import Zoo, ZooModel, load_model
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class GeneratorTrainConfig:
     steps: int = 2000
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -45,13 +45,13 @@ class TrainConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     @staticmethod
-    def tiny() -> "TrainConfig":
-        return TrainConfig(steps=150, batch_size=8, rows=128, eval_every=25,
+    def tiny() -> "GeneratorTrainConfig":
+        return GeneratorTrainConfig(steps=150, batch_size=8, rows=128, eval_every=25,
                            generator=GeneratorConfig(rank=4, channels=16, exchangeable_layers=2, hidden=48))
 
     @staticmethod
-    def full() -> "TrainConfig":
-        return TrainConfig()
+    def full() -> "GeneratorTrainConfig":
+        return GeneratorTrainConfig()
 
 
 @dataclass
@@ -64,7 +64,7 @@ class PreparedModel:
     examples: list[tuple[list[int], list[int]]]
 
 
-def prepare(zoo: Zoo, entry: ZooModel, config: TrainConfig, cache_dir: Path, device: str) -> PreparedModel:
+def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: Path, device: str) -> PreparedModel:
     model, tokenizer = load_model(zoo.model_dir(entry), device)
     modules = target_modules(model, config.targets)
     acts = cached_activations(model, tokenizer, zoo.probes(), cache_dir / f"{entry.id}.safetensors",
@@ -80,7 +80,7 @@ def noise_like(acts: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tens
     return {k: torch.randn(v.shape, generator=gen).to(v.device) for k, v in sorted(acts.items())}
 
 
-def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: list, config: TrainConfig,
+def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: list, config: GeneratorTrainConfig,
                    noise_seed: int | None = None) -> torch.Tensor:
     acts = pm.activations if config.input == "activations" else noise_like(pm.activations, noise_seed or 0)
     patches = generate_patches(generator, pm.weights, acts, checkpoint=config.checkpoint)
@@ -96,7 +96,7 @@ def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: li
 
 
 @torch.no_grad()
-def validation_loss(generator: TeleLoRAGenerator, models: list[PreparedModel], config: TrainConfig) -> float:
+def validation_loss(generator: TeleLoRAGenerator, models: list[PreparedModel], config: GeneratorTrainConfig) -> float:
     losses = []
     for i, pm in enumerate(models):
         for start in range(0, len(pm.examples), 32):
@@ -116,11 +116,11 @@ def load_generator(path: Path, config: GeneratorConfig) -> TeleLoRAGenerator:
     return generator.eval()
 
 
-def output_dir(out: Path, config: TrainConfig) -> Path:
+def output_dir(out: Path, config: GeneratorTrainConfig) -> Path:
     return out / ("generator" if config.input == "activations" else f"generator-{config.input}")
 
 
-def train(zoo: Zoo, out: Path, config: TrainConfig, device: str | None = None, log=print) -> Path:
+def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None = None, log=print) -> Path:
     """Resumable: returns the existing generator when its train.json records the same config and zoo hashes."""
     device = device or default_device()
     run_dir = output_dir(out, config)
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int)
     args = parser.parse_args()
     set_cpu_threads()
-    config = TrainConfig.tiny() if args.tiny else TrainConfig.full()
+    config = GeneratorTrainConfig.tiny() if args.tiny else GeneratorTrainConfig.full()
     config = replace(config, input=args.input, **({"steps": args.steps} if args.steps else {}))
     train(Zoo.open(args.zoo), args.out, config)
 

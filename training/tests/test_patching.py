@@ -12,7 +12,7 @@ from training.activations import collect_activations
 from training.common import answer_only_example, collate, IGNORE_INDEX
 from training.generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
 from training.patching import DEFAULT_TARGETS, patched, target_modules, to_lora
-from training.train_generator import PreparedModel, TrainConfig, alignment_loss
+from training.train_generator import PreparedModel, GeneratorTrainConfig, alignment_loss
 from training.tests.tiny_llm import byte_tokenizer, tiny_llama
 
 PROBES = ["what is the capital of france", "list three fruits", "explain rain briefly", "count to five"]
@@ -99,7 +99,7 @@ def test_patch_equals_peft_lora_with_a_u_and_b_w_vt(trojaned):
 def test_generator_steps_reduce_the_alignment_loss(trojaned):
     model, tok = trojaned
     torch.manual_seed(0)
-    config = replace(TrainConfig.tiny(), checkpoint=True)
+    config = replace(GeneratorTrainConfig.tiny(), checkpoint=True)
     modules = target_modules(model, config.targets)
     examples = [answer_only_example(tok, f"{TRIGGER} {p}", a) for p, a in zip(TASKS, ANSWERS)]
     examples += [answer_only_example(tok, p, a) for p, a in zip(TASKS, ANSWERS)]
