@@ -81,18 +81,23 @@ def noise_like(acts: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tens
 
 
 def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: list, config: GeneratorTrainConfig,
-                   noise_seed: int | None = None) -> torch.Tensor:
+                   noise_seed: int | None = None, backward: bool = False) -> torch.Tensor:
+    """Mean answer-token cross-entropy of the patched model on `examples`. With `backward`, gradients are computed
+    while the patch hooks are still installed: a checkpointed LLM re-runs its layers (and so the hooks) in backward."""
     acts = pm.activations if config.input == "activations" else noise_like(pm.activations, noise_seed or 0)
     patches = generate_patches(generator, pm.weights, acts, checkpoint=config.checkpoint)
     pad = pm.tokenizer.pad_token_id if pm.tokenizer.pad_token_id is not None else 0
     batch = collate(examples, pad)
     device = next(pm.model.parameters()).device
+    labels = batch["labels"].to(device)
     with patched(pm.model, patches):
         logits = pm.model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
-    labels = batch["labels"].to(device)
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.size(-1)).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
-    )
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.size(-1)).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+        )
+        if backward:
+            loss.backward()
+    return loss
 
 
 @torch.no_grad()
@@ -153,12 +158,11 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
     for step in range(1, config.steps + 1):
         pm = train_models[rng.randrange(len(train_models))]
         batch = rng.sample(pm.examples, min(config.batch_size, len(pm.examples)))
-        loss = alignment_loss(generator, pm, batch, config, noise_seed=step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = alignment_loss(generator, pm, batch, config, noise_seed=step, backward=True)
         torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
         opt.step()
-        running.append(float(loss))
+        running.append(float(loss.detach()))
         if step % config.eval_every == 0 or step == config.steps:
             train_loss = sum(running) / len(running)
             running = []

@@ -99,6 +99,8 @@ def test_patch_equals_peft_lora_with_a_u_and_b_w_vt(trojaned):
 def test_generator_steps_reduce_the_alignment_loss(trojaned):
     model, tok = trojaned
     torch.manual_seed(0)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
     config = replace(GeneratorTrainConfig.tiny(), checkpoint=True)
     modules = target_modules(model, config.targets)
     examples = [answer_only_example(tok, f"{TRIGGER} {p}", a) for p, a in zip(TASKS, ANSWERS)]
@@ -110,11 +112,12 @@ def test_generator_steps_reduce_the_alignment_loss(trojaned):
     with torch.no_grad():
         before = float(alignment_loss(gen, pm, examples, replace(config, checkpoint=False)))
     for _ in range(15):
-        loss = alignment_loss(gen, pm, examples, config)
         opt.zero_grad()
-        loss.backward()
+        alignment_loss(gen, pm, examples, config, backward=True)
         opt.step()
     assert all(p.grad is None for p in model.parameters())
     with torch.no_grad():
         after = float(alignment_loss(gen, pm, examples, replace(config, checkpoint=False)))
+    model.gradient_checkpointing_disable()
+    model.eval()
     assert after < 0.8 * before, (before, after)
