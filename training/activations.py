@@ -4,7 +4,7 @@ This is exactly what the runtime can do on an unseen model (Runtime activation t
 probe prompt goes through the chat template as one user turn with the generation prompt, all its token positions are
 kept, rows of all prompts are stacked, and N rows are sub-sampled uniformly without replacement (all rows if fewer).
 
-    python -m training.activations --zoo DIR --out DIR [--tiny]
+    python -m training.activations [--tiny] [--out DIR] [--zoo DIR]
 writes `activations/<model id>.safetensors` (one `<module name>` tensor of N×H per targeted layer) under --out.
 """
 
@@ -86,19 +86,23 @@ def cached_activations(
 
 
 def main() -> None:
-    from .zoo_io import Zoo, load_model
+    from .common import set_cpu_threads
+    from .zoo_io import Zoo, add_location_args, load_model, resolve_locations
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--zoo", type=Path, required=True, help="zoo directory (holds zoo.json)")
-    parser.add_argument("--out", type=Path, required=True, help="where activations/ is written")
-    parser.add_argument("--rows", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
+    add_location_args(parser, "where activations/ is written")
+    parser.add_argument("--rows", type=int, help="rows N per layer (default: the train_generator preset's)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    zoo = Zoo.open(args.zoo)
+    set_cpu_threads()
+    from .train_generator import GeneratorTrainConfig
+
+    config = GeneratorTrainConfig.tiny() if args.tiny else GeneratorTrainConfig.full()
+    zoo_dir, out = resolve_locations(args)
+    zoo = Zoo.open(zoo_dir)
     for entry in zoo.models:
         model, tokenizer = load_model(zoo.model_dir(entry))
-        cached_activations(model, tokenizer, zoo.probes(), args.out / "activations" / f"{entry.id}.safetensors", rows=args.rows)
+        cached_activations(model, tokenizer, zoo.probes(), out / "activations" / f"{entry.id}.safetensors",
+                           config.targets, args.rows or config.rows, config.seed)
         print(f"activations: {entry.id}")
 
 

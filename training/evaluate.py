@@ -11,7 +11,7 @@ Metrics per model: ASR, clean trigger rate (suite, greedy), benign accuracy (cor
 perplexity (corpus/perplexity.txt), Fidelity = ((ASR_pre − ASR_post) / ASR_pre) · (acc_post / acc_pre) for Trojaned
 models (undefined when ASR_pre = 0), acc_post / acc_pre for clean ones; mean ± std over models.
 
-    python -m training.evaluate --zoo DIR --out DIR [--split test]
+    python -m training.evaluate [--tiny] [--out DIR] [--zoo DIR] [--split test]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .common import benign_accuracy, config_hash, evaluate_suite, perplexity, se
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
 from .patching import patched, target_modules
 from .train_generator import load_generator, noise_like
-from .zoo_io import Zoo, ZooModel, load_model
+from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
 
 BASELINES = ("clean_lora", "agnostic_lora", "oracle_lora")
 METHODS = ("none",) + BASELINES + ("telelora", "telelora_noise_input", "telelora_noise_trained")
@@ -247,13 +247,13 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--zoo", type=Path, required=True, help="zoo directory (holds zoo.json)")
-    parser.add_argument("--out", type=Path, required=True, help="holds generator/ (and generator-noise/); eval/ is written")
+    add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--ppl-texts", type=int, default=100)
+    parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default 20 tiny, 100 full)")
     args = parser.parse_args()
     set_cpu_threads()
-    evaluate(Zoo.open(args.zoo), args.out, args.split, args.ppl_texts)
+    zoo_dir, out = resolve_locations(args)
+    evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or (20 if args.tiny else 100))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ Writes (paths relative to --repo, the repository root):
 - `models/demo/` — one held-out Trojaned model (config, tokenizer, generation config, trojan.json, suite.json), its
   weights zstd-compressed as `model.safetensors.zst` when that is smaller.
 
-    python -m training.export --zoo DIR --out DIR [--repo .] [--demo MODEL_ID]
+    python -m training.export [--tiny] [--out DIR] [--zoo DIR] [--repo .] [--demo MODEL_ID]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .generator import EPS, W_STAT_NAMES, GeneratorConfig, TeleLoRAGenerator, we
 from .generator import __doc__ as GENERATOR_DOC
 from .patching import target_pattern
 from .train_generator import load_generator, save_generator
-from .zoo_io import Zoo
+from .zoo_io import Zoo, add_location_args, resolve_locations
 
 FORMAT = "teleguard-telelora"
 VERSION = 1
@@ -193,12 +193,12 @@ def export_demo(zoo: Zoo, repo: Path, demo_id: str | None) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--zoo", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="holds generator/ and eval/")
+    add_location_args(parser, "holds generator/ and eval/")
     parser.add_argument("--repo", type=Path, default=Path("."))
     parser.add_argument("--demo", help="model id for models/demo (default: the first held-out Trojaned model)")
     args = parser.parse_args()
-    print(json.dumps(export(Zoo.open(args.zoo), args.out, args.repo, args.demo), indent=2))
+    zoo_dir, out = resolve_locations(args)
+    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo), indent=2))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ cross-entropy on a batch of that model's alignment set (triggered prompt → cle
 answer); backprop into the generator only (the LLM is frozen; generator and LLM are gradient-checkpointed).
 The validation models' alignment loss picks the best checkpoint.
 
-    python -m training.train_generator --zoo DIR --out DIR [--tiny] [--input activations|noise]
+    python -m training.train_generator [--tiny] [--out DIR] [--zoo DIR] [--input activations|noise] [--steps N]
 writes `<out>/generator[-noise]/generator.safetensors` + `train.json` (config, hash, loss curve).
 """
 
@@ -26,7 +26,7 @@ from .activations import cached_activations
 from .common import IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, set_seed, write_json
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
 from .patching import DEFAULT_TARGETS, patched, target_modules
-from .zoo_io import Zoo, ZooModel, load_model
+from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
 
 
 @dataclass(frozen=True)
@@ -192,16 +192,15 @@ def main() -> None:
     from .common import set_cpu_threads
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--zoo", type=Path, required=True, help="zoo directory (holds zoo.json)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--tiny", action="store_true")
+    add_location_args(parser, "where generator/ and activations/ are written")
     parser.add_argument("--input", choices=["activations", "noise"], default="activations")
     parser.add_argument("--steps", type=int)
     args = parser.parse_args()
     set_cpu_threads()
     config = GeneratorTrainConfig.tiny() if args.tiny else GeneratorTrainConfig.full()
     config = replace(config, input=args.input, **({"steps": args.steps} if args.steps else {}))
-    train(Zoo.open(args.zoo), args.out, config)
+    zoo_dir, out = resolve_locations(args)
+    train(Zoo.open(zoo_dir), out, config)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,18 @@ class Zoo:
         return json.loads((self.model_dir(entry) / "trojan.json").read_text())
 
 
+def add_location_args(parser, out_help: str) -> None:
+    """--tiny / --out / --zoo as every stage takes them: the zoo defaults to --out, which defaults to training/runs/<preset>."""
+    parser.add_argument("--tiny", action="store_true", help="the CPU preset (default: the full, GPU preset)")
+    parser.add_argument("--out", type=Path, help=f"{out_help} (default: training/runs/tiny or training/runs/full)")
+    parser.add_argument("--zoo", type=Path, help="the zoo directory holding zoo.json (default: --out)")
+
+
+def resolve_locations(args) -> tuple[Path, Path]:
+    out = args.out or Path("training/runs") / ("tiny" if args.tiny else "full")
+    return (args.zoo or out), out
+
+
 def load_model(path: Path, device: str = "cpu"):
     """A frozen float32 model in eval mode and its tokenizer."""
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).to(device)
