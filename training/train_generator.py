@@ -51,7 +51,8 @@ class GeneratorTrainConfig:
 
     @staticmethod
     def full() -> "GeneratorTrainConfig":
-        return GeneratorTrainConfig()
+        # r = 8 as in TrojAI's mitigation round (shared/TELELORA.md, "for scale").
+        return GeneratorTrainConfig(generator=GeneratorConfig(rank=8, channels=48, exchangeable_layers=3, hidden=128))
 
 
 @dataclass
