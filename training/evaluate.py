@@ -44,8 +44,14 @@ def file_hash(path: Path) -> str:
 
 
 def baseline_adapter(zoo: Zoo, method: str, entry: ZooModel) -> Path | None:
-    """The zoo's PEFT adapter directory for a baseline and model, when it exists."""
-    for d in (zoo.root / "baselines" / method / entry.id, zoo.model_dir(entry) / "baselines" / method):
+    """The zoo's PEFT adapter directory for a baseline and model, when it exists (training/baselines.py layout:
+    baselines/<method>/<model id>/, and for the shared agnostic adapter baselines/agnostic_lora/<shape id>/, where
+    model ids start with their shape id)."""
+    method_dir = zoo.root / "baselines" / method
+    candidates = [method_dir / entry.id]
+    if method == "agnostic_lora" and method_dir.is_dir():
+        candidates += sorted(d for d in method_dir.iterdir() if entry.id.startswith(d.name + "-"))
+    for d in candidates:
         if (d / "adapter_config.json").exists():
             return d
     return None
