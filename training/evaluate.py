@@ -141,10 +141,10 @@ def mean_std(values: list[float]) -> dict | None:
 
 
 def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print) -> dict:
-    eval_dir = out / "eval"
+    eval_dir = out / ("eval" if split == "test" else f"eval-{split}")
     gens = Generators(out)
     held_out = zoo.split(split)
-    clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)]
+    clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
     per_model: dict[str, dict] = {}
     for entry in held_out + clean_extra:
         model, tokenizer = load_model(zoo.model_dir(entry))
