@@ -55,8 +55,8 @@ def default_device() -> str:
 
 
 def set_cpu_threads() -> None:
-    """The development machine is shared: use at most TELEGUARD_THREADS (default 2) CPU threads."""
-    torch.set_num_threads(int(os.environ.get("TELEGUARD_THREADS", "2")))
+    """The development machine is shared: use TELEGUARD_THREADS CPU threads (default 1: with other jobs on the cores, more threads run slower)."""
+    torch.set_num_threads(int(os.environ.get("TELEGUARD_THREADS", "1")))
 
 
 def config_hash(obj: Any) -> str:
