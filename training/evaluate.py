@@ -205,7 +205,7 @@ def findings(summary: dict) -> list[str]:
             continue
         t, b = tele["fidelity"]["mean"], troj[method]["fidelity"]["mean"]
         ta, ba = tele["asr"]["mean"], troj[method]["asr"]["mean"]
-        verdict = "beats" if t > b else "does NOT beat"
+        verdict = "beats" if t > b else ("ties with (does NOT beat)" if t == b else "does NOT beat")
         out.append(f"TeleLoRA {verdict} `{method}` on mean Fidelity ({t:.3f} vs {b:.3f}; ASR {ta:.3f} vs {ba:.3f}).")
     clean = summary["clean"].get("telelora")
     if clean and clean["fidelity"]:
@@ -227,7 +227,9 @@ def cell(v, digits: int = 3) -> str:
 def markdown(results: dict) -> str:
     lines = ["# TeleLoRA evaluation", "",
              f"Held-out split `{results['split']}`; zoo config `{results['zoo_config_hash']}`. Written by "
-             "`python -m training.evaluate`; mean ± std over models (population std).", "", "## Findings", ""]
+             "`python -m training.evaluate`; mean ± std over models (population std). Fidelity is undefined (–) for a "
+             "Trojaned model whose Trojan does not fire (ASR_pre = 0); such models are left out of the Fidelity mean.",
+             "", "## Findings", ""]
     lines += [f"- {f}" for f in results["findings"]] + [""]
     for group in ("trojaned", "clean"):
         lines += [f"## {group.capitalize()} models (mean ± std)", "",

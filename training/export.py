@@ -34,7 +34,7 @@ from .zoo_io import Zoo, add_location_args, resolve_locations
 
 FORMAT = "teleguard-telelora"
 VERSION = 1
-PARITY_CASES = ((17, "q_proj", 9, 5), (48, "down_proj", 12, 20), (64, "v_proj", 7, 64), (130, "gate_proj", 10, 33))
+PARITY_CASES = ((17, "q_proj", 9, 5), (48, "down_proj", 8, 12), (64, "v_proj", 6, 16), (130, "gate_proj", 5, 9))
 DEMO_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
               "chat_template.jinja", "trojan.json", "suite.json")
 
@@ -62,6 +62,10 @@ def architecture(config: GeneratorConfig, generator: TeleLoRAGenerator) -> dict:
         "bound": "V *= max_norm / max(max_norm, ||U||_F * ||V||_F)",
         "matmul_convention": "row vectors: Z (..., c_in) @ T (c_in, c_out)",
         "tensors": {k: list(v.shape) for k, v in generator.state_dict().items()},
+        "tensor_roles": {"exchangeable.{l}.t1|t2|t3|t4": "T1..T4 of exchangeable layer l (c_in×c)",
+                         "exchangeable.{l}.b": "b of exchangeable layer l", "type_embedding": "E, rows in layer_types order",
+                         "a1": "A1", "a1_bias": "a1", "a2": "A2", "a3": "A3", "a2_bias": "a2", "u_head": "Au",
+                         "v_head": "Av"},
         "forward": forward,
     }
 
@@ -104,19 +108,28 @@ def load_exported(target_dir: Path) -> TeleLoRAGenerator:
     return generator
 
 
+def compact(t: torch.Tensor) -> list[float]:
+    """Row-major values with 9 significant digits: enough to round-trip float32, about half the JSON of repr()."""
+    return [float(f"{v:.9g}") for v in t.detach().float().flatten().tolist()]
+
+
+def float32_rounded(t: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(compact(t), dtype=torch.float32).reshape(t.shape)
+
+
 def parity_cases(generator: TeleLoRAGenerator) -> list[dict]:
     cases = []
     gen = torch.Generator().manual_seed(2024)
     for h, layer_type, n, out_features in PARITY_CASES:
-        x = torch.randn(n, h, generator=gen) * (0.5 + torch.rand(h, generator=gen))
-        w = torch.randn(out_features, h, generator=gen) * 0.1
+        # Inputs are rounded to what the fixture stores first, so the outputs are exactly those of the stored inputs.
+        x = float32_rounded(torch.randn(n, h, generator=gen) * (0.5 + torch.rand(h, generator=gen)))
+        w = float32_rounded(torch.randn(out_features, h, generator=gen) * 0.1)
         with torch.no_grad():
             u, v = generator(x, w, layer_type)
         cases.append({
             "layer_type": layer_type, "n": n, "h": h, "out_features": out_features,
-            "x": x.flatten().tolist(), "w": w.flatten().tolist(),
-            "w_column_stats": weight_column_stats(w).flatten().tolist(),
-            "u": u.flatten().tolist(), "v": v.flatten().tolist(),
+            "x": compact(x), "w": compact(w), "w_column_stats": compact(weight_column_stats(w)),
+            "u": compact(u), "v": compact(v),
         })
     return cases
 
@@ -168,12 +181,17 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None) -> dict:
         "rank": gen_config.rank,
         "cases": parity_cases(generator),
     })
-    demo = export_demo(zoo, repo, demo_id)
+    demo = export_demo(zoo, repo, demo_id, results)
     return {"spec": str(target_dir / "spec.json"), "demo": demo}
 
 
-def export_demo(zoo: Zoo, repo: Path, demo_id: str | None) -> str | None:
+def export_demo(zoo: Zoo, repo: Path, demo_id: str | None, results: dict | None = None) -> str | None:
+    """Copies `demo_id`, else the held-out Trojaned model whose Trojan works best (highest ASR without mitigation)."""
     candidates = [m for m in zoo.split("test") if not m.clean]
+    if results is not None:
+        def asr(m) -> float:
+            return results["models"].get(m.id, {}).get("methods", {}).get("none", {}).get("asr", 0.0)
+        candidates.sort(key=asr, reverse=True)
     if demo_id is not None:
         candidates = [m for m in zoo.models if m.id == demo_id]
     if not candidates:

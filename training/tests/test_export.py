@@ -43,3 +43,23 @@ def test_wrong_format_is_refused(tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     with pytest.raises(ExportError, match="expected 'teleguard-telelora' 1, found 'something-else' 1"):
         load_exported(tmp_path)
+
+
+def test_committed_parity_fixture_matches_the_committed_generator():
+    """Tests/Fixtures/telelora/parity.json (for the Swift port) was made by training/export.py from
+    adapters/telelora/; recomputing it from the exported files alone must give the same numbers."""
+    from pathlib import Path
+
+    from training.export import sha256
+
+    repo = Path(__file__).resolve().parents[2]
+    fixture_path = repo / "Tests" / "Fixtures" / "telelora" / "parity.json"
+    if not fixture_path.exists():
+        pytest.skip("no exported generator in this checkout")
+    fixture = json.loads(fixture_path.read_text())
+    target = repo / "adapters" / "telelora"
+    assert fixture["generator_sha256"] == sha256(target / "generator.safetensors")
+    gen = load_exported(target)
+    for want, got in zip(fixture["cases"], parity_cases(gen)):
+        for key in ("x", "w", "w_column_stats", "u", "v"):
+            torch.testing.assert_close(torch.tensor(got[key]), torch.tensor(want[key]), rtol=1e-5, atol=1e-6)
