@@ -253,6 +253,11 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run(out: Path, tiny: bool, zoo_dir: Path | None = None) -> dict:
+    """Pipeline entry point (`training.pipeline` stage "evaluate")."""
+    return evaluate(Zoo.open(zoo_dir or out), out, "test", 20 if tiny else 100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")

@@ -209,6 +209,11 @@ def export_demo(zoo: Zoo, repo: Path, demo_id: str | None, results: dict | None 
     return entry.id
 
 
+def run(out: Path, repo: Path = Path("."), zoo_dir: Path | None = None) -> dict:
+    """Pipeline entry point (`training.pipeline` stage "export")."""
+    return export(Zoo.open(zoo_dir or out), out, repo)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ and eval/")

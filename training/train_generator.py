@@ -219,6 +219,12 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
     return run_dir
 
 
+def run(out: Path, tiny: bool, zoo_dir: Path | None = None, input: str = "activations") -> Path:
+    """Pipeline entry point (`training.pipeline` stage "generator" / "generator_noise"): the preset's training."""
+    config = replace(GeneratorTrainConfig.tiny() if tiny else GeneratorTrainConfig.full(), input=input)
+    return train(Zoo.open(zoo_dir or out), out, config)
+
+
 def main() -> None:
     from .common import set_cpu_threads
 
