@@ -6,6 +6,7 @@ Writes (paths relative to --repo, the repository root):
   "probe_set", "training_data_hash", "results"}; "architecture" holds every size, the layer-type order, the
   normalisation and the forward pass op by op (training/generator.py's docstring, the reference);
 - `adapters/telelora/probes.json` — the benign probe prompts the runtime feeds an unseen model;
+- `adapters/telelora/RESULTS.md` — training/evaluate.py's report on the held-out models, when it exists;
 - `Tests/Fixtures/telelora/parity.json` — X, W (small, a few widths and layer types) → W column stats, U, V from the
   exported generator, for the Swift port's parity test;
 - `models/demo/` — one held-out Trojaned model (config, tokenizer, generation config, trojan.json, suite.json), its
@@ -172,6 +173,9 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None) -> dict:
         "results": None if results is None else {"split": results["split"], "summary": results["summary"],
                                                  "findings": results["findings"]},
     })
+    if (out / "eval" / "RESULTS.md").exists():
+        # The evaluation ships beside the generator it describes (spec.json "results" holds the same numbers).
+        shutil.copy2(out / "eval" / "RESULTS.md", target_dir / "RESULTS.md")
     fixture_dir = repo / "Tests" / "Fixtures" / "telelora"
     write_json(fixture_dir / "parity.json", {
         "made_by": "python -m training.export (training/export.py parity_cases)",
