@@ -153,7 +153,7 @@ def generate_greedy(
     tokenizer,
     prompts: Sequence[str],
     max_new_tokens: int,
-    batch_size: int = 32,
+    batch_size: int = 64,
     chat: bool = True,
 ) -> list[str]:
     """Greedy responses (special tokens stripped) for each prompt, batched with left padding.
