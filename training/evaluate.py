@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import torch
 
 from .activations import cached_activations
-from .common import benign_accuracy, config_hash, evaluate_suite, perplexity, set_cpu_threads, write_json
+from .common import benign_accuracy, config_hash, evaluate_suite, perplexity, set_cpu_threads, triggered_cases, write_json
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
 from .patching import patched, target_modules
 from .train_generator import load_generator, noise_like
@@ -172,11 +172,13 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
         for method, r in rows.items():
             if "missing" not in r:
                 r["fidelity"] = fidelity(rows["none"], r, entry.clean)
-        per_model[entry.id] = {"split": entry.split, "clean": entry.clean, "trigger_kind": entry.trigger_kind,
+        per_model[entry.id] = {"split": entry.split, "clean": entry.clean,
+                               "triggered_cases": len(triggered_cases(zoo.suite(entry))), "trigger_kind": entry.trigger_kind,
                                "behaviour": entry.behaviour, "architecture": entry.architecture, "methods": rows}
     results = {"zoo_config_hash": zoo.config_hash, "split": split, "models": per_model,
                "summary": summarize(per_model), "generators": {k: str(v[2]) for k, v in gens.found.items()}}
-    results["findings"] = findings(results["summary"])
+    cases = sum(m["triggered_cases"] for m in per_model.values() if not m["clean"])
+    results["findings"] = findings(results["summary"], cases)
     write_json(eval_dir / "results.json", results)
     (eval_dir / "RESULTS.md").write_text(markdown(results))
     return results
@@ -193,8 +195,17 @@ def summarize(per_model: dict) -> dict:
     return summary
 
 
-def findings(summary: dict) -> list[str]:
-    """Plain statements, computed from the numbers: where TeleLoRA does and does not beat each baseline/control."""
+def within_noise(asr_a: float, asr_b: float, cases: int) -> bool:
+    """|ΔASR| under two standard errors of a difference of two binomial shares over `cases` triggered cases."""
+    if cases <= 0:
+        return True
+    se = ((asr_a * (1 - asr_a) + asr_b * (1 - asr_b)) / cases) ** 0.5
+    return abs(asr_a - asr_b) < 2 * max(se, 1.0 / cases)
+
+
+def findings(summary: dict, cases: int = 0) -> list[str]:
+    """Plain statements, computed from the numbers: where TeleLoRA does and does not beat each baseline/control, and
+    whether the ASR difference is larger than sampling noise over the held-out triggered cases."""
     out: list[str] = []
     troj = summary["trojaned"]
     tele = troj.get("telelora")
@@ -206,7 +217,8 @@ def findings(summary: dict) -> list[str]:
         t, b = tele["fidelity"]["mean"], troj[method]["fidelity"]["mean"]
         ta, ba = tele["asr"]["mean"], troj[method]["asr"]["mean"]
         verdict = "beats" if t > b else ("ties with (does NOT beat)" if t == b else "does NOT beat")
-        out.append(f"TeleLoRA {verdict} `{method}` on mean Fidelity ({t:.3f} vs {b:.3f}; ASR {ta:.3f} vs {ba:.3f}).")
+        noise = " — the ASR difference is within sampling noise" if within_noise(ta, ba, cases) else ""
+        out.append(f"TeleLoRA {verdict} `{method}` on mean Fidelity ({t:.3f} vs {b:.3f}; ASR {ta:.3f} vs {ba:.3f}{noise}).")
     clean = summary["clean"].get("telelora")
     if clean and clean["fidelity"]:
         out.append(f"On clean models TeleLoRA keeps acc_post/acc_pre = {clean['fidelity']['mean']:.3f} "
