@@ -13,6 +13,7 @@ import math
 import os
 import random
 import re
+import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -35,6 +36,16 @@ IGNORE_INDEX = -100
 
 class TrainingError(Exception):
     """A bad input to the training helpers, with the field and what was expected."""
+
+
+class OutOfTime(Exception):
+    """The time budget ran out before a step that still had work to do; rerun the same command to continue."""
+
+
+def check_deadline(deadline: float | None, step: str) -> None:
+    """Called by a resumable step after it found its work not yet done (so finished steps never count)."""
+    if deadline is not None and time.time() > deadline:
+        raise OutOfTime(f"time budget reached before {step}; rerun the same command to continue")
 
 
 # ---------------------------------------------------------------- determinism, devices, hashing
