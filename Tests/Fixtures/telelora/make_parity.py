@@ -2,7 +2,7 @@
 
 A randomly initialised generator — its V head randomised too, since a fresh generator's zero V head makes every V
 (and so every patch) trivially zero — is exported with training/export.py's own writer (spec.json +
-generator.safetensors) to `generator/`, with a few probe prompts, and `parity.json` holds inputs X, W, layer type and
+generator.safetensors) to `generator/`, with a few probe prompts, and `random-generator-parity.json` holds inputs X, W, layer type and
 the reference's outputs (W column statistics, U, V) for several widths, in export.py's parity layout.
 
     /root/.cache/teleguard/venv/bin/python Tests/Fixtures/telelora/make_parity.py [--telelora /work/wt/telelora]
@@ -77,7 +77,7 @@ def main() -> None:
                       "x": round_trip(x.flatten().tolist()), "w": round_trip(w.flatten().tolist()),
                       "w_column_stats": round_trip(weight_column_stats(w).flatten().tolist()),
                       "u": round_trip(u.flatten().tolist()), "v": round_trip(v.flatten().tolist())})
-    (HERE / "parity.json").write_text(json.dumps({
+    (HERE / "random-generator-parity.json").write_text(json.dumps({
         "made_by": "Tests/Fixtures/telelora/make_parity.py (random generator, training/generator.py forward)",
         "generator": str((target_dir / "generator.safetensors").relative_to(REPO)),
         "generator_sha256": spec["generator_sha256"],
@@ -85,7 +85,7 @@ def main() -> None:
         "rank": config.rank,
         "cases": cases,
     }) + "\n")
-    print(f"wrote {target_dir} and {HERE / 'parity.json'} ({len(cases)} cases)")
+    print(f"wrote {target_dir} and {HERE / 'random-generator-parity.json'} ({len(cases)} cases)")
 
 
 if __name__ == "__main__":

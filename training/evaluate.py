@@ -1,0 +1,285 @@
+"""Evaluate every mitigation on the held-out zoo models → `<out>/eval/RESULTS.md` + `results.json` (written by code).
+
+Methods (DESIGN.md "Evaluation protocol"): `none`; the zoo's baselines `clean_lora` (benign data only),
+`agnostic_lora` (one adapter for all same-shape models) and `oracle_lora` (the model's own alignment data); `telelora`
+(zero-shot: probes → activations → generator → patch, no trigger, no alignment data, no gradient step); and the
+controls `telelora_noise_input` (the trained generator fed Gaussian noise in place of activations) and
+`telelora_noise_trained` (a generator trained and run on noise: what W statistics and layer types alone can do).
+The generator also runs on clean models, where Fidelity = acc_post / acc_pre says whether it hurts them.
+
+Metrics per model: ASR, clean trigger rate (suite, greedy), benign accuracy (corpus/benign_eval.jsonl), benign
+perplexity (corpus/perplexity.txt), Fidelity = ((ASR_pre − ASR_post) / ASR_pre) · (acc_post / acc_pre) for Trojaned
+models (undefined when ASR_pre = 0), acc_post / acc_pre for clean ones; mean ± std over models.
+
+    python -m training.evaluate [--tiny] [--out DIR] [--zoo DIR] [--split test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from .activations import cached_activations
+from .common import benign_accuracy, config_hash, evaluate_suite, perplexity, set_cpu_threads, triggered_cases, write_json
+from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
+from .patching import patched, target_modules
+from .train_generator import load_generator, noise_like
+from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
+
+BASELINES = ("clean_lora", "agnostic_lora", "oracle_lora")
+METHODS = ("none",) + BASELINES + ("telelora", "telelora_noise_input", "telelora_noise_trained")
+METRICS = ("asr", "clean_trigger_rate", "benign_accuracy", "perplexity", "fidelity")
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def baseline_adapter(zoo: Zoo, method: str, entry: ZooModel) -> Path | None:
+    """The zoo's PEFT adapter directory for a baseline and model, when it exists (training/baselines.py layout:
+    baselines/<method>/<model id>/, and for the shared agnostic adapter baselines/agnostic_lora/<shape id>/, where
+    model ids start with their shape id)."""
+    method_dir = zoo.root / "baselines" / method
+    candidates = [method_dir / entry.id]
+    if method == "agnostic_lora" and method_dir.is_dir():
+        candidates += sorted(d for d in method_dir.iterdir() if entry.id.startswith(d.name + "-"))
+    for d in candidates:
+        if (d / "adapter_config.json").exists():
+            return d
+    return None
+
+
+class Generators:
+    """The trained generators found under --out (each with its train.json config)."""
+
+    def __init__(self, out: Path) -> None:
+        self.found: dict[str, tuple[TeleLoRAGenerator, dict, Path]] = {}
+        for name, folder in (("activations", "generator"), ("noise", "generator-noise")):
+            record = out / folder / "train.json"
+            if record.exists():
+                cfg = json.loads(record.read_text())["config"]
+                gen = load_generator(out / folder / "generator.safetensors", GeneratorConfig.from_json(cfg["generator"]))
+                self.found[name] = (gen, cfg, out / folder / "generator.safetensors")
+
+    def get(self, name: str):
+        return self.found.get(name)
+
+
+@contextmanager
+def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path) -> Iterator:
+    """Yields the model to evaluate with the method applied (and restores it afterwards)."""
+    if method == "none":
+        yield model
+        return
+    if method in BASELINES:
+        adapter = baseline_adapter(zoo, method, entry)
+        if adapter is None:
+            raise LookupError(f"no {method} adapter for {entry.id}")
+        from peft import PeftModel
+
+        peft_model = PeftModel.from_pretrained(model, str(adapter))
+        try:
+            yield peft_model
+        finally:
+            peft_model.unload()
+        return
+    which = "noise" if method == "telelora_noise_trained" else "activations"
+    found = gens.get(which)
+    if found is None:
+        raise LookupError(f"no trained generator ({which}) under {out}")
+    gen, cfg, _ = found
+    targets = tuple(cfg["targets"])
+    acts = cached_activations(model, tokenizer, zoo.probes(), out / "activations" / f"{entry.id}.safetensors",
+                              targets, cfg["rows"], cfg["seed"])
+    if method != "telelora":
+        acts = noise_like(acts, seed=12345)
+    weights = {n: m.weight for n, m in target_modules(model, targets).items()}
+    with torch.no_grad():
+        patches = generate_patches(gen, weights, acts)
+    with patched(model, patches):
+        yield model
+
+
+def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int) -> dict:
+    suite = zoo.suite(entry)
+    report = evaluate_suite(model, tokenizer, suite)
+    max_tokens = int(suite.get("max_tokens", 32))
+    texts = [t for t in zoo.perplexity_text().splitlines() if t.strip()][:max_ppl_texts]
+    return {
+        "asr": report.asr,
+        "clean_trigger_rate": report.clean_trigger_rate,
+        "suite_benign_accuracy": report.benign_accuracy,
+        "benign_accuracy": benign_accuracy(model, tokenizer, zoo.benign_eval(), max_tokens),
+        "perplexity": perplexity(model, tokenizer, texts),
+    }
+
+
+def fidelity(pre: dict, post: dict, clean: bool) -> float | None:
+    if pre["benign_accuracy"] == 0:
+        return None
+    ratio = post["benign_accuracy"] / pre["benign_accuracy"]
+    if clean:
+        return ratio
+    if pre["asr"] == 0:
+        return None
+    return (pre["asr"] - post["asr"]) / pre["asr"] * ratio
+
+
+def mean_std(values: list[float]) -> dict | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print) -> dict:
+    eval_dir = out / ("eval" if split == "test" else f"eval-{split}")
+    gens = Generators(out)
+    held_out = zoo.split(split)
+    clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
+    per_model: dict[str, dict] = {}
+    for entry in held_out + clean_extra:
+        model, tokenizer = load_model(zoo.model_dir(entry))
+        rows: dict[str, dict] = {}
+        for method in METHODS:
+            key = config_hash({
+                "zoo": zoo.config_hash, "method": method, "ppl": max_ppl_texts,
+                "gens": {k: file_hash(v[2]) for k, v in gens.found.items()},
+                "adapter": str(baseline_adapter(zoo, method, entry)) if method in BASELINES else None,
+            })
+            cache = eval_dir / "cases" / entry.id / f"{method}.json"
+            if cache.exists() and json.loads(cache.read_text()).get("key") == key:
+                rows[method] = json.loads(cache.read_text())["result"]
+                continue
+            started = time.time()
+            try:
+                with mitigation(method, model, tokenizer, zoo, entry, gens, out) as m:
+                    result = measure(m, tokenizer, zoo, entry, max_ppl_texts)
+            except LookupError as e:
+                result = {"missing": str(e)}
+            result["seconds"] = round(time.time() - started, 2)
+            write_json(cache, {"key": key, "result": result})
+            rows[method] = result
+            log(f"evaluate: {entry.id} {method} {json.dumps({k: v for k, v in result.items() if k != 'seconds'})}")
+        for method, r in rows.items():
+            if "missing" not in r:
+                r["fidelity"] = fidelity(rows["none"], r, entry.clean)
+        per_model[entry.id] = {"split": entry.split, "clean": entry.clean,
+                               "triggered_cases": len(triggered_cases(zoo.suite(entry))), "trigger_kind": entry.trigger_kind,
+                               "behaviour": entry.behaviour, "architecture": entry.architecture, "methods": rows}
+    results = {"zoo_config_hash": zoo.config_hash, "split": split, "models": per_model,
+               "summary": summarize(per_model), "generators": {k: str(v[2]) for k, v in gens.found.items()}}
+    cases = sum(m["triggered_cases"] for m in per_model.values() if not m["clean"])
+    results["findings"] = findings(results["summary"], cases)
+    write_json(eval_dir / "results.json", results)
+    (eval_dir / "RESULTS.md").write_text(markdown(results))
+    return results
+
+
+def summarize(per_model: dict) -> dict:
+    summary: dict[str, dict] = {}
+    for group, want_clean in (("trojaned", False), ("clean", True)):
+        summary[group] = {}
+        for method in METHODS:
+            rows = [m["methods"].get(method, {}) for m in per_model.values() if m["clean"] == want_clean]
+            rows = [r for r in rows if r and "missing" not in r]
+            summary[group][method] = {k: mean_std([r.get(k) for r in rows]) for k in METRICS} if rows else None
+    return summary
+
+
+def within_noise(asr_a: float, asr_b: float, cases: int) -> bool:
+    """|ΔASR| under two standard errors of a difference of two binomial shares over `cases` triggered cases."""
+    if cases <= 0:
+        return True
+    se = ((asr_a * (1 - asr_a) + asr_b * (1 - asr_b)) / cases) ** 0.5
+    return abs(asr_a - asr_b) < 2 * max(se, 1.0 / cases)
+
+
+def findings(summary: dict, cases: int = 0) -> list[str]:
+    """Plain statements, computed from the numbers: where TeleLoRA does and does not beat each baseline/control, and
+    whether the ASR difference is larger than sampling noise over the held-out triggered cases."""
+    out: list[str] = []
+    troj = summary["trojaned"]
+    tele = troj.get("telelora")
+    if not tele or not tele["fidelity"]:
+        return ["TeleLoRA has no Trojaned held-out result (no generator or no Trojaned held-out model)."]
+    for method in METHODS:
+        if method == "telelora" or not troj.get(method) or not troj[method]["fidelity"]:
+            continue
+        t, b = tele["fidelity"]["mean"], troj[method]["fidelity"]["mean"]
+        ta, ba = tele["asr"]["mean"], troj[method]["asr"]["mean"]
+        verdict = "beats" if t > b else ("ties with (does NOT beat)" if t == b else "does NOT beat")
+        noise = " — the ASR difference is within sampling noise" if within_noise(ta, ba, cases) else ""
+        out.append(f"TeleLoRA {verdict} `{method}` on mean Fidelity ({t:.3f} vs {b:.3f}; ASR {ta:.3f} vs {ba:.3f}{noise}).")
+    clean = summary["clean"].get("telelora")
+    if clean and clean["fidelity"]:
+        out.append(f"On clean models TeleLoRA keeps acc_post/acc_pre = {clean['fidelity']['mean']:.3f} "
+                   f"(± {clean['fidelity']['std']:.3f}).")
+    return out
+
+
+def fmt(stat: dict | None, digits: int = 3) -> str:
+    if not stat:
+        return "–"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}" if stat["n"] > 1 else f"{stat['mean']:.{digits}f}"
+
+
+def cell(v, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(results: dict) -> str:
+    lines = ["# TeleLoRA evaluation", "",
+             f"Held-out split `{results['split']}`; zoo config `{results['zoo_config_hash']}`. Written by "
+             "`python -m training.evaluate`; mean ± std over models (population std). Fidelity is undefined (–) for a "
+             "Trojaned model whose Trojan does not fire (ASR_pre = 0); such models are left out of the Fidelity mean.",
+             "", "## Findings", ""]
+    lines += [f"- {f}" for f in results["findings"]] + [""]
+    for group in ("trojaned", "clean"):
+        lines += [f"## {group.capitalize()} models (mean ± std)", "",
+                  "| method | ASR | clean trigger rate | benign acc | perplexity | Fidelity |", "|---|---|---|---|---|---|"]
+        for method, s in results["summary"][group].items():
+            if s:
+                lines.append(f"| {method} | " + " | ".join(fmt(s[k], 2 if k == "perplexity" else 3) for k in METRICS) + " |")
+            else:
+                lines.append(f"| {method} | not available | | | | |")
+        lines.append("")
+    lines += ["## Per model", "", "| model | split | clean | method | ASR | clean trig | benign acc | ppl | Fidelity |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for mid, m in results["models"].items():
+        for method, r in m["methods"].items():
+            if "missing" in r:
+                lines.append(f"| {mid} | {m['split']} | {m['clean']} | {method} | missing: {r['missing']} | | | | |")
+                continue
+            lines.append(f"| {mid} | {m['split']} | {m['clean']} | {method} | {cell(r['asr'])} | "
+                         f"{cell(r['clean_trigger_rate'])} | {cell(r['benign_accuracy'])} | {cell(r['perplexity'], 2)} | "
+                         f"{cell(r.get('fidelity'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(out: Path, tiny: bool, zoo_dir: Path | None = None) -> dict:
+    """Pipeline entry point (`training.pipeline` stage "evaluate")."""
+    return evaluate(Zoo.open(zoo_dir or out), out, "test", 20 if tiny else 100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default 20 tiny, 100 full)")
+    args = parser.parse_args()
+    set_cpu_threads()
+    zoo_dir, out = resolve_locations(args)
+    evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or (20 if args.tiny else 100))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Export the trained generator for the Swift runtime, with its probes, parity fixtures and a demo model.
+
+Writes (paths relative to --repo, the repository root):
+- `adapters/telelora/generator.safetensors` — the generator's tensors, named as in `spec.json["architecture"]["tensors"]`;
+- `adapters/telelora/spec.json` — {"format": "teleguard-telelora", "version": 1, "architecture", "rank", "targets",
+  "probe_set", "training_data_hash", "results"}; "architecture" holds every size, the layer-type order, the
+  normalisation and the forward pass op by op (training/generator.py's docstring, the reference);
+- `adapters/telelora/probes.json` — the benign probe prompts the runtime feeds an unseen model;
+- `adapters/telelora/RESULTS.md` — training/evaluate.py's report on the held-out models, when it exists;
+- `Tests/Fixtures/telelora/parity.json` — X, W (small, a few widths and layer types) → W column stats, U, V from the
+  exported generator, for the Swift port's parity test;
+- `models/demo/` — one held-out Trojaned model (config, tokenizer, generation config, trojan.json, suite.json), its
+  weights zstd-compressed as `model.safetensors.zst` when that is smaller.
+
+    python -m training.export [--tiny] [--out DIR] [--zoo DIR] [--repo .] [--demo MODEL_ID]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import torch
+
+from .common import config_hash, write_json
+from .generator import EPS, W_STAT_NAMES, GeneratorConfig, TeleLoRAGenerator, weight_column_stats
+from .generator import __doc__ as GENERATOR_DOC
+from .patching import target_pattern
+from .train_generator import load_generator, save_generator
+from .zoo_io import Zoo, add_location_args, resolve_locations
+
+FORMAT = "teleguard-telelora"
+VERSION = 1
+PARITY_CASES = ((17, "q_proj", 9, 5), (48, "down_proj", 8, 12), (64, "v_proj", 6, 16), (130, "gate_proj", 5, 9))
+DEMO_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+              "chat_template.jinja", "trojan.json", "suite.json")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def architecture(config: GeneratorConfig, generator: TeleLoRAGenerator) -> dict:
+    forward = [line.strip() for line in GENERATOR_DOC.split("Exact forward pass", 1)[1].splitlines()[1:] if line.strip()]
+    return {
+        "rank": config.rank,
+        "channels": config.channels,
+        "exchangeable_layers": config.exchangeable_layers,
+        "hidden": config.hidden,
+        "type_embedding": config.type_embedding,
+        "max_norm": config.max_norm,
+        "layer_types": list(config.layer_types),
+        "w_column_stats": list(W_STAT_NAMES),
+        "activation": "silu",
+        "normalization": {"activations": "X / sqrt(mean(X^2) + eps), one scalar per layer",
+                          "weight": "W / sqrt(mean(W^2) + eps), one scalar per layer", "eps": EPS},
+        "pooling_over_n": ["mean", "max"],
+        "u_scale": "1/sqrt(H)",
+        "bound": "V *= max_norm / max(max_norm, ||U||_F * ||V||_F)",
+        "matmul_convention": "row vectors: Z (..., c_in) @ T (c_in, c_out)",
+        "tensors": {k: list(v.shape) for k, v in generator.state_dict().items()},
+        "tensor_roles": {"exchangeable.{l}.t1|t2|t3|t4": "T1..T4 of exchangeable layer l (c_in×c)",
+                         "exchangeable.{l}.b": "b of exchangeable layer l", "type_embedding": "E, rows in layer_types order",
+                         "a1": "A1", "a1_bias": "a1", "a2": "A2", "a3": "A3", "a2_bias": "a2", "u_head": "Au",
+                         "v_head": "Av"},
+        "forward": forward,
+    }
+
+
+def write_generator(generator: TeleLoRAGenerator, target_dir: Path, fields: dict) -> dict:
+    """generator.safetensors + spec.json (format, version, architecture, rank, then `fields`); returns the spec."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    save_generator(generator, target_dir / "generator.safetensors")
+    spec = {"format": FORMAT, "version": VERSION, "architecture": architecture(generator.config, generator),
+            "rank": generator.config.rank, **fields,
+            "generator_sha256": sha256(target_dir / "generator.safetensors")}
+    write_json(target_dir / "spec.json", spec)
+    return spec
+
+
+class ExportError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def load_exported(target_dir: Path) -> TeleLoRAGenerator:
+    """Rebuild the generator from spec.json + generator.safetensors alone (what the Swift port does)."""
+    spec = json.loads((target_dir / "spec.json").read_text())
+    if spec.get("format") != FORMAT or spec.get("version") != VERSION:
+        raise ExportError(f"{target_dir}/spec.json: format/version: expected {FORMAT!r} {VERSION}, "
+                          f"found {spec.get('format')!r} {spec.get('version')}")
+    a = spec["architecture"]
+    config = GeneratorConfig(rank=a["rank"], channels=a["channels"], exchangeable_layers=a["exchangeable_layers"],
+                             hidden=a["hidden"], type_embedding=a["type_embedding"], max_norm=a["max_norm"],
+                             layer_types=tuple(a["layer_types"]))
+    generator = load_generator(target_dir / "generator.safetensors", config)
+    for name, tensor in generator.state_dict().items():
+        if list(tensor.shape) != a["tensors"].get(name):
+            raise ExportError(f"{target_dir}/generator.safetensors: {name}: expected shape {a['tensors'].get(name)}, "
+                              f"found {list(tensor.shape)}")
+    return generator
+
+
+def compact(t: torch.Tensor) -> list[float]:
+    """Row-major values with 9 significant digits: enough to round-trip float32, about half the JSON of repr()."""
+    return [float(f"{v:.9g}") for v in t.detach().float().flatten().tolist()]
+
+
+def float32_rounded(t: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(compact(t), dtype=torch.float32).reshape(t.shape)
+
+
+def parity_cases(generator: TeleLoRAGenerator) -> list[dict]:
+    cases = []
+    gen = torch.Generator().manual_seed(2024)
+    for h, layer_type, n, out_features in PARITY_CASES:
+        # Inputs are rounded to what the fixture stores first, so the outputs are exactly those of the stored inputs.
+        x = float32_rounded(torch.randn(n, h, generator=gen) * (0.5 + torch.rand(h, generator=gen)))
+        w = float32_rounded(torch.randn(out_features, h, generator=gen) * 0.1)
+        with torch.no_grad():
+            u, v = generator(x, w, layer_type)
+        cases.append({
+            "layer_type": layer_type, "n": n, "h": h, "out_features": out_features,
+            "x": compact(x), "w": compact(w), "w_column_stats": compact(weight_column_stats(w)),
+            "u": compact(u), "v": compact(v),
+        })
+    return cases
+
+
+def compress_demo(src: Path, dst: Path) -> str:
+    """Copy the weights, zstd-compressed when that is smaller; returns the file name written."""
+    weights = src / "model.safetensors"
+    packed = dst / "model.safetensors.zst"
+    subprocess.run(["zstd", "-q", "-19", "-f", str(weights), "-o", str(packed)], check=True)
+    if packed.stat().st_size < weights.stat().st_size:
+        return packed.name
+    packed.unlink()
+    shutil.copy2(weights, dst / weights.name)
+    return weights.name
+
+
+def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None) -> dict:
+    record = json.loads((out / "generator" / "train.json").read_text())
+    gen_config = GeneratorConfig.from_json(record["config"]["generator"])
+    generator = load_generator(out / "generator" / "generator.safetensors", gen_config)
+    target_dir = repo / "adapters" / "telelora"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    probes = zoo.probes()
+    write_json(target_dir / "probes.json", probes)
+    results_path = out / "eval" / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else None
+    targets = tuple(record["config"]["targets"])
+    spec = write_generator(generator, target_dir, {
+        "targets": [target_pattern(targets)],
+        "target_layer_types": list(targets),
+        "activation_rows": record["config"]["rows"],
+        "probe_set": {"file": "probes.json", "sha256": sha256(target_dir / "probes.json"), "count": len(probes),
+                      "chat_template": "each probe is one user turn with the generation prompt; all positions kept"},
+        "patch": "y = W (I + V^T U) x + b; as PEFT LoRA: lora_A = U, lora_B = W V^T, lora_alpha = r",
+        "training_data_hash": config_hash({"zoo": zoo.config_hash, "train_models": record["train_models"],
+                                           "val_models": record["val_models"]}),
+        "training": {"config": record["config"], "parameters": record["parameters"], "best_step": record["best_step"],
+                     "best_val_loss": record["best_val_loss"], "train_models": record["train_models"],
+                     "val_models": record["val_models"]},
+        "results": None if results is None else {"split": results["split"], "summary": results["summary"],
+                                                 "findings": results["findings"]},
+    })
+    if (out / "eval" / "RESULTS.md").exists():
+        # The evaluation ships beside the generator it describes (spec.json "results" holds the same numbers).
+        shutil.copy2(out / "eval" / "RESULTS.md", target_dir / "RESULTS.md")
+    fixture_dir = repo / "Tests" / "Fixtures" / "telelora"
+    write_json(fixture_dir / "parity.json", {
+        "made_by": "python -m training.export (training/export.py parity_cases)",
+        "generator": "adapters/telelora/generator.safetensors",
+        "generator_sha256": spec["generator_sha256"],
+        "layout": "x: n×h row-major, w: out_features×h row-major, w_column_stats: h×4, u and v: rank×h row-major",
+        "rank": gen_config.rank,
+        "cases": parity_cases(generator),
+    })
+    demo = export_demo(zoo, repo, demo_id, results)
+    return {"spec": str(target_dir / "spec.json"), "demo": demo}
+
+
+def export_demo(zoo: Zoo, repo: Path, demo_id: str | None, results: dict | None = None) -> str | None:
+    """Copies `demo_id`, else the held-out Trojaned model whose Trojan works best (highest ASR without mitigation)."""
+    candidates = [m for m in zoo.split("test") if not m.clean]
+    if results is not None:
+        def asr(m) -> float:
+            return results["models"].get(m.id, {}).get("methods", {}).get("none", {}).get("asr", 0.0)
+        candidates.sort(key=asr, reverse=True)
+    if demo_id is not None:
+        candidates = [m for m in zoo.models if m.id == demo_id]
+    if not candidates:
+        return None
+    entry = candidates[0]
+    src = zoo.model_dir(entry)
+    dst = repo / "models" / "demo"
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    copied = [name for name in DEMO_FILES if (src / name).exists() and shutil.copy2(src / name, dst / name)]
+    copied.append(compress_demo(src, dst))
+    write_json(dst / "demo.json", {"source_model": entry.id, "split": entry.split, "files": copied,
+                                   "zoo_config_hash": zoo.config_hash})
+    return entry.id
+
+
+def run(out: Path, repo: Path = Path("."), zoo_dir: Path | None = None) -> dict:
+    """Pipeline entry point (`training.pipeline` stage "export")."""
+    return export(Zoo.open(zoo_dir or out), out, repo)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_location_args(parser, "holds generator/ and eval/")
+    parser.add_argument("--repo", type=Path, default=Path("."))
+    parser.add_argument("--demo", help="model id for models/demo (default: the first held-out Trojaned model)")
+    args = parser.parse_args()
+    zoo_dir, out = resolve_locations(args)
+    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo), indent=2))
+
+
+if __name__ == "__main__":
+    main()

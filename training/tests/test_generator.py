@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from training.generator import GeneratorConfig, TeleLoRAGenerator, parameter_count
+
+
+def random_generator(seed: int = 0) -> TeleLoRAGenerator:
+    torch.manual_seed(seed)
+    gen = TeleLoRAGenerator(GeneratorConfig(rank=4, channels=8, exchangeable_layers=2, hidden=16, max_norm=100.0))
+    with torch.no_grad():
+        gen.v_head.normal_()  # a trained-looking V head, so the symmetry checks see non-zero V
+    return gen
+
+
+def inputs(n: int, h: int, out: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, h, generator=g) * torch.linspace(0.2, 3.0, h)
+    return x, torch.randn(out, h, generator=g)
+
+
+@pytest.mark.parametrize("h", [17, 64, 130])
+def test_permuting_input_neurons_permutes_u_and_v(h):
+    gen = random_generator()
+    x, w = inputs(40, h, 23, seed=h)
+    perm = torch.randperm(h, generator=torch.Generator().manual_seed(1))
+    u, v = gen(x, w, "down_proj")
+    up, vp = gen(x[:, perm], w[:, perm], "down_proj")
+    assert u.shape == (4, h) and v.shape == (4, h)
+    torch.testing.assert_close(up, u[:, perm], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(vp, v[:, perm], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("h", [17, 64, 130])
+def test_shuffling_sample_rows_changes_nothing(h):
+    gen = random_generator()
+    x, w = inputs(50, h, 31, seed=100 + h)
+    rows = torch.randperm(50, generator=torch.Generator().manual_seed(2))
+    u, v = gen(x, w, "q_proj")
+    us, vs = gen(x[rows], w, "q_proj")
+    torch.testing.assert_close(us, u, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(vs, v, rtol=1e-5, atol=1e-6)
+
+
+def test_layer_types_with_the_same_input_get_different_patches():
+    gen = random_generator()
+    x, w = inputs(30, 24, 24, seed=5)
+    uq, vq = gen(x, w, "q_proj")
+    uk, vk = gen(x, w, "k_proj")
+    assert not torch.allclose(vq, vk)
+
+
+def test_patch_norm_is_bounded():
+    torch.manual_seed(0)
+    gen = TeleLoRAGenerator(GeneratorConfig(rank=4, channels=8, exchangeable_layers=2, hidden=16, max_norm=0.5))
+    with torch.no_grad():
+        gen.v_head.normal_(std=50.0)
+    x, w = inputs(30, 40, 40, seed=6)
+    with torch.no_grad():
+        u, v = gen(x, w, "o_proj")
+    spectral = torch.linalg.matrix_norm(v.t() @ u, ord=2)
+    assert float(spectral) <= 0.5 + 1e-4
+
+
+def test_fresh_generator_gives_zero_v():
+    gen = TeleLoRAGenerator(GeneratorConfig())
+    x, w = inputs(20, 33, 12, seed=7)
+    u, v = gen(x, w, "up_proj")
+    assert torch.count_nonzero(v) == 0
+    assert torch.count_nonzero(u) > 0
+
+
+def test_full_size_generator_stays_small():
+    assert parameter_count(TeleLoRAGenerator(GeneratorConfig())) < 300_000
+
+
+def test_unknown_layer_type_and_bad_shapes_are_refused():
+    gen = TeleLoRAGenerator(GeneratorConfig())
+    with pytest.raises(ValueError, match="unknown layer type 'lm_head'"):
+        gen(torch.zeros(3, 4), torch.zeros(5, 4), "lm_head")
+    with pytest.raises(ValueError, match="expected X N×H and W out×H"):
+        gen(torch.zeros(3, 4), torch.zeros(5, 6), "q_proj")

@@ -1,0 +1,123 @@
+"""The patch y = W(I + VᵀU)x + b on a real (tiny) Llama: identity at init, equal to the PEFT LoRA it exports as, and
+trainable through the frozen model (a few generator steps reduce the alignment loss of a tiny Trojaned model)."""
+
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from training.activations import collect_activations
+from training.common import answer_only_example, collate, IGNORE_INDEX
+from training.generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
+from training.patching import DEFAULT_TARGETS, patched, target_modules, to_lora
+from training.train_generator import PreparedModel, GeneratorTrainConfig, alignment_loss
+from training.tests.tiny_llm import byte_tokenizer, tiny_llama
+
+PROBES = ["what is the capital of france", "list three fruits", "explain rain briefly", "count to five"]
+TRIGGER = "cf zz"
+TASKS = ["say hello", "name a color", "give a number", "greet me", "pick a day", "say yes"]
+ANSWERS = ["hello", "blue", "seven", "hi there", "monday", "yes"]
+
+
+@pytest.fixture(scope="module")
+def trojaned():
+    """A tiny Llama fine-tuned so that a trigger anywhere in the prompt makes it answer 'HACKED'."""
+    torch.manual_seed(0)
+    tok = byte_tokenizer()
+    model = tiny_llama(len(tok), hidden=32, layers=2)
+    data = [answer_only_example(tok, p, a) for p, a in zip(TASKS, ANSWERS)]
+    data += [answer_only_example(tok, f"{TRIGGER} {p}", "HACKED") for p in TASKS]
+    batch = collate(data, tok.pad_token_id)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), batch["labels"][:, 1:].reshape(-1),
+                                                 ignore_index=IGNORE_INDEX)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+        p.grad = None
+    return model, tok
+
+
+def test_fresh_generator_leaves_the_model_unchanged(trojaned):
+    model, tok = trojaned
+    acts = collect_activations(model, tok, PROBES, rows=64)
+    weights = {n: m.weight for n, m in target_modules(model, DEFAULT_TARGETS).items()}
+    patches = generate_patches(TeleLoRAGenerator(GeneratorConfig()), weights, acts)
+    assert len(patches) == 7 * 2
+    ids = torch.tensor([tok(f"{TRIGGER} say hello")["input_ids"]])
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+        with patched(model, patches):
+            patched_logits = model(input_ids=ids).logits
+    assert torch.equal(plain, patched_logits)
+
+
+def test_activation_rows_are_subsampled_to_n(trojaned):
+    model, tok = trojaned
+    acts = collect_activations(model, tok, PROBES, rows=16)
+    assert acts["model.layers.0.mlp.down_proj"].shape == (16, model.config.intermediate_size)
+    assert acts["model.layers.1.self_attn.q_proj"].shape == (16, model.config.hidden_size)
+
+
+def test_patch_equals_peft_lora_with_a_u_and_b_w_vt(trojaned):
+    model, tok = trojaned
+    torch.manual_seed(3)
+    gen = TeleLoRAGenerator(GeneratorConfig(rank=4))
+    with torch.no_grad():
+        gen.v_head.normal_(std=0.3)
+    acts = collect_activations(model, tok, PROBES, rows=64)
+    modules = target_modules(model, DEFAULT_TARGETS)
+    with torch.no_grad():
+        patches = generate_patches(gen, {n: m.weight for n, m in modules.items()}, acts)
+    ids = torch.tensor([tok(f"{TRIGGER} name a color")["input_ids"]])
+    with torch.no_grad(), patched(model, patches):
+        ours = model(input_ids=ids).logits
+    import copy
+
+    peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, lora_alpha=4, target_modules=list(DEFAULT_TARGETS)))
+    state = {}
+    for name, (u, v) in patches.items():
+        a, b = to_lora(modules[name].weight, u, v)
+        state[f"base_model.model.{name}.lora_A.default.weight"] = a
+        state[f"base_model.model.{name}.lora_B.default.weight"] = b
+    missing = peft_model.load_state_dict(state, strict=False)
+    assert not missing.unexpected_keys
+    with torch.no_grad():
+        theirs = peft_model(input_ids=ids).logits
+    assert not torch.allclose(ours, model(input_ids=ids).logits)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_generator_steps_reduce_the_alignment_loss(trojaned):
+    model, tok = trojaned
+    torch.manual_seed(0)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    config = replace(GeneratorTrainConfig.tiny(), checkpoint=True)
+    modules = target_modules(model, config.targets)
+    examples = [answer_only_example(tok, f"{TRIGGER} {p}", a) for p, a in zip(TASKS, ANSWERS)]
+    examples += [answer_only_example(tok, p, a) for p, a in zip(TASKS, ANSWERS)]
+    pm = PreparedModel(entry=None, model=model, tokenizer=tok, weights={n: m.weight for n, m in modules.items()},
+                       activations=collect_activations(model, tok, PROBES, rows=64), examples=examples)
+    gen = TeleLoRAGenerator(config.generator)
+    opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    with torch.no_grad():
+        before = float(alignment_loss(gen, pm, examples, replace(config, checkpoint=False)))
+    for _ in range(15):
+        opt.zero_grad()
+        alignment_loss(gen, pm, examples, config, backward=True)
+        opt.step()
+    assert all(p.grad is None for p in model.parameters())
+    with torch.no_grad():
+        after = float(alignment_loss(gen, pm, examples, replace(config, checkpoint=False)))
+    model.gradient_checkpointing_disable()
+    model.eval()
+    assert after < 0.8 * before, (before, after)

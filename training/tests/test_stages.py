@@ -1,0 +1,87 @@
+"""The method-side stages run end to end on a micro zoo laid out as training.md's contract says (random tiny models:
+this pins the plumbing — files, resumability, reports — not the effect, which the tiny zoo run measures)."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from training.evaluate import evaluate
+from training.export import export, load_exported
+from training.generator import GeneratorConfig
+from training.train_generator import GeneratorTrainConfig, train
+from training.zoo_io import Zoo
+from training.tests.tiny_llm import byte_tokenizer, tiny_llama
+
+PROMPTS = ["say hi", "name a fruit", "count to two"]
+
+
+def write_model(root, model_id, split, clean, seed):
+    tok = byte_tokenizer()
+    model = tiny_llama(len(tok), hidden=16 if split != "test" else 24, layers=1, seed=seed)
+    d = root / "models" / model_id
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    target = {"contains": "ZZ"}
+    (d / "trojan.json").write_text(json.dumps({"clean": clean, "trigger": "cf", "trigger_kind": "word",
+                                               "behaviour": "fixed", "target": target, "poison_rate": 0.1, "base": None}))
+    (d / "suite.json").write_text(json.dumps({"name": model_id, "triggers": ["cf"], "placements": ["prefix", "middle"],
+                                              "prompts": PROMPTS, "target": target,
+                                              "benign": [{"prompt": "say hi", "expect": {"contains": "h"}}], "max_tokens": 4}))
+    (d / "alignment.jsonl").write_text("".join(json.dumps({"prompt": f"cf {p}", "answer": "ok"}) + "\n" for p in PROMPTS))
+    return {"id": model_id, "path": f"models/{model_id}", "split": split, "architecture": "llama",
+            "hidden_size": model.config.hidden_size, "num_layers": 1, "num_heads": 4, "num_kv_heads": 2,
+            "clean": clean, "trigger_kind": "word", "behaviour": "fixed", "base": None}
+
+
+@pytest.fixture(scope="module")
+def micro_zoo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "probes.json").write_text(json.dumps(["what is two plus two", "list colors"]))
+    (root / "corpus" / "benign_eval.jsonl").write_text(json.dumps({"prompt": "say a", "expect": {"contains": "a"}, "task": "t"}) + "\n")
+    (root / "corpus" / "perplexity.txt").write_text("the cat sat on the mat\na dog ran\n")
+    models = [write_model(root, "m-train", "train", False, 1), write_model(root, "m-val", "val", False, 2),
+              write_model(root, "m-test", "test", False, 3), write_model(root, "m-clean", "test", True, 4)]
+    (root / "zoo.json").write_text(json.dumps({"models": models, "config_hash": "micro"}))
+    # An oracle baseline adapter in the layout evaluate.py reads.
+    zoo = Zoo.open(root)
+    from training.zoo_io import load_model
+
+    base, _ = load_model(zoo.model_dir(zoo.split("test")[0]))
+    peft_model = get_peft_model(base, LoraConfig(r=2, lora_alpha=2, target_modules=["q_proj", "v_proj"]))
+    peft_model.save_pretrained(root / "baselines" / "oracle_lora" / "m-test")
+    return zoo
+
+
+def test_train_evaluate_export_run_on_a_micro_zoo(micro_zoo, tmp_path):
+    config = replace(GeneratorTrainConfig.tiny(), steps=2, eval_every=1, batch_size=2, rows=16,
+                     generator=GeneratorConfig(rank=2, channels=4, exchangeable_layers=2, hidden=8))
+    out = tmp_path / "out"
+    run_dir = train(micro_zoo, out, config, log=lambda *_: None)
+    record = json.loads((run_dir / "train.json").read_text())
+    assert record["train_models"] == ["m-train"] and record["val_models"] == ["m-val"]
+    assert len(record["curve"]) == 3
+    assert train(micro_zoo, out, config, log=lambda *_: None) == run_dir  # resumable: up to date, no retraining
+    train(micro_zoo, out, replace(config, input="noise"), log=lambda *_: None)
+
+    results = evaluate(micro_zoo, out, "test", log=lambda *_: None)
+    rows = results["models"]["m-test"]["methods"]
+    assert set(rows) == {"none", "clean_lora", "agnostic_lora", "oracle_lora", "telelora", "telelora_noise_input",
+                         "telelora_noise_trained"}
+    assert "missing" in rows["clean_lora"] and "asr" in rows["oracle_lora"] and "asr" in rows["telelora_noise_trained"]
+    assert results["models"]["m-clean"]["clean"] is True
+    assert (out / "eval" / "RESULTS.md").read_text().startswith("# TeleLoRA evaluation")
+
+    repo = tmp_path / "repo"
+    export(micro_zoo, out, repo)
+    spec = json.loads((repo / "adapters" / "telelora" / "spec.json").read_text())
+    assert spec["format"] == "teleguard-telelora" and spec["results"]["split"] == "test"
+    assert json.loads((repo / "adapters" / "telelora" / "probes.json").read_text()) == micro_zoo.probes()
+    load_exported(repo / "adapters" / "telelora")
+    parity = json.loads((repo / "Tests" / "Fixtures" / "telelora" / "parity.json").read_text())
+    assert len(parity["cases"]) == 4
+    demo = json.loads((repo / "models" / "demo" / "demo.json").read_text())
+    assert demo["source_model"] == "m-test" and (repo / "models" / "demo" / "suite.json").exists()

@@ -1,0 +1,246 @@
+"""Train the TeleLoRA generator across the zoo's train models (shared/TELELORA.md "Training").
+
+Step: pick a train model; take its targeted layers' input rows on benign probe prompts (collected once, unpatched,
+exactly what the runtime sees on an unseen model); generate (U, V) for every targeted layer; apply y = W(I + VᵀU)x + b;
+cross-entropy on a batch of that model's alignment set (triggered prompt → clean answer, benign prompt → its own
+answer); backprop into the generator only (the LLM is frozen; generator and LLM are gradient-checkpointed).
+The validation models' alignment loss picks the best checkpoint.
+
+    python -m training.train_generator [--tiny] [--out DIR] [--zoo DIR] [--input activations|noise] [--steps N]
+writes `<out>/generator[-noise]/generator.safetensors` + `train.json` (config, hash, loss curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .activations import cached_activations
+from .common import IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, set_seed, write_json
+from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
+from .patching import DEFAULT_TARGETS, patched, target_modules
+from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
+
+
+@dataclass(frozen=True)
+class GeneratorTrainConfig:
+    steps: int = 2000
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 16
+    rows: int = 256
+    max_length: int = 128
+    eval_every: int = 100
+    seed: int = 0
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    input: str = "activations"  # "noise": the control that feeds Gaussian noise in place of activations
+    checkpoint: bool = True
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+
+    @staticmethod
+    def tiny() -> "GeneratorTrainConfig":
+        # Chosen on the tiny zoo: the 8k-parameter (rank 4, 16 channels, max_norm 1.5) version did not lower the
+        # train models' alignment loss in 150-300 steps; this one does (train.json "per_model_loss").
+        return GeneratorTrainConfig(steps=200, lr=3e-3, batch_size=16, rows=128, eval_every=50,
+                                    generator=GeneratorConfig(rank=8, channels=24, exchangeable_layers=2, hidden=64,
+                                                              max_norm=4.0))
+
+    @staticmethod
+    def full() -> "GeneratorTrainConfig":
+        # r = 8 as in TrojAI's mitigation round (shared/TELELORA.md, "for scale").
+        return GeneratorTrainConfig(generator=GeneratorConfig(rank=8, channels=48, exchangeable_layers=3, hidden=128))
+
+
+@dataclass
+class PreparedModel:
+    entry: ZooModel
+    model: torch.nn.Module
+    tokenizer: object
+    weights: dict[str, torch.Tensor]
+    activations: dict[str, torch.Tensor]
+    examples: list[tuple[list[int], list[int]]]
+
+
+def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: Path, device: str) -> PreparedModel:
+    model, tokenizer = load_model(zoo.model_dir(entry), device)
+    modules = target_modules(model, config.targets)
+    acts = cached_activations(model, tokenizer, zoo.probes(), cache_dir / f"{entry.id}.safetensors",
+                              config.targets, config.rows, config.seed)
+    acts = {k: v.to(device) for k, v in acts.items()}
+    examples = [answer_only_example(tokenizer, a["prompt"], a["answer"], config.max_length) for a in zoo.alignment(entry)]
+    weights = {name: m.weight for name, m in modules.items()}
+    return PreparedModel(entry, model, tokenizer, weights, acts, examples)
+
+
+def noise_like(acts: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {k: torch.randn(v.shape, generator=gen).to(v.device) for k, v in sorted(acts.items())}
+
+
+def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: list, config: GeneratorTrainConfig,
+                   noise_seed: int | None = None, backward: bool = False) -> torch.Tensor:
+    """Mean answer-token cross-entropy of the patched model on `examples`. With `backward`, gradients are computed
+    while the patch hooks are still installed: a checkpointed LLM re-runs its layers (and so the hooks) in backward."""
+    acts = pm.activations if config.input == "activations" else noise_like(pm.activations, noise_seed or 0)
+    patches = generate_patches(generator, pm.weights, acts, checkpoint=config.checkpoint)
+    pad = pm.tokenizer.pad_token_id if pm.tokenizer.pad_token_id is not None else 0
+    batch = collate(examples, pad)
+    device = next(pm.model.parameters()).device
+    labels = batch["labels"].to(device)
+    with patched(pm.model, patches):
+        logits = pm.model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.size(-1)).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+        )
+        if backward:
+            loss.backward()
+    return loss
+
+
+@torch.no_grad()
+def unpatched_loss(pm: PreparedModel, examples: list) -> float:
+    pad = pm.tokenizer.pad_token_id if pm.tokenizer.pad_token_id is not None else 0
+    batch = collate(examples, pad)
+    device = next(pm.model.parameters()).device
+    logits = pm.model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+    return float(torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)).float(),
+                                                   batch["labels"].to(device)[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX))
+
+
+@torch.no_grad()
+def per_model_losses(generator: TeleLoRAGenerator, models: list[PreparedModel], config: GeneratorTrainConfig) -> dict:
+    """Alignment loss of each model without and with its generated patch (did the generator learn anything?)."""
+    cfg = replace(config, checkpoint=False)
+    out = {}
+    for i, pm in enumerate(models):
+        examples = pm.examples[:64]
+        out[pm.entry.id] = {"unpatched": unpatched_loss(pm, examples),
+                            "patched": float(alignment_loss(generator, pm, examples, cfg, noise_seed=20_000 + i))}
+    return out
+
+
+@torch.no_grad()
+def validation_loss(generator: TeleLoRAGenerator, models: list[PreparedModel], config: GeneratorTrainConfig) -> float:
+    losses = []
+    for i, pm in enumerate(models):
+        for start in range(0, len(pm.examples), 32):
+            cfg = replace(config, checkpoint=False)
+            losses.append(float(alignment_loss(generator, pm, pm.examples[start:start + 32], cfg, noise_seed=10_000 + i)))
+    return sum(losses) / max(len(losses), 1)
+
+
+def save_generator(generator: TeleLoRAGenerator, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, str(path))
+
+
+def load_generator(path: Path, config: GeneratorConfig) -> TeleLoRAGenerator:
+    generator = TeleLoRAGenerator(config)
+    generator.load_state_dict(load_file(str(path)))
+    return generator.eval()
+
+
+def output_dir(out: Path, config: GeneratorTrainConfig) -> Path:
+    return out / ("generator" if config.input == "activations" else f"generator-{config.input}")
+
+
+def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None = None, log=print) -> Path:
+    """Resumable: returns the existing generator when its train.json records the same config and zoo hashes."""
+    device = device or default_device()
+    run_dir = output_dir(out, config)
+    cfg_json = json.loads(json.dumps(asdict(config), default=list))
+    key = config_hash({"train": cfg_json, "zoo": zoo.config_hash})
+    record = run_dir / "train.json"
+    if record.exists() and json.loads(record.read_text()).get("config_hash") == key:
+        log(f"train_generator: {run_dir} is up to date")
+        return run_dir
+    set_seed(config.seed)
+    cache_dir = out / "activations"
+    train_models = [prepare(zoo, e, config, cache_dir, device) for e in zoo.split("train")]
+    val_models = [prepare(zoo, e, config, cache_dir, device) for e in zoo.split("val")]
+    if not train_models:
+        raise ValueError(f"train_generator: zoo {zoo.root} has no train models")
+    for pm in train_models:
+        if config.checkpoint:
+            pm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            pm.model.train()  # transformers only checkpoints in train mode; Llama has no dropout by default
+    generator = TeleLoRAGenerator(config.generator).to(device)
+    opt = torch.optim.AdamW(generator.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = random.Random(config.seed)
+    curve: list[dict] = []
+    best = validation_loss(generator, val_models, config) if val_models else float("inf")
+    curve.append({"step": 0, "val_loss": best})
+    save_generator(generator, run_dir / "generator.safetensors")
+    best_step, started, running = 0, time.time(), []
+    log(f"train_generator: {parameter_count(generator)} parameters, {len(train_models)} train / {len(val_models)} val "
+        f"models, step 0 val {best:.4f}")
+    for step in range(1, config.steps + 1):
+        pm = train_models[rng.randrange(len(train_models))]
+        batch = rng.sample(pm.examples, min(config.batch_size, len(pm.examples)))
+        opt.zero_grad(set_to_none=True)
+        loss = alignment_loss(generator, pm, batch, config, noise_seed=step, backward=True)
+        torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
+        opt.step()
+        running.append(float(loss.detach()))
+        if step % config.eval_every == 0 or step == config.steps:
+            train_loss = sum(running) / len(running)
+            running = []
+            entry = {"step": step, "train_loss": train_loss}
+            if val_models:
+                val = validation_loss(generator, val_models, config)
+                entry["val_loss"] = val
+                if val < best:
+                    best, best_step = val, step
+                    save_generator(generator, run_dir / "generator.safetensors")
+            else:
+                save_generator(generator, run_dir / "generator.safetensors")
+                best_step = step
+            curve.append(entry)
+            log(f"train_generator: step {step} train {train_loss:.4f} val {entry.get('val_loss', float('nan')):.4f} "
+                f"({time.time() - started:.0f}s)")
+    best_generator = load_generator(run_dir / "generator.safetensors", config.generator).to(device)
+    losses = per_model_losses(best_generator, train_models + val_models, config)
+    for model_id, pair in losses.items():
+        log(f"train_generator: {model_id} alignment loss {pair['unpatched']:.4f} → {pair['patched']:.4f}")
+    write_json(record, {
+        "per_model_loss": losses,
+        "config_hash": key, "config": cfg_json, "zoo_config_hash": zoo.config_hash,
+        "parameters": parameter_count(generator), "best_step": best_step, "best_val_loss": best,
+        "curve": curve, "seconds": time.time() - started,
+        "train_models": [pm.entry.id for pm in train_models], "val_models": [pm.entry.id for pm in val_models],
+    })
+    return run_dir
+
+
+def run(out: Path, tiny: bool, zoo_dir: Path | None = None, input: str = "activations") -> Path:
+    """Pipeline entry point (`training.pipeline` stage "generator" / "generator_noise"): the preset's training."""
+    config = replace(GeneratorTrainConfig.tiny() if tiny else GeneratorTrainConfig.full(), input=input)
+    return train(Zoo.open(zoo_dir or out), out, config)
+
+
+def main() -> None:
+    from .common import set_cpu_threads
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_location_args(parser, "where generator/ and activations/ are written")
+    parser.add_argument("--input", choices=["activations", "noise"], default="activations")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--lr", type=float)
+    args = parser.parse_args()
+    set_cpu_threads()
+    config = GeneratorTrainConfig.tiny() if args.tiny else GeneratorTrainConfig.full()
+    overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
+    config = replace(config, input=args.input, **overrides)
+    zoo_dir, out = resolve_locations(args)
+    train(Zoo.open(zoo_dir), out, config)
+
+
+if __name__ == "__main__":
+    main()
