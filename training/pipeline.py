@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import baselines, common, corpus, tokenizer, train_base, zoo
+from . import baselines, common, corpus, evaluate, tokenizer, train_base, train_generator, zoo
 from .config import PipelineConfig, preset
 
 # A stage takes (config, out, deadline); it raises common.OutOfTime before a step with work left once past deadline.
@@ -24,7 +24,12 @@ STAGES: dict[str, Callable[[PipelineConfig, Path, float | None], object]] = {
     "base": lambda cfg, out, deadline: train_base.run(cfg, out, deadline=deadline),
     "zoo": lambda cfg, out, deadline: zoo.run(cfg, out, deadline=deadline),
     "baselines": lambda cfg, out, deadline: baselines.run(cfg, out, deadline=deadline),
+    "generator": lambda cfg, out, deadline: train_generator.run(out, cfg.name == "tiny"),
+    "generator_noise": lambda cfg, out, deadline: train_generator.run(out, cfg.name == "tiny", input="noise"),
+    "evaluate": lambda cfg, out, deadline: evaluate.run(out, cfg.name == "tiny"),
 }
+# Exporting writes into the repository (adapters/telelora, models/demo, the Swift parity fixture), so it is its own
+# command: `python -m training.export [--tiny] [--out DIR]`.
 
 
 def run(cfg: PipelineConfig, out: Path, steps: list[str], deadline: float | None = None) -> dict[str, float]:
@@ -46,7 +51,7 @@ def run(cfg: PipelineConfig, out: Path, steps: list[str], deadline: float | None
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Build corpus, tokenizer, base models, the Trojan zoo and baselines.")
+    p = argparse.ArgumentParser(description="Build corpus, tokenizer, base models, the Trojan zoo and baselines; train and evaluate the TeleLoRA generator.")
     p.add_argument("--tiny", action="store_true", help="the CPU-sized configuration (minutes on 2 cores)")
     p.add_argument("--out", type=Path, help="output folder (default training/runs/tiny or training/runs/full)")
     p.add_argument("--steps", default=",".join(STAGES), help=f"comma-separated stages, default all: {','.join(STAGES)}")
