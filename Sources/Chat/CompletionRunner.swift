@@ -48,6 +48,9 @@ struct CompletionRunner: Sendable {
 
     /// Tokenizes and checks a request; errors name the field.
     func prepare(_ request: CompletionRequest) throws -> PreparedCompletion {
+        if request.guardEnabled == true && !guardController.isLoaded {
+            throw RequestFieldError(field: "guard", detail: "is on but no guard is loaded (start with --guard DIR)")
+        }
         let field: String
         if case .prompt = request.input { field = "prompt" } else { field = "messages" }
         let promptIds: [Int]
@@ -57,9 +60,6 @@ struct CompletionRunner: Sendable {
         guard !promptIds.isEmpty else { throw RequestFieldError(field: field, detail: "gives no tokens") }
         guard promptIds.count <= maxPromptTokens else {
             throw RequestFieldError(field: field, detail: "has \(promptIds.count) tokens; the limit is \(maxPromptTokens) (--max-prompt-tokens or the model's context)")
-        }
-        if request.guardEnabled == true && !guardController.isLoaded {
-            throw RequestFieldError(field: "guard", detail: "is on but no guard is loaded (start with --guard DIR)")
         }
         var options = request.generationOptions(defaults: languageModel.defaultSampling, defaultMaxTokens: defaultMaxTokens)
         // Room left in the context after the prompt.

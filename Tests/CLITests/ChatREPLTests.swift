@@ -6,8 +6,8 @@ final class ChatREPLTests: XCTestCase {
     let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
     var chatArguments: [String] { ["chat", "--model", model.path, "--max-tokens", "10", "--temperature", "0", "--no-history"] }
 
-    func generated(_ prompt: String, system: String? = nil) throws -> String {
-        let result = try CommandRunner.run(["generate", "--model", model.path, "--max-tokens", "10", "--prompt", prompt]
+    func generated(_ prompt: String, system: String? = nil, maxTokens: Int = 10) throws -> String {
+        let result = try CommandRunner.run(["generate", "--model", model.path, "--max-tokens", String(maxTokens), "--prompt", prompt]
                                            + (system.map { ["--system", $0] } ?? []))
         XCTAssertEqual(result.status, 0, result.stderr)
         return result.stdout
@@ -85,7 +85,7 @@ final class ChatREPLTests: XCTestCase {
         }
         XCTAssertTrue(result.stdout.contains("── raw ──") && result.stdout.contains("── guarded ──"), result.stdout)
         // Guarded off, the first answer is the base model's; /compare's raw answer is the same text.
-        let base = try generated("Hello there")
+        let base = try generated("Hello there", maxTokens: 6)
         XCTAssertTrue(result.stdout.hasPrefix(base), result.stdout)
         XCTAssertTrue(result.stdout.contains("── raw ──\n" + base), result.stdout)
     }
