@@ -8,7 +8,7 @@ final class ChatREPL {
     let adapters: AdapterRegistry
     let guardController: GuardController
     private let editor: LineEditor
-    private let interrupts = InterruptMonitor()
+    private let interrupts: InterruptMonitor
     private let style = TerminalStyle(fileDescriptor: STDOUT_FILENO)
     private let noteStyle = TerminalStyle(fileDescriptor: STDERR_FILENO)
     private let output = TerminalOutput.standardOutput
@@ -18,6 +18,7 @@ final class ChatREPL {
         self.adapters = adapters
         self.guardController = guardController
         self.editor = editor
+        interrupts = InterruptMonitor(exitWhenIdle: !editor.isTerminal)
     }
 
     func note(_ text: String) { TerminalOutput.standardError.write(text + "\n") }
@@ -48,9 +49,10 @@ final class ChatREPL {
     // MARK: Answers
 
     private func answer(_ text: String) {
-        if editor.isTerminal { output.write(style.bold(style.cyan("ai› "))) }
         do {
-            let result = try stream { onDelta in try session.send(text, onDelta: onDelta) }
+            let result = try stream(heading: editor.isTerminal ? style.bold(style.cyan("ai› ")) : "") { onDelta in
+                try session.send(text, onDelta: onDelta)
+            }
             finishAnswer(result)
         } catch {
             output.write("\n")
@@ -58,10 +60,12 @@ final class ChatREPL {
         }
     }
 
-    /// Streams an answer to standard output, stopping when Ctrl-C is pressed.
-    private func stream(_ generate: ((GenerationDelta) -> Bool) throws -> GenerationResult?) throws -> GenerationResult? {
+    /// Streams an answer to standard output after `heading`, stopping when Ctrl-C is pressed.
+    private func stream(heading: String = "", _ generate: ((GenerationDelta) -> Bool) throws -> GenerationResult?) throws -> GenerationResult? {
         try interrupts.whileAnswering { shouldStop in
-            try generate { delta in
+            // Written once Ctrl-C already means "stop the answer".
+            output.write(heading)
+            return try generate { delta in
                 if !delta.text.isEmpty { output.write(delta.text) }
                 return !shouldStop()
             }

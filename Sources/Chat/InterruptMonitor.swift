@@ -2,15 +2,17 @@ import Dispatch
 import Foundation
 
 /// Ctrl-C while an answer streams: SIGINT is taken over by a dispatch source that sets a flag the generation
-/// callback polls, so the answer stops and the REPL stays. Outside an answer SIGINT ends the program as usual
-/// (a terminal's line editor reads Ctrl-C as a key instead, with ISIG off).
+/// callback polls, so the answer stops and the REPL stays. Outside an answer SIGINT ends the program when input is
+/// piped, and is ignored on a terminal, whose line editor reads Ctrl-C as a key (ISIG off).
 final class InterruptMonitor: @unchecked Sendable {
     private let lock = NSLock()
     private var requested = false
     private var answering = false
     private let source: DispatchSourceSignal
+    private let exitWhenIdle: Bool
 
-    init() {
+    init(exitWhenIdle: Bool) {
+        self.exitWhenIdle = exitWhenIdle
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler { [weak self] in self?.handleSignal() }
@@ -40,6 +42,6 @@ final class InterruptMonitor: @unchecked Sendable {
             if answering { requested = true }
             return answering
         }
-        if !stopAnswer { exit(130) }
+        if !stopAnswer && exitWhenIdle { exit(130) }
     }
 }

@@ -99,3 +99,21 @@ final class TerminalChatTests: XCTestCase {
         XCTAssertTrue(terminal.output.contains("ai› "), terminal.output)
     }
 }
+
+extension TerminalChatTests {
+    /// SIGINT (what Ctrl-C sends from a controlling terminal) during an answer stops it; the chat goes on.
+    func testInterruptStopsTheAnswerAndTheChatGoesOn() throws {
+        let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
+        let terminal = try Terminal(["chat", "--model", model.path, "--max-tokens", "200", "--temperature", "0", "--no-history"])
+        try terminal.waitForPrompt(afterAnswers: 0)
+        terminal.type("Hello there\r")
+        try terminal.waitFor("ai› ")
+        kill(terminal.process.processIdentifier, SIGINT)
+        try terminal.waitFor("[stopped]")
+        try terminal.waitForPrompt(afterAnswers: 1)
+        terminal.type("/stats\r")
+        try terminal.waitFor("finish cancelled")
+        terminal.type("/quit\r")
+        XCTAssertEqual(terminal.waitForExit(), 0, terminal.output)
+    }
+}
