@@ -190,3 +190,21 @@ final class ServerTests: XCTestCase {
         XCTAssertTrue(unknown.body.contains("no adapter 7"), unknown.body)
     }
 }
+
+extension ServerTests {
+    /// SIGTERM with an answer streaming and another waiting: both clients get a complete reply and the server exits.
+    func testGracefulShutdownEndsInFlightRequests() throws {
+        let server = try ServerProcess(["--model", model.path])
+        let long = chatBody(maxTokens: 250, stream: true, extra: #", "ignore_eos": true"#)
+        let running = try HTTP.Pending("POST", server.baseURL + "/v1/chat/completions", body: long)
+        let waiting = try HTTP.Pending("POST", server.baseURL + "/v1/chat/completions", body: long)
+        Thread.sleep(forTimeInterval: 0.15)
+        let start = Date()
+        XCTAssertEqual(server.stop(timeout: 10), 0)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        for reply in [try running.finish(), try waiting.finish()] {
+            XCTAssertEqual(reply.status, 200)
+            XCTAssertTrue(reply.body.hasSuffix("data: [DONE]\n\n"), reply.body)
+        }
+    }
+}
