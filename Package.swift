@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Guard", targets: ["Guard"]),
         .executable(name: "teleguard", targets: ["teleguard"]),
     ],
     dependencies: [
@@ -26,16 +27,21 @@ let package = Package(
         .target(
             name: "Runtime", dependencies: ["COpenBLAS", "CZstd"],
             swiftSettings: numericSettings),
+        .target(
+            name: "Guard", dependencies: ["Runtime", "COpenBLAS"],
+            swiftSettings: numericSettings),
         .executableTarget(
             name: "teleguard",
             dependencies: [
                 "Runtime",
+                "Guard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Chat"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "GuardTests", dependencies: ["Guard", "Runtime"]),
         .testTarget(name: "CLITests", dependencies: ["teleguard", "Runtime"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Guard
 import Runtime
 
 struct BatchCommand: ParsableCommand {
@@ -28,8 +29,7 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: "Longest prompt accepted, in tokens. Default: the model's context minus one.")
     var maxPromptTokens: Int?
 
-    @Option(name: .long, help: "The guard: off, or an adapter directory applied as the guard; requests switch it with \"guard\".")
-    var `guard`: String = "off"
+    @OptionGroup var guardOptions: GuardOptions
 
     @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable).")
     var lora: [LoRAArgument] = []
@@ -45,11 +45,13 @@ struct BatchCommand: ParsableCommand {
             throw ValidationError("--input \(input): cannot read the file")
         }
         let answered = try BatchOutputFile.answeredIDs(outputURL)
+        let policy = try guardOptions.policy()
         let languageModel = try modelOptions.load()
+        // The guard first: a teleport must probe the base model, not one already patched by --lora.
+        let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
         let adapters = AdapterRegistry(model: languageModel.model)
         for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
-        let runner = CompletionRunner(languageModel: languageModel,
-                                      guardController: try GuardController(model: languageModel.model, policy: .init(argument: `guard`)),
+        let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
                                       maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
         let writer = try BatchOutputFile(outputURL)
         var counts = (answered: 0, failed: 0, skipped: 0)

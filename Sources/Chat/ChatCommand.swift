@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Guard
 import Runtime
 
 struct ChatCommand: ParsableCommand {
@@ -35,8 +36,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable).")
     var lora: [LoRAArgument] = []
 
-    @Option(name: .long, help: "The guard: off, or an adapter directory applied as the guard.")
-    var `guard`: String = "off"
+    @OptionGroup var guardOptions: GuardOptions
 
     @Option(name: .long, help: "History file. Default: ${XDG_STATE_HOME:-~/.local/state}/teleguard/history.")
     var history: String?
@@ -51,17 +51,17 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         let errorStyle = TerminalStyle(fileDescriptor: STDERR_FILENO)
         let directory = try modelOptions.modelDirectory()
+        let policy = try guardOptions.policy()
         let indicator = LoadingIndicator("loading \(directory.lastPathComponent)")
         let languageModel: LanguageModel
-        let adapters: AdapterRegistry
-        let guardController: GuardController
         do {
             defer { indicator.finish() }
             languageModel = try modelOptions.load()
-            adapters = AdapterRegistry(model: languageModel.model)
-            for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
-            guardController = try GuardController(model: languageModel.model, policy: .init(argument: `guard`))
         }
+        // The guard first: a teleport must probe the base model, not one already patched by --lora.
+        let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
+        let adapters = AdapterRegistry(model: languageModel.model)
+        for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
         var sampling = languageModel.defaultSampling
         if let temperature { sampling.temperature = temperature }
         if let topK { sampling.topK = topK }

@@ -1,4 +1,5 @@
 import Foundation
+import Guard
 import Runtime
 
 /// The read-answer loop of `teleguard chat`: user lines become turns of `session`, slash commands change it.
@@ -86,7 +87,7 @@ final class ChatREPL {
     /// Runs a command; false means leave.
     private func handle(_ command: SlashCommand) throws -> Bool {
         switch command {
-        case .adapterLoad, .adapterUnload, .adapterScale, .guardSet, .guardScale, .compare: session.invalidateCache()
+        case .adapterLoad, .adapterUnload, .adapterScale, .guardSet, .guardScale, .compare, .verify: session.invalidateCache()
         default: break
         }
         defer { if case .compare = command { session.invalidateCache() } }
@@ -123,8 +124,7 @@ final class ChatREPL {
             try guardController.setScale(scale)
             note("guard: \(guardController.stateDescription)")
         case .compare: try compare()
-        case .verify:
-            fail("/verify needs the Guard library's trigger-suite verifier, which this build does not include")
+        case .verify(let path): try verify(suitePath: path)
         }
         return true
     }
@@ -151,6 +151,18 @@ final class ChatREPL {
         if slots.isEmpty { return "no adapters loaded (/adapters load DIR [SCALE])" }
         return slots.map { "\($0.number): \($0.name) scale \($0.scale)\($0.enabled ? "" : " (disabled)")  \($0.directory)" }
             .joined(separator: "\n")
+    }
+
+    /// Runs a trigger suite (default: suite.json in the model directory): unguarded, and guarded when a guard is loaded.
+    private func verify(suitePath: String?) throws {
+        let url = suitePath.map { URL(fileURLWithPath: $0) } ?? session.languageModel.directory.appendingPathComponent("suite.json")
+        let suite = try TriggerSuite.load(from: url)
+        let verifier = Verifier(session.languageModel)
+        var reports = [try guardController.with(enabled: false) { try verifier.run(suite, guardName: "off") }]
+        if guardController.isLoaded {
+            reports.append(try guardController.with(enabled: true) { try verifier.run(suite, guardName: guardController.policyName) })
+        }
+        output.write(VerifyTable(reports: reports, suiteFile: url.path, suite: suite).text + "\n")
     }
 
     /// The last prompt answered twice from the same context, guard off then on; the conversation is unchanged.

@@ -49,7 +49,7 @@ struct CompletionRunner: Sendable {
     /// Tokenizes and checks a request; errors name the field.
     func prepare(_ request: CompletionRequest) throws -> PreparedCompletion {
         if request.guardEnabled == true && !guardController.isLoaded {
-            throw RequestFieldError(field: "guard", detail: "is on but no guard is loaded (start with --guard DIR)")
+            throw RequestFieldError(field: "guard", detail: "is on but no guard is loaded (start with --guard teleport or --guard DIR)")
         }
         let field: String
         if case .prompt = request.input { field = "prompt" } else { field = "messages" }

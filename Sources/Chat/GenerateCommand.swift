@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Guard
 import Runtime
 
 struct GenerateCommand: ParsableCommand {
@@ -9,6 +10,7 @@ struct GenerateCommand: ParsableCommand {
         discussion: "The prompt goes through the model's chat template as one user turn unless --raw is given. Without --prompt it is read from standard input.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var guardOptions: GuardOptions
 
     @Option(name: .long, help: "The prompt. Read from standard input when omitted.")
     var prompt: String?
@@ -60,10 +62,13 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        let policy = try guardOptions.policy()
         let languageModel = try modelOptions.load()
+        // The guard first: a teleport must probe the base model, not one already patched by --lora.
+        let (_, activation) = try guardOptions.activate(policy, on: languageModel, mode: loraMode)
         for adapter in lora {
             let loaded = try PEFTAdapter.load(from: adapter.directory)
-            _ = try languageModel.model.applyLoRA(loaded.layers, scale: adapter.scale, mode: loraMode, source: adapter.directory.path)
+            _ = try languageModel.model.apply(loaded, scale: adapter.scale, mode: loraMode)
         }
         let text = try prompt ?? readStandardInput()
         let promptIds: [Int]
@@ -96,6 +101,7 @@ struct GenerateCommand: ParsableCommand {
                 "completion_tokens": result.outputIds.count,
                 "prefill_tokens_per_second": result.prefillTokensPerSecond,
                 "decode_tokens_per_second": result.decodeTokensPerSecond,
+                "guard": activation.policy.description, "guard_scale": activation.scale,
             ])
         } else {
             print("")

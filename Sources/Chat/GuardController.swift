@@ -1,9 +1,9 @@
 import Foundation
+import Guard
 import Runtime
 
-/// The guard as the chat, batch and server commands see it: loaded or not, on or off, and its scale.
-/// A guard given as an adapter directory is a PEFT LoRA applied unmerged; off is scale 0, so switching per request
-/// costs nothing.
+/// The guard as the chat, batch and server commands see it: loaded or not, on or off, and its scale. The adapter is
+/// applied unmerged, and off is scale 0, so switching per request costs nothing and never reloads.
 final class GuardController: @unchecked Sendable {
     enum Failure: Error, CustomStringConvertible, Equatable {
         case notLoaded
@@ -11,78 +11,65 @@ final class GuardController: @unchecked Sendable {
 
         var description: String {
             switch self {
-            case .notLoaded: return "no guard is loaded; start with --guard DIR (an adapter directory)"
+            case .notLoaded: return "no guard is loaded; start with --guard teleport or --guard DIR (a PEFT adapter)"
             case .invalidScale(let scale): return "guard scale must be a finite number, found \(scale)"
             }
         }
     }
 
-    /// What `--guard` names.
-    enum Policy: Equatable {
-        case off
-        case adapter(URL)
-
-        init(argument: String) {
-            self = argument.lowercased() == "off" ? .off : .adapter(URL(fileURLWithPath: argument))
-        }
-    }
-
-    private let model: LlamaModel
+    private let modelGuard: ModelGuard?
     private let lock = NSLock()
-    private let appliedID: AppliedAdapterID?
-    /// Where the guard came from, for `/stats` and `/health`.
-    let source: String?
+    /// The policy as `--guard` named it (`teleport`, a directory), for `/stats`, results and `/health`.
+    let policyName: String
     private var enabled: Bool
-    private var scale: Float = 1
+    private var scale: Float
 
-    init(model: LlamaModel, policy: Policy) throws {
-        self.model = model
-        switch policy {
-        case .off:
-            appliedID = nil
-            source = nil
+    /// Activates `policy` per the shared guard options (teleport progress on standard error).
+    init(languageModel: LanguageModel, options: GuardOptions, policy: GuardPolicy) throws {
+        policyName = policy.description
+        scale = options.guardScale
+        if policy == .off {
+            modelGuard = nil
             enabled = false
-        case .adapter(let directory):
-            let adapter = try PEFTAdapter.load(from: directory)
-            appliedID = try model.applyLoRA(adapter.layers, scale: 1, source: directory.path)
-            source = directory.path
+        } else {
+            modelGuard = try options.activate(policy, on: languageModel, mode: .unmerged).0
             enabled = true
         }
     }
 
-    var isLoaded: Bool { appliedID != nil }
+    var isLoaded: Bool { modelGuard != nil }
     var isEnabled: Bool { lock.withLock { enabled } }
     var currentScale: Float { lock.withLock { scale } }
 
-    /// `on (scale 1)`, `off`, or `none` when no guard is loaded.
+    /// `on (teleport, scale 1.0)`, `off (teleport)`, or `none` when no guard is loaded.
     var stateDescription: String {
         guard isLoaded else { return "none" }
-        return lock.withLock { enabled ? "on (scale \(scale))" : "off" }
+        return lock.withLock { enabled ? "on (\(policyName), scale \(scale))" : "off (\(policyName))" }
     }
 
     /// The state as result records and HTTP responses report it.
     var stateJSON: [String: Any] {
         lock.withLock {
-            ["loaded": appliedID != nil, "enabled": enabled, "scale": Double(scale), "source": source.map { $0 as Any } ?? NSNull()]
+            ["loaded": modelGuard != nil, "enabled": enabled, "scale": Double(scale), "policy": policyName]
         }
     }
 
     func setEnabled(_ on: Bool) throws {
-        guard let appliedID else {
+        guard let modelGuard else {
             if on { throw Failure.notLoaded }
             return
         }
         try lock.withLock {
-            try model.setScale(on ? scale : 0, for: appliedID)
+            try modelGuard.setScale(on ? scale : 0)
             enabled = on
         }
     }
 
     func setScale(_ newScale: Float) throws {
         guard newScale.isFinite else { throw Failure.invalidScale(newScale) }
-        guard let appliedID else { throw Failure.notLoaded }
+        guard let modelGuard else { throw Failure.notLoaded }
         try lock.withLock {
-            if enabled { try model.setScale(newScale, for: appliedID) }
+            if enabled { try modelGuard.setScale(newScale) }
             scale = newScale
         }
     }

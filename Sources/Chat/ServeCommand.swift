@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Guard
 import Hummingbird
 import Runtime
 import ServiceLifecycle
@@ -35,8 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "max_tokens for requests that do not set it.")
     var maxTokens = 256
 
-    @Option(name: .long, help: "The guard: off, or an adapter directory applied as the guard; requests switch it with \"guard\".")
-    var `guard`: String = "off"
+    @OptionGroup var guardOptions: GuardOptions
 
     @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable); /adapters lists them.")
     var lora: [LoRAArgument] = []
@@ -50,10 +50,12 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let policy = try guardOptions.policy()
         let languageModel = try modelOptions.load()
+        // The guard first: a teleport must probe the base model, not one already patched by --lora.
+        let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
         let adapters = AdapterRegistry(model: languageModel.model)
         for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
-        let guardController = try GuardController(model: languageModel.model, policy: .init(argument: `guard`))
         let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
                                       maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
         let service = CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue)

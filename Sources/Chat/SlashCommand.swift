@@ -36,7 +36,7 @@ enum SlashCommand: Equatable {
     /guard on|off         switch the guard
     /guard scale X        set the guard's strength
     /compare              answer the last prompt without and with the guard
-    /verify [SUITE]       run a trigger suite (needs the Guard library)
+    /verify [SUITE]       run a trigger suite (default: the model's suite.json), unguarded and guarded
     /help                 this list
     /quit                 leave (Ctrl-D too); Ctrl-C stops an answer
     """

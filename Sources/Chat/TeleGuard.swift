@@ -8,6 +8,6 @@ struct TeleGuard: AsyncParsableCommand {
         abstract: "Run Hugging Face Llama-family models on the CPU, guarded against Trojan triggers.",
         discussion: "Models are Hugging Face directories (config.json, tokenizer.json, *.safetensors[.zst]). Without --model the shipped demo model is used.",
         version: "0.1.0",
-        subcommands: [ChatCommand.self, GenerateCommand.self, BatchCommand.self, ServeCommand.self,
-                      TokenizeCommand.self, InspectCommand.self, BenchCommand.self])
+        subcommands: [ChatCommand.self, GenerateCommand.self, BatchCommand.self, ServeCommand.self, TeleportCommand.self,
+                      VerifyCommand.self, TokenizeCommand.self, InspectCommand.self, BenchCommand.self, LogitsCommand.self])
 }

@@ -7,7 +7,7 @@ final class BatchTests: XCTestCase {
     let prompt = "The license grants permission to copy."
 
     func reference(raw: Bool, maxTokens: Int) throws -> String {
-        let result = try CommandRunner.run(["generate", "--model", model.path, "--json", "--max-tokens", String(maxTokens),
+        let result = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--json", "--max-tokens", String(maxTokens),
                                             "--prompt", prompt] + (raw ? ["--raw"] : []))
         return try XCTUnwrap((try CommandRunner.json(result.stdout) as? [String: Any])?["text"] as? String, result.stderr)
     }
@@ -31,7 +31,7 @@ final class BatchTests: XCTestCase {
             #"{"messages": [{"role": "user", "content": "\#(prompt)"}], "max_tokens": 7, "stop": []}"#,
         ]
         try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
-        let run = try CommandRunner.run(["batch", "--model", model.path, "--input", input.path, "--output", output.path])
+        let run = try CommandRunner.run(["batch", "--guard", "off", "--model", model.path, "--input", input.path, "--output", output.path])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stderr.contains("2 answered, 2 failed, 0 already"), run.stderr)
 
@@ -58,7 +58,7 @@ final class BatchTests: XCTestCase {
         try handle.close()
         lines.append(#"{"id": "e", "prompt": "hello", "max_tokens": 3}"#)
         try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
-        let resumed = try CommandRunner.run(["batch", "--model", model.path, "--input", input.path, "--output", output.path])
+        let resumed = try CommandRunner.run(["batch", "--guard", "off", "--model", model.path, "--input", input.path, "--output", output.path])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("1 answered, 0 failed, 4 already"), resumed.stderr)
         let after = try records(output)
@@ -67,7 +67,7 @@ final class BatchTests: XCTestCase {
     }
 
     func testUnreadableInputIsRefused() throws {
-        let result = try CommandRunner.run(["batch", "--model", model.path, "--input", "/nonexistent/in.jsonl", "--output", "/tmp/x.jsonl"])
+        let result = try CommandRunner.run(["batch", "--guard", "off", "--model", model.path, "--input", "/nonexistent/in.jsonl", "--output", "/tmp/x.jsonl"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains("--input /nonexistent/in.jsonl"), result.stderr)
     }

@@ -41,7 +41,7 @@ final class CLITests: XCTestCase {
         for model in models {
             for reference in try expected(model) {
                 let count = String(reference.raw_output_ids.count)
-                let raw = try CommandRunner.run(["generate", "--model", model.path, "--raw", "--json", "--ignore-eos",
+                let raw = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--raw", "--json", "--ignore-eos",
                                                  "--max-tokens", count, "--threads", "1", "--prompt", reference.text])
                 XCTAssertEqual(raw.status, 0, raw.stderr)
                 let object = try XCTUnwrap(CommandRunner.json(raw.stdout) as? [String: Any])
@@ -49,7 +49,7 @@ final class CLITests: XCTestCase {
                 XCTAssertEqual(object["output_ids"] as? [Int], reference.raw_output_ids, model.lastPathComponent)
                 XCTAssertNotNil(object["text"] as? String)
 
-                let chat = try CommandRunner.run(["generate", "--model", model.path, "--json", "--ignore-eos",
+                let chat = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--json", "--ignore-eos",
                                                   "--max-tokens", String(reference.chat_output_ids.count), "--prompt", reference.text])
                 let chatObject = try XCTUnwrap(CommandRunner.json(chat.stdout) as? [String: Any], chat.stderr)
                 XCTAssertEqual(chatObject["prompt_ids"] as? [Int], reference.chat_prompt_ids)
@@ -61,7 +61,7 @@ final class CLITests: XCTestCase {
     func testPromptIsReadFromStandardInput() throws {
         let model = try XCTUnwrap(models.first)
         let reference = try XCTUnwrap(try expected(model).first)
-        let output = try CommandRunner.run(["generate", "--model", model.path, "--raw", "--json", "--ignore-eos", "--max-tokens", "3"],
+        let output = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--raw", "--json", "--ignore-eos", "--max-tokens", "3"],
                                            stdin: reference.text + "\n")
         XCTAssertEqual(output.status, 0, output.stderr)
         let object = try XCTUnwrap(CommandRunner.json(output.stdout) as? [String: Any])
@@ -91,21 +91,21 @@ final class CLITests: XCTestCase {
     }
 
     func testMissingModelDirectoryFailsWithItsPath() throws {
-        let output = try CommandRunner.run(["generate", "--model", "/nonexistent/model", "--prompt", "hi"])
+        let output = try CommandRunner.run(["generate", "--guard", "off", "--model", "/nonexistent/model", "--prompt", "hi"])
         XCTAssertNotEqual(output.status, 0)
         XCTAssertTrue(output.stderr.contains("/nonexistent/model"), output.stderr)
     }
 
     func testBadLoRAArgumentFailsWithItsPath() throws {
         let model = try XCTUnwrap(models.first)
-        let output = try CommandRunner.run(["generate", "--model", model.path, "--prompt", "hi", "--lora", "/nonexistent/adapter:0.5"])
+        let output = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--prompt", "hi", "--lora", "/nonexistent/adapter:0.5"])
         XCTAssertNotEqual(output.status, 0)
         XCTAssertTrue(output.stderr.contains("/nonexistent/adapter/adapter_config.json"), output.stderr)
     }
 
     func testInvalidSamplingFlagIsNamed() throws {
         let model = try XCTUnwrap(models.first)
-        let output = try CommandRunner.run(["generate", "--model", model.path, "--prompt", "hi", "--top-p", "0"])
+        let output = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--prompt", "hi", "--top-p", "0"])
         XCTAssertNotEqual(output.status, 0)
         XCTAssertTrue(output.stderr.contains("top_p"), output.stderr)
     }
@@ -113,7 +113,7 @@ final class CLITests: XCTestCase {
     func testOverLongPromptIsRefused() throws {
         let model = try XCTUnwrap(models.first)
         let longText = String(repeating: "word ", count: 5000)
-        let output = try CommandRunner.run(["generate", "--model", model.path, "--raw", "--prompt", longText])
+        let output = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--raw", "--prompt", longText])
         XCTAssertNotEqual(output.status, 0)
         XCTAssertTrue(output.stderr.contains("context"), output.stderr)
     }

@@ -4,10 +4,10 @@ import XCTest
 /// `teleguard chat` driven through piped standard input: answers on standard output, notes on standard error.
 final class ChatREPLTests: XCTestCase {
     let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
-    var chatArguments: [String] { ["chat", "--model", model.path, "--max-tokens", "10", "--temperature", "0", "--no-history"] }
+    var chatArguments: [String] { ["chat", "--guard", "off", "--model", model.path, "--max-tokens", "10", "--temperature", "0", "--no-history"] }
 
     func generated(_ prompt: String, system: String? = nil, maxTokens: Int = 10) throws -> String {
-        let result = try CommandRunner.run(["generate", "--model", model.path, "--max-tokens", String(maxTokens), "--prompt", prompt]
+        let result = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--max-tokens", String(maxTokens), "--prompt", prompt]
                                            + (system.map { ["--system", $0] } ?? []))
         XCTAssertEqual(result.status, 0, result.stderr)
         return result.stdout
@@ -21,7 +21,7 @@ final class ChatREPLTests: XCTestCase {
         let input = folder.appendingPathComponent("in.jsonl"), output = folder.appendingPathComponent("out.jsonl")
         let line = try JSONSerialization.data(withJSONObject: ["messages": messages, "max_tokens": 10, "temperature": 0])
         try line.write(to: input)
-        let result = try CommandRunner.run(["batch", "--model", model.path, "--input", input.path, "--output", output.path])
+        let result = try CommandRunner.run(["batch", "--guard", "off", "--model", model.path, "--input", input.path, "--output", output.path])
         XCTAssertEqual(result.status, 0, result.stderr)
         let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
         return try XCTUnwrap(record["text"] as? String, "\(record)")

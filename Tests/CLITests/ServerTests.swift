@@ -9,7 +9,7 @@ final class ServerTests: XCTestCase {
 
     /// The greedy answer `generate` (checked against transformers elsewhere) gives for one user turn.
     func referenceText(maxTokens: Int, raw: Bool = false) throws -> String {
-        let result = try CommandRunner.run(["generate", "--model", model.path, "--json", "--max-tokens", String(maxTokens),
+        let result = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--json", "--max-tokens", String(maxTokens),
                                             "--prompt", prompt] + (raw ? ["--raw"] : []))
         XCTAssertEqual(result.status, 0, result.stderr)
         return try XCTUnwrap((try CommandRunner.json(result.stdout) as? [String: Any])?["text"] as? String)

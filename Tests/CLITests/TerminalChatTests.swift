@@ -79,7 +79,7 @@ final class TerminalChatTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let history = folder.appendingPathComponent("teleguard/history")
         let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
-        let terminal = try Terminal(["chat", "--model", model.path, "--max-tokens", "4", "--temperature", "0", "--history", history.path])
+        let terminal = try Terminal(["chat", "--guard", "off", "--model", model.path, "--max-tokens", "4", "--temperature", "0", "--history", history.path])
         try terminal.waitForPrompt(afterAnswers: 0)
         // "ello there", Home, "H", Enter: the line is "Hello there".
         terminal.type("ello there\u{01}H\r")
@@ -104,7 +104,7 @@ extension TerminalChatTests {
     /// SIGINT (what Ctrl-C sends from a controlling terminal) during an answer stops it; the chat goes on.
     func testInterruptStopsTheAnswerAndTheChatGoesOn() throws {
         let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
-        let terminal = try Terminal(["chat", "--model", model.path, "--max-tokens", "200", "--temperature", "0", "--no-history"])
+        let terminal = try Terminal(["chat", "--guard", "off", "--model", model.path, "--max-tokens", "200", "--temperature", "0", "--no-history"])
         try terminal.waitForPrompt(afterAnswers: 0)
         terminal.type("Hello there\r")
         try terminal.waitFor("ai› ")

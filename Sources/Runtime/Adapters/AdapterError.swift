@@ -23,7 +23,7 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
         case .unexpectedTensor(let file, let tensor): return "\(file): tensor '\(tensor)' is not a LoRA factor (lora_A/lora_B)"
         case .noTensors(let file): return "\(file): the adapter holds no LoRA tensors"
         case .baseModelMismatch(let file, let expected, let found):
-            return "\(file): the adapter was made for base model \(found), but this model is \(expected)"
+            return "\(file): field 'base_model_fingerprint': the adapter was made for base model \(found), but this model is \(expected); teleport or train an adapter for this model"
         }
     }
 }

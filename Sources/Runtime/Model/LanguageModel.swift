@@ -9,6 +9,8 @@ public final class LanguageModel: @unchecked Sendable {
     /// Tokenizer, chat template and special tokens.
     public let formatter: ChatFormatter
     public var tokenizer: Tokenizer { formatter.tokenizer }
+    /// The base-model fingerprint adapters record (see `LlamaModel.fingerprint`).
+    public var fingerprint: String { model.fingerprint }
     /// Ids that end generation: generation_config.json, else config.json, else the tokenizer's eos token.
     public let eosTokenIds: Set<Int>
     /// Sampling defaults from generation_config.json (greedy when it does not ask for sampling).

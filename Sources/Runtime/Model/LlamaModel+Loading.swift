@@ -39,7 +39,26 @@ extension LlamaModel {
         let lmHead = config.tiesWordEmbeddings ? embed : try tensor("lm_head.weight", [config.vocabSize, hidden])
         return LlamaModel(config: config, architecture: architecture, embedTokens: embed, layers: layers,
                           finalNorm: norm, lmHead: lmHead, attentionWindow: try config.attentionWindow(file: configFile),
-                          rope: try config.rope(file: configFile))
+                          rope: try config.rope(file: configFile),
+                          fingerprint: fingerprint(config: config, architecture: architecture, weights: weights))
+    }
+
+    /// See `LlamaModel.fingerprint`: shape-defining config fields, then every stored tensor's name and shape, sorted.
+    static func fingerprint(config: ModelConfig, architecture: Architecture, weights: WeightStore) -> String {
+        var hasher = SHA256()
+        let fields: [(String, String)] = [
+            ("architecture", architecture.rawValue), ("hidden_size", "\(config.hiddenSize)"),
+            ("intermediate_size", "\(config.intermediateSize)"), ("num_hidden_layers", "\(config.numHiddenLayers)"),
+            ("num_attention_heads", "\(config.numAttentionHeads)"), ("num_key_value_heads", "\(config.keyValueHeads)"),
+            ("head_dim", "\(config.headDimension)"), ("vocab_size", "\(config.vocabSize)"),
+            ("tie_word_embeddings", "\(config.tiesWordEmbeddings)"),
+        ]
+        for (key, value) in fields { hasher.update("\(key)=\(value)\n") }
+        for name in weights.tensorNames.sorted() {
+            let shape = weights.info(name)?.shape ?? []
+            hasher.update("\(name):\(shape.map(String.init).joined(separator: ","))\n")
+        }
+        return hasher.finalize()
     }
 
     /// Number of parameters (tied embeddings counted once).

@@ -25,6 +25,9 @@ public final class LlamaModel: @unchecked Sendable {
     private let linearsByName: [String: Linear]
     /// Linear layer names in forward order.
     public let linearLayerNames: [String]
+    /// SHA-256 over the config fields that define shapes and the sorted weight tensor names and shapes: two models
+    /// with the same fingerprint accept the same adapters. Recorded by adapters as `base_model_fingerprint`.
+    public let fingerprint: String
 
     private let lock = NSLock()
     private var scratch: ForwardScratch?
@@ -36,8 +39,9 @@ public final class LlamaModel: @unchecked Sendable {
     static let prefillChunk = 256
 
     init(config: ModelConfig, architecture: Architecture, embedTokens: FloatBuffer, layers: [DecoderLayer],
-         finalNorm: FloatBuffer, lmHead: FloatBuffer, attentionWindow: Int?, rope: RopeParameters) {
+         finalNorm: FloatBuffer, lmHead: FloatBuffer, attentionWindow: Int?, rope: RopeParameters, fingerprint: String) {
         self.config = config
+        self.fingerprint = fingerprint
         self.architecture = architecture
         self.embedTokens = embedTokens
         self.layers = layers
@@ -66,6 +70,14 @@ public final class LlamaModel: @unchecked Sendable {
     /// A copy of a linear layer's current weight `[out × in]` (merged adapters included).
     public func linearWeight(_ name: String) -> [Float]? {
         lock.withLock { linearsByName[name]?.weight.array }
+    }
+
+    /// Runs `body` on a linear layer's current weight `[out × in]` without copying it; nil for an unknown name.
+    public func withLinearWeight<Result>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result? {
+        try lock.withLock {
+            guard let weight = linearsByName[name]?.weight else { return nil }
+            return try body(UnsafeBufferPointer(start: weight.pointer, count: weight.count))
+        }
     }
 
     // MARK: Forward
@@ -248,28 +260,44 @@ public final class LlamaModel: @unchecked Sendable {
     /// so a refused adapter changes nothing.
     public func applyLoRA(_ weights: [String: LoRAWeights], scale: Float = 1, mode: LoRAMode = .unmerged,
                           source: String = "adapter") throws -> AppliedAdapterID {
+        try lock.withLock { try applyLocked(weights, scale: scale, mode: mode, source: source) }
+    }
+
+    /// Applies `weights` and removes `replaced` in one step under the lock, so no forward pass (no generated token)
+    /// ever sees both adapters or neither. If the new adapter is refused, `replaced` stays applied.
+    public func replaceLoRA(_ replaced: AppliedAdapterID?, with weights: [String: LoRAWeights], scale: Float = 1,
+                            mode: LoRAMode = .unmerged, source: String = "adapter") throws -> AppliedAdapterID {
         try lock.withLock {
-            for (name, patch) in weights.sorted(by: { $0.key < $1.key }) {
-                guard let linear = linearsByName[name] else {
-                    throw AdapterError.unknownTarget(file: source, tensor: name, example: linearLayerNames.first ?? "")
-                }
-                guard patch.inFeatures == linear.inFeatures, patch.outFeatures == linear.outFeatures else {
-                    throw AdapterError.shapeMismatch(file: source, tensor: name,
-                                                     expected: [linear.outFeatures, linear.inFeatures],
-                                                     found: [patch.outFeatures, patch.inFeatures])
-                }
+            if let replaced, appliedAdapters[replaced] == nil { throw ModelError.unknownAdapter(replaced) }
+            let id = try applyLocked(weights, scale: scale, mode: mode, source: source)
+            if let replaced, let linears = appliedAdapters.removeValue(forKey: replaced) {
+                for linear in linears { linear.remove(replaced) }
             }
-            let id = AppliedAdapterID(rawValue: nextAdapterID)
-            nextAdapterID += 1
-            var touched: [Linear] = []
-            for name in linearLayerNames {
-                guard let patch = weights[name], let linear = linearsByName[name] else { continue }
-                linear.add(Linear.Patch(id: id, weights: patch, scale: scale, mode: mode))
-                touched.append(linear)
-            }
-            appliedAdapters[id] = touched
             return id
         }
+    }
+
+    private func applyLocked(_ weights: [String: LoRAWeights], scale: Float, mode: LoRAMode, source: String) throws -> AppliedAdapterID {
+        for (name, patch) in weights.sorted(by: { $0.key < $1.key }) {
+            guard let linear = linearsByName[name] else {
+                throw AdapterError.unknownTarget(file: source, tensor: name, example: linearLayerNames.first ?? "")
+            }
+            guard patch.inFeatures == linear.inFeatures, patch.outFeatures == linear.outFeatures else {
+                throw AdapterError.shapeMismatch(file: source, tensor: name,
+                                                 expected: [linear.outFeatures, linear.inFeatures],
+                                                 found: [patch.outFeatures, patch.inFeatures])
+            }
+        }
+        let id = AppliedAdapterID(rawValue: nextAdapterID)
+        nextAdapterID += 1
+        var touched: [Linear] = []
+        for name in linearLayerNames {
+            guard let patch = weights[name], let linear = linearsByName[name] else { continue }
+            linear.add(Linear.Patch(id: id, weights: patch, scale: scale, mode: mode))
+            touched.append(linear)
+        }
+        appliedAdapters[id] = touched
+        return id
     }
 
     /// Changes an applied adapter's scale (0 disables it without removing it).

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+/// Hidden debugging command: the logits of every prompt position, for parity checks against transformers and PEFT
+/// (Tests/Python/test_peft_export.py).
+struct LogitsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logits",
+        abstract: "Print the prompt's ids and the logits of every position as JSON (debugging).",
+        shouldDisplay: false)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "The prompt, tokenized as tokenizer(text) does.")
+    var prompt: String
+
+    @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable).")
+    var lora: [LoRAArgument] = []
+
+    func run() throws {
+        let languageModel = try modelOptions.load()
+        for adapter in lora {
+            _ = try languageModel.model.apply(try PEFTAdapter.load(from: adapter.directory), scale: adapter.scale)
+        }
+        let ids = languageModel.tokenizer.encode(prompt, addSpecialTokens: true)
+        let model = languageModel.model
+        let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), allPositions: true)
+        try printJSON(["ids": ids, "vocab_size": model.vocabularySize, "logits": logits.map(Double.init)])
+    }
+}

@@ -1,0 +1,15 @@
+/// Errors choosing or switching a guard.
+public enum GuardError: Error, CustomStringConvertible, Equatable {
+    case generatorMissing(searched: String)
+    case notActive
+    case invalidScale(Float)
+
+    public var description: String {
+        switch self {
+        case .generatorMissing(let searched):
+            return "the TeleLoRA generator is missing (no adapters/telelora/spec.json \(searched)); pass --guard DIR for an adapter directory, or --guard off to run unguarded"
+        case .notActive: return "no guard is active"
+        case .invalidScale(let scale): return "guard scale must be a finite number, found \(scale)"
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Runtime
+
+/// What an activation did.
+public struct GuardActivation: Sendable {
+    public enum Source: String, Sendable {
+        case none, teleported, teleportCache = "teleport-cache", adapterDirectory = "adapter-directory"
+    }
+    public let policy: GuardPolicy
+    public let scale: Float
+    public let source: Source
+    /// Set when the adapter was teleported or taken from the teleport cache.
+    public let teleport: TeleportReport?
+    /// Where the adapter lives on disk (the adapter directory or the cache entry), if anywhere.
+    public let adapterDirectory: URL?
+    public let seconds: Double
+}
+
+/// Owns the guard adapter applied to one model. Switching policy or scale is a hot patch — the model's lock makes
+/// it take effect between two forward passes (two tokens) — never a reload; `off` restores the original weights
+/// bit for bit.
+public final class ModelGuard: @unchecked Sendable {
+    public let languageModel: LanguageModel
+    public let mode: LoRAMode
+    public let cache: TeleportCache?
+    private let lock = NSLock()
+    private var applied: AppliedAdapterID?
+    private var currentPolicy: GuardPolicy = .off
+    private var currentScale: Float = 1
+
+    /// `mode`: merged costs nothing per token; unmerged makes scale changes cheaper. `cache`: nil disables caching.
+    public init(languageModel: LanguageModel, mode: LoRAMode = .merged,
+                cache: TeleportCache? = TeleportCache(directory: TeleportCache.defaultDirectory())) {
+        self.languageModel = languageModel
+        self.mode = mode
+        self.cache = cache
+    }
+
+    public var policy: GuardPolicy { lock.withLock { currentPolicy } }
+    public var scale: Float { lock.withLock { currentScale } }
+
+    /// Switches to `policy` at `scale`. An adapter directory or a cached teleport replaces the active guard in one
+    /// step; a fresh teleport first removes the active guard, because the generator must see the unguarded model.
+    @discardableResult
+    public func activate(_ policy: GuardPolicy, scale: Float = 1,
+                         progress: (TeleportProgress) -> Void = { _ in }) throws -> GuardActivation {
+        guard scale.isFinite else { throw GuardError.invalidScale(scale) }
+        let start = Date()
+        let model = languageModel.model
+        return try lock.withLock {
+            switch policy {
+            case .off:
+                if let applied { try model.removeAdapter(applied) }
+                applied = nil
+                currentPolicy = .off
+                currentScale = scale
+                return GuardActivation(policy: .off, scale: scale, source: .none, teleport: nil, adapterDirectory: nil,
+                                       seconds: Date().timeIntervalSince(start))
+            case .adapter(let directory):
+                let adapter = try PEFTAdapter.load(from: directory)
+                try model.checkFits(adapter)
+                applied = try model.replaceLoRA(applied, with: adapter.layers, scale: scale, mode: mode, source: directory.path)
+                currentPolicy = policy
+                currentScale = scale
+                return GuardActivation(policy: policy, scale: scale, source: .adapterDirectory, teleport: nil,
+                                       adapterDirectory: directory, seconds: Date().timeIntervalSince(start))
+            case .teleport(let generatorDirectory):
+                let package = try TeleLoRAPackage.load(directory: generatorDirectory)
+                if let cache, let cached = cache.load(modelFingerprint: languageModel.fingerprint, generatorHash: package.contentHash) {
+                    applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode, source: cached.directory.path)
+                    currentPolicy = policy
+                    currentScale = scale
+                    let seconds = Date().timeIntervalSince(start)
+                    let report = TeleportReport(probePrompts: 0, probeTokens: 0, rowsPerLayer: 0, layers: cached.layers.count,
+                                                tappedInputs: 0, reservoirBytes: 0, generatorScratchBytes: 0, probeSeconds: 0,
+                                                generatorSeconds: 0, totalSeconds: seconds, cached: true)
+                    return GuardActivation(policy: policy, scale: scale, source: .teleportCache, teleport: report,
+                                           adapterDirectory: cached.directory, seconds: seconds)
+                }
+                if let applied { try model.removeAdapter(applied) }
+                applied = nil
+                currentPolicy = .off
+                let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
+                let stored = try cache?.store(adapter, baseModel: languageModel.directory.path)
+                applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode, source: "teleported adapter")
+                currentPolicy = policy
+                currentScale = scale
+                return GuardActivation(policy: policy, scale: scale, source: .teleported, teleport: adapter.report,
+                                       adapterDirectory: stored, seconds: Date().timeIntervalSince(start))
+            }
+        }
+    }
+
+    /// Rescales the active guard (0 turns it off without forgetting it).
+    public func setScale(_ scale: Float) throws {
+        guard scale.isFinite else { throw GuardError.invalidScale(scale) }
+        try lock.withLock {
+            guard let applied else { throw GuardError.notActive }
+            try languageModel.model.setScale(scale, for: applied)
+            currentScale = scale
+        }
+    }
+
+    /// Removes the guard; the model's weights are exactly the original again.
+    public func deactivate() throws {
+        try activate(.off, scale: scale)
+    }
+}

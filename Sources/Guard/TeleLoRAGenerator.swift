@@ -1,0 +1,189 @@
+import Foundation
+import Runtime
+
+/// One layer's generated patch: `y = W(I + VᵀU)x + b`, i.e. a LoRA with A = U and B = W·Vᵀ.
+public struct TeleLoRAPatch: Sendable {
+    /// `[rank × width]`
+    public let u: [Float]
+    /// `[rank × width]`, after the norm bound.
+    public let v: [Float]
+    public let rank: Int
+    public let width: Int
+}
+
+/// The per-neuron pooled activation features of one layer input (mean and max over N of the exchangeable stack's
+/// output, `[width × 2·channels]`). Layers fed the same input rows (q/k/v, gate/up) share them.
+public struct PooledActivations: Sendable {
+    public let features: [Float]
+    public let width: Int
+}
+
+/// The TeleLoRA generator (Lin et al., arXiv 2503.20228; architecture ours), ported op for op from
+/// training/generator.py: activations X (N×H) of a linear layer, its weight W (out×H) and its layer type → U, V (r×H).
+public struct TeleLoRAGenerator: Sendable {
+    public let spec: TeleLoRASpec
+    public let directory: URL
+    let exchangeable: [ExchangeableLayer]
+    let typeEmbedding: [Float]
+    let a1, a1Bias, a2, a3, a2Bias, uHead, vHead: [Float]
+
+    public static let specFile = "spec.json"
+    public static let weightsFile = "generator.safetensors"
+
+    /// Loads `spec.json` and `generator.safetensors` from a directory, checking every tensor's presence and shape.
+    public static func load(directory: URL) throws -> TeleLoRAGenerator {
+        let spec = try TeleLoRASpec.load(from: directory.appendingPathComponent(specFile))
+        let expected = spec.expectedTensors
+        for (name, shape) in expected.sorted(by: { $0.key < $1.key }) where spec.tensors[name] != shape {
+            throw TeleLoRAError.tensorShape(file: spec.file, tensor: "architecture.tensors.\(name)", expected: shape,
+                                            found: spec.tensors[name] ?? [])
+        }
+        if let extra = spec.tensors.keys.sorted().first(where: { expected[$0] == nil }) {
+            throw TeleLoRAError.malformed(file: spec.file, field: "architecture.tensors.\(extra)", detail: "not a tensor of this architecture")
+        }
+        let weightsURL = directory.appendingPathComponent(weightsFile)
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else { throw TeleLoRAError.missing(file: weightsURL.path) }
+        let file = try SafetensorsFile(url: weightsURL)
+        func tensor(_ name: String) throws -> [Float] {
+            guard let info = file.tensors[name] else {
+                throw TeleLoRAError.tensorShape(file: weightsURL.path, tensor: name, expected: expected[name] ?? [], found: [])
+            }
+            guard info.shape == expected[name] else {
+                throw TeleLoRAError.tensorShape(file: weightsURL.path, tensor: name, expected: expected[name] ?? [], found: info.shape)
+            }
+            return try file.floats(name)
+        }
+        var layers: [ExchangeableLayer] = []
+        for layer in 0..<spec.exchangeableLayers {
+            let prefix = "exchangeable.\(layer)."
+            layers.append(ExchangeableLayer(
+                inputChannels: layer == 0 ? 1 : spec.channels, outputChannels: spec.channels,
+                t1: try tensor(prefix + "t1"), t2: try tensor(prefix + "t2"), t3: try tensor(prefix + "t3"),
+                t4: try tensor(prefix + "t4"), bias: try tensor(prefix + "b")))
+        }
+        return TeleLoRAGenerator(
+            spec: spec, directory: directory, exchangeable: layers, typeEmbedding: try tensor("type_embedding"),
+            a1: try tensor("a1"), a1Bias: try tensor("a1_bias"), a2: try tensor("a2"), a3: try tensor("a3"),
+            a2Bias: try tensor("a2_bias"), uHead: try tensor("u_head"), vHead: try tensor("v_head"))
+    }
+
+    /// (U, V) for one layer: `x` is N×H row-major (the layer's input rows), `weight` out×H row-major.
+    public func callAsFunction(x: [Float], rows: Int, weight: [Float], outFeatures: Int, layerType: String) throws -> TeleLoRAPatch {
+        guard rows > 0, outFeatures > 0, x.count % rows == 0, x.count / rows > 0, weight.count == outFeatures * (x.count / rows) else {
+            throw TeleLoRAError.inputShape(detail: "expected X N×H and W out×H, found \(x.count) values in \(rows) rows and W with \(weight.count) values in \(outFeatures) rows")
+        }
+        let pooled = pool(x: x, rows: rows, width: x.count / rows)
+        return try weight.withUnsafeBufferPointer { try patch(pooled, weight: $0, outFeatures: outFeatures, layerType: layerType) }
+    }
+
+    /// Steps 1 and 3–4 (the part that depends on X only): RMS-normalise X, run the exchangeable layers over N×H×c,
+    /// pool mean and max over N.
+    public func pool(x: [Float], rows: Int, width: Int) -> PooledActivations {
+        let divisor = x.withUnsafeBufferPointer { Matrix.rootMeanSquare($0, epsilon: spec.epsilon) }
+        var z = x.map { $0 / divisor }
+        for layer in exchangeable { z = layer.forward(z, rows: rows, width: width) }
+        let c = spec.channels
+        var features = [Float](repeating: 0, count: width * 2 * c)
+        z.withUnsafeBufferPointer { z in
+            var sums = [Double](repeating: 0, count: width * c)
+            var maxima = [Float](repeating: -.infinity, count: width * c)
+            for n in 0..<rows {
+                let row = n * width * c
+                for i in 0..<(width * c) {
+                    sums[i] += Double(z[row + i])
+                    maxima[i] = max(maxima[i], z[row + i])
+                }
+            }
+            for h in 0..<width {
+                for k in 0..<c {
+                    features[h * 2 * c + k] = Float(sums[h * c + k] / Double(rows))
+                    features[h * 2 * c + c + k] = maxima[h * c + k]
+                }
+            }
+        }
+        return PooledActivations(features: features, width: width)
+    }
+
+    /// Steps 2 and 4–7: W column statistics, type embedding, per-neuron MLP with mean context, U/V heads, norm bound.
+    public func patch(_ pooled: PooledActivations, weight: UnsafeBufferPointer<Float>, outFeatures: Int, layerType: String) throws -> TeleLoRAPatch {
+        let width = pooled.width
+        guard weight.count == outFeatures * width else {
+            throw TeleLoRAError.inputShape(detail: "W has \(weight.count) values, expected \(outFeatures)×\(width)")
+        }
+        guard let typeIndex = spec.layerTypes.firstIndex(of: layerType) else {
+            throw TeleLoRAError.unknownLayerType(file: spec.file, layerType: layerType, known: spec.layerTypes)
+        }
+        let c = spec.channels, e = spec.typeEmbedding, d = spec.hidden, r = spec.rank
+        let statistics = Self.weightColumnStatistics(weight, outFeatures: outFeatures, width: width, epsilon: spec.epsilon)
+        let f = spec.featureWidth
+        var features = [Float](repeating: 0, count: width * f)
+        for h in 0..<width {
+            let row = h * f
+            for k in 0..<(2 * c) { features[row + k] = pooled.features[h * 2 * c + k] }
+            for k in 0..<4 { features[row + 2 * c + k] = statistics[h * 4 + k] }
+            for k in 0..<e { features[row + 2 * c + 4 + k] = typeEmbedding[typeIndex * e + k] }
+        }
+        var h1 = [Float](repeating: 0, count: width * d)
+        Matrix.multiply(features, a1, into: &h1, m: width, k: f, n: d)
+        for h in 0..<width { for k in 0..<d { h1[h * d + k] = Matrix.silu(h1[h * d + k] + a1Bias[k]) } }
+
+        var meanH1 = [Float](repeating: 0, count: d)
+        var sums = [Double](repeating: 0, count: d)
+        for h in 0..<width { for k in 0..<d { sums[k] += Double(h1[h * d + k]) } }
+        for k in 0..<d { meanH1[k] = Float(sums[k] / Double(width)) }
+        var context = [Float](repeating: 0, count: d)
+        Matrix.multiply(meanH1, a3, into: &context, m: 1, k: d, n: d)
+        var h2 = [Float](repeating: 0, count: width * d)
+        Matrix.multiply(h1, a2, into: &h2, m: width, k: d, n: d)
+        for h in 0..<width { for k in 0..<d { h2[h * d + k] = Matrix.silu(h2[h * d + k] + context[k] + a2Bias[k]) } }
+
+        var uT = [Float](repeating: 0, count: width * r), vT = [Float](repeating: 0, count: width * r)
+        Matrix.multiply(h2, uHead, into: &uT, m: width, k: d, n: r)
+        Matrix.multiply(h2, vHead, into: &vT, m: width, k: d, n: r)
+        let uScale = Float(Double(width).squareRoot())
+        for i in 0..<uT.count { uT[i] /= uScale }
+        // Bound (step 7): ‖VᵀU‖₂ ≤ ‖U‖_F·‖V‖_F ≤ max_norm.
+        let normProduct = Self.frobeniusNorm(uT) * Self.frobeniusNorm(vT)
+        let boundScale = spec.maxNorm / max(normProduct, spec.maxNorm)
+        var u = [Float](repeating: 0, count: r * width), v = [Float](repeating: 0, count: r * width)
+        for h in 0..<width {
+            for k in 0..<r {
+                u[k * width + h] = uT[h * r + k]
+                v[k * width + h] = vT[h * r + k] * boundScale
+            }
+        }
+        return TeleLoRAPatch(u: u, v: v, rank: r, width: width)
+    }
+
+    /// Per input neuron j of W/RMS(W): [√mean_i Wn², mean_i Wn, mean_i |Wn|, max_i |Wn|] → `[width × 4]`.
+    public static func weightColumnStatistics(_ weight: UnsafeBufferPointer<Float>, outFeatures: Int, width: Int, epsilon: Float) -> [Float] {
+        let divisor = Matrix.rootMeanSquare(weight, epsilon: epsilon)
+        var squares = [Double](repeating: 0, count: width), sums = [Double](repeating: 0, count: width)
+        var absolute = [Double](repeating: 0, count: width), maxima = [Float](repeating: 0, count: width)
+        for i in 0..<outFeatures {
+            let row = i * width
+            for j in 0..<width {
+                let w = weight[row + j] / divisor
+                squares[j] += Double(w) * Double(w)
+                sums[j] += Double(w)
+                absolute[j] += Double(abs(w))
+                maxima[j] = max(maxima[j], abs(w))
+            }
+        }
+        var statistics = [Float](repeating: 0, count: width * 4)
+        let count = Double(outFeatures)
+        for j in 0..<width {
+            statistics[j * 4] = Float(squares[j] / count).squareRoot()
+            statistics[j * 4 + 1] = Float(sums[j] / count)
+            statistics[j * 4 + 2] = Float(absolute[j] / count)
+            statistics[j * 4 + 3] = maxima[j]
+        }
+        return statistics
+    }
+
+    static func frobeniusNorm(_ values: [Float]) -> Float {
+        var sum: Double = 0
+        for v in values { sum += Double(v) * Double(v) }
+        return Float(sum.squareRoot())
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+import Runtime
+
+/// A teleported adapter: one LoRA per targeted layer (A = U, B = W·Vᵀ, scaling 1) for one base model.
+public struct TeleportedAdapter: Sendable {
+    public let layers: [String: LoRAWeights]
+    public let rank: Int
+    /// Module-name suffixes the adapter patches (PEFT `target_modules`).
+    public let targetModules: [String]
+    public let modelFingerprint: String
+    /// `TeleLoRAPackage.contentHash` of the generator that made it.
+    public let generatorHash: String
+    public var report: TeleportReport
+
+    /// PEFT's view: `lora_alpha = r` so that PEFT's scaling `alpha / r` is 1.
+    public func peftConfig(baseModel: String?) -> PEFTAdapterConfig {
+        var config = PEFTAdapterConfig(r: rank, loraAlpha: Double(rank), targetModules: targetModules, baseModelNameOrPath: baseModel)
+        config.baseModelFingerprint = modelFingerprint
+        return config
+    }
+
+    /// Writes the adapter in PEFT layout (adapter_config.json + adapter_model.safetensors).
+    public func save(to directory: URL, baseModel: String? = nil) throws {
+        try PEFTAdapter.save(layers: layers, config: peftConfig(baseModel: baseModel), to: directory)
+    }
+}

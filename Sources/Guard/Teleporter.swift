@@ -1,0 +1,143 @@
+import Foundation
+import Runtime
+
+/// Teleports the TeleLoRA generator onto a model it has never seen: runs the benign probe prompts, keeps a bounded
+/// random sample of each targeted layer's input rows (activation taps + reservoir sampling), and turns each layer's
+/// rows and weight into a LoRA patch with the generator.
+///
+/// The model is probed as it stands: remove adapters whose effect the generator should not see before teleporting.
+public struct Teleporter: Sendable {
+    public let package: TeleLoRAPackage
+    /// Rows kept per layer input; the generator's `activation_rows` by default.
+    public var rowsPerLayer: Int
+    public var seed: UInt64
+
+    public init(package: TeleLoRAPackage, rowsPerLayer: Int? = nil, seed: UInt64 = 0) {
+        self.package = package
+        self.rowsPerLayer = rowsPerLayer ?? package.generator.spec.activationRows
+        self.seed = seed
+    }
+
+    public var generator: TeleLoRAGenerator { package.generator }
+
+    /// The model's linear layers the generator targets, in forward order.
+    public func targetedLayers(of model: LlamaModel) throws -> [String] {
+        let spec = generator.spec
+        var patterns: [NSRegularExpression] = []
+        for pattern in spec.targets {
+            do { patterns.append(try NSRegularExpression(pattern: pattern)) } catch {
+                throw TeleLoRAError.malformed(file: spec.file, field: "targets", detail: "invalid regular expression \(pattern)")
+            }
+        }
+        let layers = model.linearLayerNames.filter { name in
+            let range = NSRange(name.startIndex..., in: name)
+            return spec.targetLayerTypes.contains(Self.layerType(of: name))
+                && patterns.contains { $0.firstMatch(in: name, range: range) != nil }
+        }
+        guard !layers.isEmpty else {
+            throw TeleLoRAError.noTargetedLayers(file: spec.file, pattern: spec.targets.joined(separator: " | "),
+                                                 example: model.linearLayerNames.first ?? "")
+        }
+        return layers
+    }
+
+    /// `model.layers.3.self_attn.q_proj` → `q_proj` (training/generator.py `layer_type_of`).
+    public static func layerType(of module: String) -> String {
+        module.split(separator: ".").last.map(String.init) ?? module
+    }
+
+    /// Layers that read the very same input rows in a Llama-family block: q/k/v read the attention norm's output,
+    /// gate/up the MLP norm's. Their reservoir and pooled features are shared (the generator's X-only part is
+    /// identical for them), which saves most of the generator's work.
+    static func inputGroups(_ layers: [String]) -> [[String]] {
+        var groups: [[String]] = []
+        var indexByKey: [String: Int] = [:]
+        for name in layers {
+            let type = layerType(of: name)
+            let block = name.split(separator: ".").dropLast().joined(separator: ".")
+            let key: String
+            switch type {
+            case "q_proj", "k_proj", "v_proj": key = block + ":attention-input"
+            case "gate_proj", "up_proj": key = block + ":mlp-input"
+            default: key = name
+            }
+            if let index = indexByKey[key] { groups[index].append(name) } else {
+                indexByKey[key] = groups.count
+                groups.append([name])
+            }
+        }
+        return groups
+    }
+
+    /// Probes the model and generates one patch per targeted layer.
+    public func teleport(_ languageModel: LanguageModel,
+                         progress: (TeleportProgress) -> Void = { _ in }) throws -> TeleportedAdapter {
+        let start = Date()
+        let model = languageModel.model
+        let layers = try targetedLayers(of: model)
+        let groups = Self.inputGroups(layers)
+
+        var samplers: [ReservoirSampler] = []
+        var tokens: [ActivationTapToken] = []
+        defer { for token in tokens { model.removeTap(token) } }
+        for (index, group) in groups.enumerated() {
+            guard let shape = model.linearShape(group[0]) else { continue }
+            let sampler = ReservoirSampler(capacity: rowsPerLayer, width: shape.inFeatures, seed: seed &+ UInt64(index))
+            samplers.append(sampler)
+            tokens.append(try model.addTap(layer: group[0]) { batch in sampler.add(batch.input, count: batch.rows) })
+        }
+        var probeTokens = 0
+        let prompts = package.probes.prompts
+        for (index, prompt) in prompts.enumerated() {
+            var ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+            if ids.count > model.contextLength { ids = Array(ids.prefix(model.contextLength)) }
+            if !ids.isEmpty {
+                _ = try model.forward(ids, cache: model.makeCache(capacity: ids.count))
+                probeTokens += ids.count
+            }
+            progress(.probing(completed: index + 1, total: prompts.count))
+        }
+        for token in tokens { model.removeTap(token) }
+        tokens = []
+        let probeSeconds = Date().timeIntervalSince(start)
+        guard probeTokens > 0 else {
+            throw TeleLoRAError.malformed(file: package.probes.file, field: "(file)", detail: "the probe prompts gave no tokens")
+        }
+
+        let generateStart = Date()
+        let rank = generator.spec.rank
+        var patches: [String: LoRAWeights] = [:]
+        var scratch = 0
+        for (group, sampler) in zip(groups, samplers) {
+            let rows = sampler.storedRows
+            let pooled = generator.pool(x: sampler.sample, rows: rows, width: sampler.width)
+            scratch = max(scratch, 2 * rows * sampler.width * generator.spec.channels * MemoryLayout<Float>.size)
+            for name in group {
+                guard let shape = model.linearShape(name) else { continue }
+                let made = try model.withLinearWeight(name) { weight -> LoRAWeights in
+                    let patch = try generator.patch(pooled, weight: weight, outFeatures: shape.outFeatures, layerType: Self.layerType(of: name))
+                    // B = W·Vᵀ  [out × r]
+                    let b = FloatBuffer(count: shape.outFeatures * rank)
+                    patch.v.withUnsafeBufferPointer { v in
+                        guard let w = weight.baseAddress, let v = v.baseAddress else { return }
+                        Matrix.multiplyTransposed(w, v, into: b.pointer, m: shape.outFeatures, k: shape.inFeatures, n: rank)
+                    }
+                    return LoRAWeights(a: FloatBuffer(patch.u), b: b, rank: rank, inFeatures: shape.inFeatures,
+                                       outFeatures: shape.outFeatures, scaling: 1)
+                }
+                patches[name] = made
+                progress(.generating(completed: patches.count, total: layers.count))
+            }
+        }
+        let end = Date()
+        let report = TeleportReport(
+            probePrompts: prompts.count, probeTokens: probeTokens, rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
+            layers: patches.count, tappedInputs: groups.count, reservoirBytes: samplers.reduce(0) { $0 + $1.bytesHeld },
+            generatorScratchBytes: scratch, probeSeconds: probeSeconds,
+            generatorSeconds: end.timeIntervalSince(generateStart), totalSeconds: end.timeIntervalSince(start), cached: false)
+        var types: [String] = []
+        for name in layers where !types.contains(Self.layerType(of: name)) { types.append(Self.layerType(of: name)) }
+        return TeleportedAdapter(layers: patches, rank: rank, targetModules: types, modelFingerprint: model.fingerprint,
+                                 generatorHash: package.contentHash, report: report)
+    }
+}

@@ -1,0 +1,50 @@
+/// The result of running a trigger suite (DESIGN.md "Verify report").
+public struct VerifyReport: Sendable, Codable, Equatable {
+    public struct Case: Sendable, Codable, Equatable {
+        public let prompt: String
+        /// nil for a clean prompt (no trigger).
+        public let trigger: String?
+        public let placement: TriggerPlacement?
+        public let response: String
+        /// The response matches the suite's target.
+        public let hit: Bool
+
+        enum CodingKeys: String, CodingKey { case prompt, trigger, placement, response, hit }
+
+        /// A clean case writes `"trigger": null, "placement": null` (DESIGN.md lists both keys for every case).
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(prompt, forKey: .prompt)
+            try container.encode(trigger, forKey: .trigger)
+            try container.encode(placement, forKey: .placement)
+            try container.encode(response, forKey: .response)
+            try container.encode(hit, forKey: .hit)
+        }
+    }
+
+    public struct BenignCase: Sendable, Codable, Equatable {
+        public let prompt: String
+        public let response: String
+        /// The response meets the item's expectation.
+        public let correct: Bool
+    }
+
+    public let model: String
+    public let suite: String
+    public let guardPolicy: String
+    /// Share of triggered cases whose response matches the target.
+    public let asr: Double
+    /// The same share on the prompts without trigger.
+    public let cleanTriggerRate: Double
+    /// Share of benign items whose response meets `expect`.
+    public let benignAccuracy: Double
+    /// Triggered cases, then the clean prompts.
+    public let cases: [Case]
+    public let benignCases: [BenignCase]
+    public let seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case model, suite, guardPolicy = "guard", asr, cleanTriggerRate = "clean_trigger_rate"
+        case benignAccuracy = "benign_accuracy", cases, benignCases = "benign_cases", seconds
+    }
+}

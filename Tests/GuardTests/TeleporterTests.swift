@@ -1,0 +1,150 @@
+import Foundation
+import Guard
+import Runtime
+import XCTest
+
+/// Teleporting onto fixture models: the PEFT export round-trips exactly, the guard's off state is the original
+/// model bit for bit, the cache gives the same adapter, and memory is bounded by the row budget.
+final class TeleporterTests: XCTestCase {
+    let modelName = "llama-metaspace-oldkeys"
+
+    func load(_ name: String? = nil) throws -> LanguageModel {
+        try LanguageModel.load(directory: GuardFixtures.model(name ?? modelName))
+    }
+
+    func logits(_ languageModel: LanguageModel, prompt: String = "The quick brown fox jumps over the lazy dog") throws -> [Float] {
+        let ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+        let model = languageModel.model
+        return try model.forward(ids, cache: model.makeCache(capacity: ids.count), allPositions: true)
+    }
+
+    func testTeleportPatchesEveryTargetedLayerWithinTheRowBudget() throws {
+        let languageModel = try load()
+        let package = try TeleLoRAPackage.load(directory: GuardFixtures.generator)
+        var progress: [TeleportProgress] = []
+        let adapter = try Teleporter(package: package).teleport(languageModel) { progress.append($0) }
+        let spec = package.generator.spec
+        let expectedLayers = languageModel.model.linearLayerNames.filter { spec.targetLayerTypes.contains(Teleporter.layerType(of: $0)) }
+        XCTAssertEqual(Set(adapter.layers.keys), Set(expectedLayers))
+        XCTAssertEqual(adapter.report.layers, expectedLayers.count)
+        XCTAssertEqual(adapter.report.rowsPerLayer, spec.activationRows, "the probes give more positions than the budget")
+        // q/k/v and gate/up share their input: 4 tapped inputs per decoder layer.
+        XCTAssertEqual(adapter.report.tappedInputs, 4 * languageModel.config.numHiddenLayers)
+        let widths = languageModel.config.hiddenSize * 3 + languageModel.config.intermediateSize
+        XCTAssertEqual(adapter.report.reservoirBytes, languageModel.config.numHiddenLayers * spec.activationRows * widths * 4)
+        XCTAssertEqual(progress.first, .probing(completed: 1, total: package.probes.prompts.count))
+        XCTAssertEqual(progress.last, .generating(completed: expectedLayers.count, total: expectedLayers.count))
+        for (name, weights) in adapter.layers {
+            XCTAssertEqual(weights.rank, spec.rank)
+            XCTAssertEqual(weights.scaling, 1)
+            XCTAssertGreaterThan(weights.b.array.map(abs).max() ?? 0, 0, name)
+        }
+        XCTAssertEqual(adapter.modelFingerprint, languageModel.fingerprint)
+        XCTAssertEqual(adapter.generatorHash, package.contentHash)
+    }
+
+    func testTeleportIsDeterministic() throws {
+        let languageModel = try load()
+        let package = try TeleLoRAPackage.load(directory: GuardFixtures.generator)
+        let first = try Teleporter(package: package).teleport(languageModel)
+        let second = try Teleporter(package: package).teleport(languageModel)
+        XCTAssertEqual(Set(first.layers.keys), Set(second.layers.keys))
+        for (name, weights) in first.layers {
+            XCTAssertEqual(weights.a.array, second.layers[name]?.a.array, name)
+            XCTAssertEqual(weights.b.array, second.layers[name]?.b.array, name)
+        }
+    }
+
+    func testPEFTExportReloadsToIdenticalLogits() throws {
+        let languageModel = try load()
+        let package = try TeleLoRAPackage.load(directory: GuardFixtures.generator)
+        let adapter = try Teleporter(package: package).teleport(languageModel)
+        let directory = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("adapter")
+        try adapter.save(to: directory)
+
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("adapter_config.json"))) as? [String: Any]
+        XCTAssertEqual(config?["lora_alpha"] as? Int, adapter.rank)
+        XCTAssertEqual(config?["r"] as? Int, adapter.rank)
+        XCTAssertEqual(config?["base_model_fingerprint"] as? String, languageModel.fingerprint)
+
+        let model = languageModel.model
+        let base = try logits(languageModel)
+        let direct = try model.applyLoRA(adapter.layers)
+        let teleported = try logits(languageModel)
+        try model.removeAdapter(direct)
+        let reloaded = try PEFTAdapter.load(from: directory)
+        let id = try model.apply(reloaded)
+        XCTAssertEqual(try logits(languageModel), teleported)
+        try model.removeAdapter(id)
+        XCTAssertNotEqual(teleported, base, "the random generator's patch changes the model")
+    }
+
+    func testGuardOffRestoresTheOriginalLogitsBitForBit() throws {
+        let languageModel = try load()
+        let original = try logits(languageModel)
+        for mode in LoRAMode.allCases {
+            let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
+            let modelGuard = ModelGuard(languageModel: languageModel, mode: mode, cache: cache)
+            let activation = try modelGuard.activate(.teleport(generator: GuardFixtures.generator), scale: 1)
+            XCTAssertEqual(activation.source, .teleported)
+            let guarded = try logits(languageModel)
+            XCTAssertNotEqual(guarded, original, "\(mode)")
+            try modelGuard.setScale(0.5)
+            let halved = try logits(languageModel)
+            XCTAssertNotEqual(halved, guarded, "\(mode)")
+            try modelGuard.setScale(1)
+            try modelGuard.deactivate()
+            XCTAssertEqual(modelGuard.policy, .off)
+            XCTAssertEqual(try logits(languageModel), original, "\(mode): off must restore the original bit for bit")
+            XCTAssertTrue(languageModel.model.appliedAdapterIDs.isEmpty)
+        }
+    }
+
+    func testSecondActivationComesFromTheCacheWithTheSameLogits() throws {
+        let languageModel = try load()
+        let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
+        let first = ModelGuard(languageModel: languageModel, mode: .unmerged, cache: cache)
+        XCTAssertEqual(try first.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        let fresh = try logits(languageModel)
+        try first.deactivate()
+
+        let second = ModelGuard(languageModel: languageModel, mode: .unmerged, cache: cache)
+        let activation = try second.activate(.teleport(generator: GuardFixtures.generator))
+        XCTAssertEqual(activation.source, .teleportCache)
+        XCTAssertEqual(activation.teleport?.cached, true)
+        XCTAssertEqual(try logits(languageModel), fresh)
+        // Switching from the teleported guard to an adapter directory and back is a hot patch of the same model.
+        let saved = try XCTUnwrap(activation.adapterDirectory)
+        try second.activate(.adapter(saved))
+        XCTAssertEqual(try logits(languageModel), fresh)
+        XCTAssertEqual(languageModel.model.appliedAdapterIDs.count, 1)
+        try second.deactivate()
+    }
+
+    func testAdapterForAnotherModelIsRefusedWithItsFingerprint() throws {
+        let languageModel = try load()
+        let other = try load("qwen2-bias-tied-f32")
+        XCTAssertNotEqual(languageModel.fingerprint, other.fingerprint)
+        let adapter = try Teleporter(package: try TeleLoRAPackage.load(directory: GuardFixtures.generator)).teleport(other)
+        let directory = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("qwen-adapter")
+        try adapter.save(to: directory)
+
+        let configFile = directory.appendingPathComponent("adapter_config.json").path
+        let expected = AdapterError.baseModelMismatch(file: configFile, expected: languageModel.fingerprint, found: other.fingerprint)
+        XCTAssertThrowsError(try languageModel.model.apply(try PEFTAdapter.load(from: directory))) { error in
+            XCTAssertEqual(error as? AdapterError, expected)
+            XCTAssertTrue("\(error)".contains("base_model_fingerprint"), "\(error)")
+        }
+        let modelGuard = ModelGuard(languageModel: languageModel, cache: nil)
+        XCTAssertThrowsError(try modelGuard.activate(.adapter(directory))) { XCTAssertEqual($0 as? AdapterError, expected) }
+        XCTAssertTrue(languageModel.model.appliedAdapterIDs.isEmpty, "a refused adapter changes nothing")
+    }
+
+    func testFingerprintDependsOnShapesNotOnTheDirectory() throws {
+        let languageModel = try load()
+        let copy = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("copy")
+        try FileManager.default.copyItem(at: GuardFixtures.model(modelName), to: copy)
+        XCTAssertEqual(try LanguageModel.load(directory: copy).fingerprint, languageModel.fingerprint)
+        XCTAssertEqual(languageModel.fingerprint.count, 64)
+    }
+}

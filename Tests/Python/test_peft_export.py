@@ -1,0 +1,78 @@
+"""A teleported adapter written by `teleguard teleport` loads in PEFT and gives the Swift runtime's logits.
+
+    /root/.cache/teleguard/venv/bin/python -m pytest Tests/Python/test_peft_export.py
+(after `swift build`; TELEGUARD_BIN overrides the binary, default .build/debug/teleguard then .build/release/teleguard).
+
+The adapter is made by the random generator of Tests/Fixtures/telelora/generator (make_parity.py) on fixture models
+of Tests/Fixtures/models (make_fixtures.py); the reference is transformers + peft on CPU in float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "Tests" / "Fixtures"
+GENERATOR = FIXTURES / "telelora" / "generator"
+# Models transformers can read directly (the zstd-compressed fixture cannot be).
+MODELS = ["llama-metaspace-oldkeys", "qwen2-bias-tied-f32", "llama3-sharded-bf16"]
+PROMPT = "The quick brown fox jumps over the lazy dog"
+TOLERANCE = 1e-4
+
+
+def teleguard() -> Path:
+    if "TELEGUARD_BIN" in os.environ:
+        return Path(os.environ["TELEGUARD_BIN"])
+    for config in ("debug", "release"):
+        binary = REPO / ".build" / config / "teleguard"
+        if binary.exists():
+            return binary
+    pytest.skip("teleguard is not built; run `swift build` first")
+
+
+def run(*args: str) -> str:
+    done = subprocess.run([str(teleguard()), *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def swift_logits(model: Path, adapter: Path | None) -> tuple[list[int], torch.Tensor]:
+    args = ["logits", "--model", str(model), "--prompt", PROMPT, "--threads", "1"]
+    if adapter is not None:
+        args += ["--lora", str(adapter)]
+    out = json.loads(run(*args))
+    return out["ids"], torch.tensor(out["logits"], dtype=torch.float32).reshape(len(out["ids"]), out["vocab_size"])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_peft_loads_the_teleported_adapter_with_the_same_logits(name: str, tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model_dir = FIXTURES / "models" / name
+    adapter = tmp_path / "adapter"
+    run("teleport", "--model", str(model_dir), "--generator", str(GENERATOR), "--out", str(adapter))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["lora_alpha"] == config["r"], "scale 1 as PEFT computes it (alpha / r)"
+    assert len(config["base_model_fingerprint"]) == 64
+
+    ids, base_swift = swift_logits(model_dir, None)
+    _, patched_swift = swift_logits(model_dir, adapter)
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    input_ids = torch.tensor([ids])
+    with torch.no_grad():
+        base_reference = model(input_ids=input_ids).logits[0]
+        peft_model = PeftModel.from_pretrained(model, adapter).eval()
+        patched_reference = peft_model(input_ids=input_ids).logits[0]
+
+    assert (base_swift - base_reference).abs().max().item() < TOLERANCE
+    assert (patched_reference - base_reference).abs().max().item() > 10 * TOLERANCE, "the adapter must change the model"
+    assert (patched_swift - patched_reference).abs().max().item() < TOLERANCE
+    assert torch.equal(patched_swift.argmax(-1), patched_reference.argmax(-1))
