@@ -166,25 +166,34 @@ final class ChatREPL {
     }
 
     /// The last prompt answered twice from the same context, guard off then on; the conversation is unchanged.
+    /// On a terminal the answers appear side by side once both are done; piped, each streams under its heading.
     private func compare() throws {
         guard guardController.isLoaded else { throw GuardController.Failure.notLoaded }
         guard session.lastUserMessage != nil else {
             fail("nothing to compare yet: send a prompt first")
             return
         }
-        var answers: [(String, String)] = []
-        for (label, on) in [("raw", false), ("guarded", true)] {
-            output.write(style.bold("── \(label) ──") + "\n")
+        let columns = editor.isTerminal
+        var answers: [(heading: String, text: String)] = []
+        for (label, on) in [("raw", false), ("guarded (\(guardController.policyName))", true)] {
+            if !columns { output.write(style.bold("── \(label) ──") + "\n") }
             session.invalidateCache()
+            var text = ""
             let result = try guardController.with(enabled: on) {
-                try stream { onDelta in try session.answerLastAgain(onDelta: onDelta) }
+                try interrupts.whileAnswering { shouldStop in
+                    try session.answerLastAgain { delta in
+                        if columns { text += delta.text } else { output.write(delta.text) }
+                        return !shouldStop()
+                    }
+                }
             }
-            output.write("\n")
-            answers.append((label, result?.text ?? ""))
-            if result?.finishReason == .cancelled { note(noteStyle.yellow("[stopped]")); break }
+            if !columns { output.write("\n") }
+            answers.append((label, result?.text ?? text))
+            if result?.finishReason == .cancelled { note(noteStyle.yellow("[stopped]")); return }
         }
-        if answers.count == 2 {
-            note(answers[0].1 == answers[1].1 ? "the answers are the same" : "the answers differ")
+        if columns {
+            output.write(SideBySide.render(left: answers[0], right: answers[1], width: SideBySide.terminalWidth()) + "\n")
         }
+        note(answers[0].text == answers[1].text ? "the answers are the same" : "the answers differ")
     }
 }

@@ -13,7 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
         POST /v1/chat/completions and /v1/completions (with "stream": true as server-sent events), GET /v1/models, \
         GET /health, GET/POST /adapters (adapter scales and the guard). Requests take turns on the model in arrival \
         order; beyond --max-queue waiting requests the server answers 503 with Retry-After. SIGINT or SIGTERM stops \
-        it: running answers end at their next token, waiting ones are refused.
+        it: running answers end at their next token, waiting ones are refused. Request fields beyond OpenAI's: \
+        "guard" ("on"/"off"), "top_k", "min_p", "repetition_penalty", "ignore_eos".
         """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -83,7 +83,7 @@ final class ChatREPLTests: XCTestCase {
                          "guard: off"] {
             XCTAssertTrue(result.stderr.contains(expected), "missing '\(expected)' in:\n\(result.stderr)")
         }
-        XCTAssertTrue(result.stdout.contains("── raw ──") && result.stdout.contains("── guarded ──"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("── raw ──") && result.stdout.contains("── guarded ("), result.stdout)
         // Guarded off, the first answer is the base model's; /compare's raw answer is the same text.
         let base = try generated("Hello there", maxTokens: 6)
         XCTAssertTrue(result.stdout.hasPrefix(base), result.stdout)

@@ -78,7 +78,7 @@ final class GuardWiringTests: XCTestCase {
                                             "--temperature", "0", "--no-history"], stdin: script + "\n")
         XCTAssertEqual(result.status, 0, result.stderr)
         let guarded = try text(guardOn: true, maxTokens: 6), raw = try text(guardOn: false, maxTokens: 6)
-        XCTAssertTrue(result.stdout.hasPrefix(guarded + "\n── raw ──\n" + raw + "\n── guarded ──\n" + guarded + "\n"), result.stdout)
+        XCTAssertTrue(result.stdout.hasPrefix(guarded + "\n── raw ──\n" + raw + "\n── guarded (\(guardAdapter)) ──\n" + guarded + "\n"), result.stdout)
         XCTAssertTrue(result.stderr.contains("guard: off (\(guardAdapter))"), result.stderr)
         XCTAssertTrue(result.stdout.contains("ASR"), result.stdout)
         XCTAssertTrue(result.stdout.contains("cases (guard \(guardAdapter)):"), result.stdout)
