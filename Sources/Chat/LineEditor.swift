@@ -25,7 +25,7 @@ final class LineEditor {
     func readLine(prompt: String) -> Input {
         let result: Input
         if isTerminal, let original = enterRawMode() {
-            defer { var saved = original; tcsetattr(input, TCSAFLUSH, &saved) }
+            defer { var saved = original; tcsetattr(input, TCSADRAIN, &saved) }
             result = editLine(prompt: prompt)
         } else {
             result = Swift.readLine(strippingNewline: true).map { .line($0) } ?? .endOfFile
@@ -47,7 +47,8 @@ final class LineEditor {
             bytes[Int(VMIN)] = 1
             bytes[Int(VTIME)] = 0
         }
-        guard tcsetattr(input, TCSAFLUSH, &raw) == 0 else { return nil }
+        // TCSADRAIN, not TCSAFLUSH: keys typed while an answer streamed are kept.
+        guard tcsetattr(input, TCSADRAIN, &raw) == 0 else { return nil }
         return original
     }
 

@@ -113,6 +113,7 @@ extension TerminalChatTests {
         try terminal.waitForPrompt(afterAnswers: 1)
         terminal.type("/stats\r")
         try terminal.waitFor("finish cancelled")
+        try terminal.waitForPrompt(afterAnswers: 1)
         terminal.type("/quit\r")
         XCTAssertEqual(terminal.waitForExit(), 0, terminal.output)
     }
