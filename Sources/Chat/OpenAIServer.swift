@@ -15,7 +15,7 @@ struct OpenAIServer: Sendable {
         let router = Router()
         router.get("/health") { _, _ in health() }
         router.get("/v1/models") { _, _ in
-            json(OpenAIWire.ModelList(data: [OpenAIWire.Model(id: modelName, created: startedAt)]))
+            jsonResponse(.ok, OpenAIWire.ModelList(data: [OpenAIWire.Model(id: modelName, created: startedAt)]))
         }
         router.post("/v1/chat/completions") { request, _ in await completion(request, chat: true) }
         router.post("/v1/completions") { request, _ in await completion(request, chat: false) }
@@ -197,8 +197,6 @@ struct ErrorResponseValue: Error {
     let response: Response
     init(_ response: Response) { self.response = response }
 }
-
-func json<T: Encodable>(_ value: T) -> Response { jsonResponse(.ok, value) }
 
 func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
     dataResponse(status, OpenAIWire.encode(value))
