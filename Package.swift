@@ -14,6 +14,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -30,11 +32,17 @@ let package = Package(
             swiftSettings: numericSettings),
         .executableTarget(
             name: "teleguard",
-            dependencies: ["Runtime", "Guard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Runtime",
+                "Guard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Chat"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "GuardTests", dependencies: ["Guard", "Runtime"]),
-        .testTarget(name: "CLITests", dependencies: ["teleguard"]),
+        .testTarget(name: "CLITests", dependencies: ["teleguard", "Runtime"]),
     ],
     swiftLanguageModes: [.v5]
 )

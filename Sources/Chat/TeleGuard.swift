@@ -2,12 +2,12 @@ import ArgumentParser
 import Runtime
 
 @main
-struct TeleGuard: ParsableCommand {
+struct TeleGuard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "teleguard",
         abstract: "Run Hugging Face Llama-family models on the CPU, guarded against Trojan triggers.",
         discussion: "Models are Hugging Face directories (config.json, tokenizer.json, *.safetensors[.zst]). Without --model the shipped demo model is used.",
         version: "0.1.0",
-        subcommands: [GenerateCommand.self, TeleportCommand.self, VerifyCommand.self, TokenizeCommand.self, InspectCommand.self,
-                      BenchCommand.self, LogitsCommand.self])
+        subcommands: [ChatCommand.self, GenerateCommand.self, BatchCommand.self, ServeCommand.self, TeleportCommand.self,
+                      VerifyCommand.self, TokenizeCommand.self, InspectCommand.self, BenchCommand.self, LogitsCommand.self])
 }

@@ -39,13 +39,17 @@ public struct GenerationResult: Sendable {
     public let outputIds: [Int]
     public let text: String
     public let finishReason: FinishReason
+    /// Prompt tokens whose keys and values came from the cache instead of being prefilled.
+    public let reusedPromptTokens: Int
     public let prefillSeconds: Double
     public let decodeSeconds: Double
 
     public var decodeTokensPerSecond: Double {
         outputIds.count > 1 && decodeSeconds > 0 ? Double(outputIds.count - 1) / decodeSeconds : 0
     }
-    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptIds.count) / prefillSeconds : 0 }
+    public var prefillTokensPerSecond: Double {
+        prefillSeconds > 0 ? Double(promptIds.count - reusedPromptTokens) / prefillSeconds : 0
+    }
 }
 
 /// Autoregressive generation with streaming: prefill the prompt in one batched pass, then one token per step.
@@ -55,8 +59,10 @@ public struct TextGenerator {
     public init(_ languageModel: LanguageModel) { self.languageModel = languageModel }
 
     /// Generates after `promptIds`, calling `onDelta` for each token; return `false` from it to stop early.
-    /// The cache may already hold a prefix of the prompt (it is reused, then extended).
-    public func generate(promptIds: [Int], options: GenerationOptions, cache: KVCache? = nil,
+    /// When `cache` is large enough it is used, and its first `reusedPrefix` positions are kept when they already hold
+    /// the first `reusedPrefix` prompt tokens (a chat's earlier turns); the rest of the prompt is prefilled after them.
+    /// Afterwards the cache holds the first `cache.length` tokens of `promptIds + outputIds`.
+    public func generate(promptIds: [Int], options: GenerationOptions, cache: KVCache? = nil, reusedPrefix: Int = 0,
                          onDelta: (GenerationDelta) -> Bool = { _ in true }) throws -> GenerationResult {
         let model = languageModel.model
         try options.sampling.validate()
@@ -67,7 +73,9 @@ public struct TextGenerator {
         }
         let capacity = min(model.contextLength, promptIds.count + max(options.maxTokens, 1))
         let cache = cache.flatMap { $0.capacity >= capacity ? $0 : nil } ?? model.makeCache(capacity: capacity)
-        cache.reset()
+        // At least the last prompt token is run again: its logits choose the first new token.
+        cache.truncate(to: min(max(0, reusedPrefix), promptIds.count - 1))
+        let reused = cache.length
 
         var sampler = Sampler(parameters: options.sampling)
         var decoder = StreamingDecoder(tokenizer: languageModel.tokenizer, skipSpecialTokens: true)
@@ -77,7 +85,7 @@ public struct TextGenerator {
         var finish = FinishReason.length
 
         let prefillStart = Date()
-        var logits = try model.forward(promptIds, cache: cache)
+        var logits = try model.forward(Array(promptIds[reused...]), cache: cache)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
         let decodeStart = Date()
         var history = promptIds
@@ -103,7 +111,7 @@ public struct TextGenerator {
             }
         }
         return GenerationResult(promptIds: promptIds, outputIds: outputIds, text: text, finishReason: finish,
-                                prefillSeconds: prefillSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart))
+                                reusedPromptTokens: reused, prefillSeconds: prefillSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart))
     }
 
     /// The same as an async stream of text deltas, for Swift callers; cancelling the consuming task stops generation.

@@ -1,0 +1,89 @@
+import Foundation
+import Runtime
+
+/// A request turned into prompt ids and generation options, checked against the limits before it waits in line.
+struct PreparedCompletion: Sendable {
+    let request: CompletionRequest
+    let promptIds: [Int]
+    let options: GenerationOptions
+}
+
+/// What one finished request reports: token counts, why it ended, the guard setting it ran with, and timing.
+struct CompletionOutcome: Sendable {
+    let text: String
+    let promptTokens: Int
+    let completionTokens: Int
+    let finishReason: FinishReason
+    let guardEnabled: Bool
+    let seconds: Double
+    let prefillSeconds: Double
+    let decodeTokensPerSecond: Double
+
+    /// OpenAI's finish_reason: stop strings and end-of-sequence are both "stop".
+    var openAIFinishReason: String {
+        switch finishReason {
+        case .stop, .stopString, .cancelled: return "stop"
+        case .length: return "length"
+        }
+    }
+}
+
+/// Runs completion requests on one model with its adapters and guard: the part of `batch` and `serve` that is
+/// neither file nor HTTP.
+struct CompletionRunner: Sendable {
+    let languageModel: LanguageModel
+    let guardController: GuardController
+    /// Longest prompt accepted, in tokens (at most the context minus one position to answer in).
+    let maxPromptTokens: Int
+    let defaultMaxTokens: Int
+
+    init(languageModel: LanguageModel, guardController: GuardController, maxPromptTokens: Int?, defaultMaxTokens: Int) {
+        self.languageModel = languageModel
+        self.guardController = guardController
+        self.maxPromptTokens = min(maxPromptTokens ?? Int.max, languageModel.model.contextLength - 1)
+        self.defaultMaxTokens = defaultMaxTokens
+    }
+
+    var modelName: String { languageModel.directory.lastPathComponent }
+
+    /// Tokenizes and checks a request; errors name the field.
+    func prepare(_ request: CompletionRequest) throws -> PreparedCompletion {
+        if request.guardEnabled == true && !guardController.isLoaded {
+            throw RequestFieldError(field: "guard", detail: "is on but no guard is loaded (start with --guard teleport or --guard DIR)")
+        }
+        let field: String
+        if case .prompt = request.input { field = "prompt" } else { field = "messages" }
+        let promptIds: [Int]
+        do { promptIds = try request.promptIds(languageModel) } catch {
+            throw RequestFieldError(field: field, detail: "could not be rendered: \(error)")
+        }
+        guard !promptIds.isEmpty else { throw RequestFieldError(field: field, detail: "gives no tokens") }
+        guard promptIds.count <= maxPromptTokens else {
+            throw RequestFieldError(field: field, detail: "has \(promptIds.count) tokens; the limit is \(maxPromptTokens) (--max-prompt-tokens or the model's context)")
+        }
+        var options = request.generationOptions(defaults: languageModel.defaultSampling, defaultMaxTokens: defaultMaxTokens)
+        // Room left in the context after the prompt.
+        options.maxTokens = min(options.maxTokens, languageModel.model.contextLength - promptIds.count)
+        do { try options.sampling.validate() } catch let error as GenerationError {
+            if case .invalidParameter(let name, let detail) = error { throw RequestFieldError(field: name, detail: detail) }
+            throw error
+        }
+        return PreparedCompletion(request: request, promptIds: promptIds, options: options)
+    }
+
+    /// Generates on the calling thread; `onText` receives streamed text, `shouldStop` is polled once per token.
+    func run(_ prepared: PreparedCompletion, shouldStop: () -> Bool = { false }, onText: (String) -> Void = { _ in }) throws -> CompletionOutcome {
+        let start = Date()
+        return try guardController.with(enabled: prepared.request.guardEnabled) {
+            let guardEnabled = guardController.isEnabled
+            let result = try TextGenerator(languageModel).generate(promptIds: prepared.promptIds, options: prepared.options) { delta in
+                if !delta.text.isEmpty { onText(delta.text) }
+                return !shouldStop()
+            }
+            return CompletionOutcome(text: result.text, promptTokens: result.promptIds.count, completionTokens: result.outputIds.count,
+                                     finishReason: result.finishReason, guardEnabled: guardEnabled,
+                                     seconds: Date().timeIntervalSince(start), prefillSeconds: result.prefillSeconds,
+                                     decodeTokensPerSecond: result.decodeTokensPerSecond)
+        }
+    }
+}

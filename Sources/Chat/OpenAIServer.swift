@@ -1,0 +1,220 @@
+import Foundation
+import Hummingbird
+import Runtime
+
+/// The HTTP routes of `teleguard serve`: OpenAI's chat and text completions (with server-sent-event streaming),
+/// the model list, health, and adapter / guard control. Every failure answers with OpenAI's error object.
+struct OpenAIServer: Sendable {
+    let service: CompletionService
+    let maxBodyBytes: Int
+    let startedAt = Int(Date().timeIntervalSince1970)
+
+    var modelName: String { service.runner.modelName }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/health") { _, _ in health() }
+        router.get("/v1/models") { _, _ in
+            jsonResponse(.ok, OpenAIWire.ModelList(data: [OpenAIWire.Model(id: modelName, created: startedAt)]))
+        }
+        router.post("/v1/chat/completions") { request, _ in await completion(request, chat: true) }
+        router.post("/v1/completions") { request, _ in await completion(request, chat: false) }
+        router.get("/adapters") { _, _ in adapterState() }
+        router.post("/adapters") { request, _ in await changeAdapters(request) }
+        return router
+    }
+
+    // MARK: Completions
+
+    private func completion(_ request: Request, chat: Bool) async -> Response {
+        let object: [String: Any]
+        switch await readJSONObject(request) {
+        case .failure(let failure): return failure.response
+        case .success(let value): object = value
+        }
+        let prepared: PreparedCompletion
+        do {
+            prepared = try service.runner.prepare(try CompletionRequest.parse(object, accepts: chat ? .messages : .prompt))
+        } catch let error as RequestFieldError {
+            return errorResponse(.badRequest, error.description, param: error.field)
+        } catch {
+            return errorResponse(.badRequest, "\(error)")
+        }
+        let events: AsyncStream<CompletionEvent>
+        do { events = try service.start(prepared) } catch let rejection as GenerationQueue.Rejection {
+            var response = errorResponse(.serviceUnavailable, rejection.description, type: "server_error", code: "queue_full")
+            if case .full(_, let seconds) = rejection { response.headers[.retryAfter] = String(seconds) }
+            return response
+        } catch {
+            return errorResponse(.internalServerError, "\(error)", type: "server_error")
+        }
+        let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+        let format = CompletionFormat(id: id, chat: chat, created: Int(Date().timeIntervalSince1970), model: modelName)
+        if prepared.request.stream {
+            return streamingResponse(events, format: format, includeUsage: prepared.request.includeUsage)
+        }
+        var text = ""
+        for await event in events {
+            switch event {
+            case .text(let piece): text += piece
+            case .failed(let message): return errorResponse(.internalServerError, message, type: "server_error")
+            case .finished(let outcome): return dataResponse(.ok, format.complete(text: text, outcome))
+            }
+        }
+        return errorResponse(.internalServerError, "the generation ended without a result", type: "server_error")
+    }
+
+    /// Server-sent events as OpenAI sends them: `data: {chunk}` blocks, the last chunk carrying finish_reason, an
+    /// optional usage chunk, then `data: [DONE]`. A failure mid-stream is sent as an error object before [DONE].
+    private func streamingResponse(_ events: AsyncStream<CompletionEvent>, format: CompletionFormat, includeUsage: Bool) -> Response {
+        let body = ResponseBody { writer in
+            func send(_ data: Data) async throws {
+                var buffer = ByteBuffer()
+                buffer.writeString("data: ")
+                buffer.writeBytes(data)
+                buffer.writeString("\n\n")
+                try await writer.write(buffer)
+            }
+            if format.chat { try await send(format.chunk(role: "assistant", text: "", finishReason: nil)) }
+            for await event in events {
+                switch event {
+                case .text(let piece): try await send(format.chunk(role: nil, text: piece, finishReason: nil))
+                case .failed(let message):
+                    try await send(OpenAIWire.encode(OpenAIWire.ErrorResponse(message: message, type: "server_error")))
+                case .finished(let outcome):
+                    try await send(format.chunk(role: nil, text: nil, finishReason: outcome.openAIFinishReason, guardEnabled: outcome.guardEnabled))
+                    if includeUsage { try await send(format.usageChunk(outcome)) }
+                }
+            }
+            var done = ByteBuffer()
+            done.writeString("data: [DONE]\n\n")
+            try await writer.write(done)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    // MARK: Health, adapters
+
+    private func health() -> Response {
+        let state: [String: Any] = [
+            "status": service.stopping.isSet ? "stopping" : "ok", "model": modelName,
+            "context_length": service.runner.languageModel.model.contextLength,
+            "queue": ["waiting": service.queue.waitingCount, "busy": service.queue.isBusy,
+                      "max_waiting": service.queue.maxWaiting] as [String: Any],
+            "guard": service.guardController.stateJSON,
+        ]
+        return dictionaryResponse(.ok, state)
+    }
+
+    private func adapterState() -> Response {
+        dictionaryResponse(.ok, [
+            "adapters": service.adapters.loaded.map { slot -> [String: Any] in
+                ["id": slot.number, "name": slot.name, "path": slot.directory, "scale": Double(slot.scale), "enabled": slot.enabled]
+            },
+            "guard": service.guardController.stateJSON,
+        ])
+    }
+
+    /// `{"adapters": [{"id", "scale"?, "enabled"?}], "guard": {"enabled"?, "scale"?}}`, or llama.cpp's bare list
+    /// `[{"id", "scale"}]`. Changes wait their turn in the queue so no answer sees weights change mid-way.
+    private func changeAdapters(_ request: Request) async -> Response {
+        let body: Any
+        switch await readJSON(request) {
+        case .failure(let failure): return failure.response
+        case .success(let value): body = value
+        }
+        let changes: AdapterChanges
+        do { changes = try AdapterChanges(body) } catch let error as RequestFieldError {
+            return errorResponse(.badRequest, error.description, param: error.field)
+        } catch {
+            return errorResponse(.badRequest, "\(error)")
+        }
+        let adapters = service.adapters, guardController = service.guardController
+        do {
+            try await service.queue.run { try changes.apply(adapters: adapters, guardController: guardController) }
+        } catch let rejection as GenerationQueue.Rejection {
+            var response = errorResponse(.serviceUnavailable, rejection.description, type: "server_error", code: "queue_full")
+            if case .full(_, let seconds) = rejection { response.headers[.retryAfter] = String(seconds) }
+            return response
+        } catch {
+            return errorResponse(.badRequest, "\(error)")
+        }
+        return adapterState()
+    }
+
+    // MARK: Bodies and responses
+
+    /// The body as JSON, refusing bodies over `maxBodyBytes` (413) and malformed JSON (400) with OpenAI errors.
+    private func readJSON(_ request: Request) async -> Result<Any, ErrorResponseValue> {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            return .failure(ErrorResponseValue(tooLarge(length)))
+        }
+        var data = Data()
+        do {
+            for try await chunk in request.body {
+                guard data.count + chunk.readableBytes <= maxBodyBytes else {
+                    return .failure(ErrorResponseValue(tooLarge(nil)))
+                }
+                data.append(contentsOf: chunk.readableBytesView)
+            }
+        } catch {
+            return .failure(ErrorResponseValue(errorResponse(.badRequest, "could not read the request body: \(error)")))
+        }
+        guard !data.isEmpty else { return .failure(ErrorResponseValue(errorResponse(.badRequest, "the request body is empty; send a JSON object"))) }
+        do {
+            return .success(try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
+        } catch {
+            return .failure(ErrorResponseValue(errorResponse(.badRequest, "malformed JSON in the request body: \(Self.describe(error))",
+                                                             code: "invalid_json")))
+        }
+    }
+
+    private func readJSONObject(_ request: Request) async -> Result<[String: Any], ErrorResponseValue> {
+        switch await readJSON(request) {
+        case .failure(let response): return .failure(response)
+        case .success(let value):
+            guard let object = value as? [String: Any] else {
+                return .failure(ErrorResponseValue(errorResponse(.badRequest, "the request body must be a JSON object", code: "invalid_json")))
+            }
+            return .success(object)
+        }
+    }
+
+    private func tooLarge(_ length: Int?) -> Response {
+        errorResponse(.contentTooLarge, "the request body" + (length.map { " has \($0) bytes; it" } ?? "")
+                      + " exceeds the limit of \(maxBodyBytes) bytes (--max-body-bytes)", code: "request_too_large")
+    }
+
+    private static func describe(_ error: Error) -> String {
+        let nsError = error as NSError
+        return (nsError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? nsError.localizedDescription
+    }
+}
+
+/// A Response carried through `Result` (which needs an Error).
+struct ErrorResponseValue: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
+}
+
+func jsonResponse<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) -> Response {
+    dataResponse(status, OpenAIWire.encode(value))
+}
+
+func dictionaryResponse(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    return dataResponse(status, data)
+}
+
+func dataResponse(_ status: HTTPResponse.Status, _ data: Data) -> Response {
+    var buffer = ByteBuffer()
+    buffer.writeBytes(data)
+    buffer.writeString("\n")
+    return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+}
+
+func errorResponse(_ status: HTTPResponse.Status, _ message: String, type: String = "invalid_request_error",
+                   param: String? = nil, code: String? = nil) -> Response {
+    jsonResponse(status, OpenAIWire.ErrorResponse(message: message, type: type, param: param, code: code))
+}

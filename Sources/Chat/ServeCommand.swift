@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Guard
+import Hummingbird
+import Runtime
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the model over an OpenAI-compatible HTTP API.",
+        discussion: """
+        POST /v1/chat/completions and /v1/completions (with "stream": true as server-sent events), GET /v1/models, \
+        GET /health, GET/POST /adapters (adapter scales and the guard). Requests take turns on the model in arrival \
+        order; beyond --max-queue waiting requests the server answers 503 with Retry-After. SIGINT or SIGTERM stops \
+        it: running answers end at their next token, waiting ones are refused. Request fields beyond OpenAI's: \
+        "guard" ("on"/"off"), "top_k", "min_p", "repetition_penalty", "ignore_eos".
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(name: .long, help: "Port to listen on (0: any free port; the chosen one is printed).")
+    var port = 8080
+
+    @Option(name: .long, help: "Requests that may wait behind the running one before new ones get 503.")
+    var maxQueue = 16
+
+    @Option(name: .long, help: "Largest request body accepted, in bytes (413 beyond).")
+    var maxBodyBytes = 1 << 20
+
+    @Option(name: .long, help: "Longest prompt accepted, in tokens (400 beyond). Default: the model's context minus one.")
+    var maxPromptTokens: Int?
+
+    @Option(name: .long, help: "max_tokens for requests that do not set it.")
+    var maxTokens = 256
+
+    @OptionGroup var guardOptions: GuardOptions
+
+    @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable); /adapters lists them.")
+    var lora: [LoRAArgument] = []
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, found \(port)") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0, found \(maxQueue)") }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive, found \(maxBodyBytes)") }
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0, found \(maxTokens)") }
+        if let maxPromptTokens, maxPromptTokens < 1 { throw ValidationError("--max-prompt-tokens must be at least 1") }
+    }
+
+    func run() async throws {
+        let policy = try guardOptions.policy()
+        let languageModel = try modelOptions.load()
+        // The guard first: a teleport must probe the base model, not one already patched by --lora.
+        let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
+        let adapters = AdapterRegistry(model: languageModel.model)
+        for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
+        let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
+                                      maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
+        let service = CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue)
+        let server = OpenAIServer(service: service, maxBodyBytes: maxBodyBytes)
+        let host = host
+        let app = Application(
+            router: server.router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "teleguard"),
+            services: [QueueShutdownService(service: service)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                TerminalOutput.standardOutput.write("teleguard serving \(runner.modelName) on http://\(host):\(port)\n")
+            })
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// Ties the generation queue to the server's graceful shutdown: when SIGINT/SIGTERM arrives, the running answer
+/// stops at its next token and waiting requests are refused, so open connections finish promptly.
+struct QueueShutdownService: Service {
+    let service: CompletionService
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        service.shutdown()
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import XCTest
+
+/// `teleguard serve` on a free loopback port, driven by curl: OpenAI's response and stream formats, the error
+/// statuses (400, 413, 503) and concurrent clients. Every server is stopped at the end of its test.
+final class ServerTests: XCTestCase {
+    let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
+    let prompt = "The license grants permission to copy."
+
+    /// The greedy answer `generate` (checked against transformers elsewhere) gives for one user turn.
+    func referenceText(maxTokens: Int, raw: Bool = false) throws -> String {
+        let result = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--json", "--max-tokens", String(maxTokens),
+                                            "--prompt", prompt] + (raw ? ["--raw"] : []))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return try XCTUnwrap((try CommandRunner.json(result.stdout) as? [String: Any])?["text"] as? String)
+    }
+
+    func chatBody(maxTokens: Int, stream: Bool = false, extra: String = "") -> String {
+        // The prompt has no character JSON would escape.
+        return #"{"model": "x", "messages": [{"role": "user", "content": "\#(prompt)"}], "max_tokens": \#(maxTokens), "temperature": 0, "stream": \#(stream)\#(extra)}"#
+    }
+
+    /// `data: ` payloads of a server-sent-event body, in order.
+    func events(_ body: String) -> [String] {
+        body.components(separatedBy: "\n\n").filter { !$0.isEmpty }.map { block in
+            XCTAssertTrue(block.hasPrefix("data: "), "not an SSE data block: \(block)")
+            return String(block.dropFirst("data: ".count))
+        }
+    }
+
+    func testChatCompletionMatchesGenerateAndStreamsInOpenAIFormat() throws {
+        let server = try ServerProcess(["--model", model.path])
+        defer { XCTAssertEqual(server.stop(), 0) }
+        let expected = try referenceText(maxTokens: 12)
+
+        let reply = try HTTP.request("POST", server.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: 12))
+        XCTAssertEqual(reply.status, 200, reply.body)
+        XCTAssertEqual(reply.headers["content-type"], "application/json")
+        let object = try reply.json()
+        XCTAssertEqual(object["object"] as? String, "chat.completion")
+        XCTAssertTrue((object["id"] as? String)?.hasPrefix("chatcmpl-") == true)
+        XCTAssertEqual(object["model"] as? String, "llama3-sharded-bf16")
+        let choice = try XCTUnwrap((object["choices"] as? [[String: Any]])?.first)
+        let message = try XCTUnwrap(choice["message"] as? [String: Any])
+        XCTAssertEqual(message["role"] as? String, "assistant")
+        XCTAssertEqual(message["content"] as? String, expected)
+        XCTAssertNotNil(choice["finish_reason"] as? String)
+        let usage = try XCTUnwrap(object["usage"] as? [String: Int])
+        XCTAssertEqual(usage["total_tokens"], (usage["prompt_tokens"] ?? 0) + (usage["completion_tokens"] ?? 0))
+
+        let streamed = try HTTP.request("POST", server.baseURL + "/v1/chat/completions",
+                                        body: chatBody(maxTokens: 12, stream: true, extra: #", "stream_options": {"include_usage": true}"#))
+        XCTAssertEqual(streamed.status, 200)
+        XCTAssertEqual(streamed.headers["content-type"], "text/event-stream")
+        let payloads = events(streamed.body)
+        XCTAssertEqual(payloads.last, "[DONE]")
+        let chunks = try payloads.dropLast().map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        XCTAssertTrue(chunks.allSatisfy { $0["object"] as? String == "chat.completion.chunk" })
+        XCTAssertEqual(Set(chunks.compactMap { $0["id"] as? String }).count, 1, "one id for the whole stream")
+        let choices = chunks.compactMap { ($0["choices"] as? [[String: Any]])?.first }
+        XCTAssertEqual((choices.first?["delta"] as? [String: Any])?["role"] as? String, "assistant")
+        let text = choices.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.joined()
+        XCTAssertEqual(text, expected)
+        let finishReasons = choices.map { $0["finish_reason"] is NSNull ? nil : $0["finish_reason"] as? String }
+        XCTAssertEqual(finishReasons.compactMap { $0 }.count, 1, "only the last choice chunk has a finish_reason")
+        XCTAssertNotNil(finishReasons.last ?? nil)
+        let usageChunk = try XCTUnwrap(chunks.last)
+        XCTAssertEqual((usageChunk["choices"] as? [Any])?.count, 0)
+        XCTAssertEqual((usageChunk["usage"] as? [String: Int])?["completion_tokens"], usage["completion_tokens"])
+    }
+
+    func testTextCompletionsModelsAndHealth() throws {
+        let server = try ServerProcess(["--model", model.path])
+        defer { server.stop() }
+        let body = #"{"prompt": "The license grants permission to copy.", "max_tokens": 10, "temperature": 0}"#
+        let reply = try HTTP.request("POST", server.baseURL + "/v1/completions", body: body)
+        XCTAssertEqual(reply.status, 200, reply.body)
+        let object = try reply.json()
+        XCTAssertEqual(object["object"] as? String, "text_completion")
+        let choice = try XCTUnwrap((object["choices"] as? [[String: Any]])?.first)
+        XCTAssertEqual(choice["text"] as? String, try referenceText(maxTokens: 10, raw: true))
+
+        let streamed = try HTTP.request("POST", server.baseURL + "/v1/completions",
+                                        body: #"{"prompt": "The license", "max_tokens": 5, "stream": true}"#)
+        let payloads = events(streamed.body)
+        XCTAssertEqual(payloads.last, "[DONE]")
+        XCTAssertTrue(payloads.dropLast().allSatisfy { $0.contains(#""object":"text_completion""#) })
+
+        let models = try HTTP.request("GET", server.baseURL + "/v1/models").json()
+        XCTAssertEqual(models["object"] as? String, "list")
+        XCTAssertEqual((models["data"] as? [[String: Any]])?.first?["id"] as? String, "llama3-sharded-bf16")
+
+        let health = try HTTP.request("GET", server.baseURL + "/health")
+        XCTAssertEqual(health.status, 200)
+        XCTAssertEqual(try health.json()["status"] as? String, "ok")
+    }
+
+    func testBadRequestsGetOpenAIErrorsNamingTheProblem() throws {
+        let server = try ServerProcess(["--model", model.path, "--max-body-bytes", "2000", "--max-prompt-tokens", "40"])
+        defer { server.stop() }
+        let url = server.baseURL + "/v1/chat/completions"
+
+        let malformed = try HTTP.request("POST", url, body: #"{"messages": [ "#)
+        XCTAssertEqual(malformed.status, 400)
+        let malformedError = try XCTUnwrap(try malformed.json()["error"] as? [String: Any])
+        XCTAssertTrue((malformedError["message"] as? String)?.contains("malformed JSON") == true, malformed.body)
+        XCTAssertEqual(malformedError["type"] as? String, "invalid_request_error")
+
+        let missing = try HTTP.request("POST", url, body: #"{"max_tokens": 4}"#)
+        XCTAssertEqual(missing.status, 400)
+        XCTAssertEqual((try missing.json()["error"] as? [String: Any])?["param"] as? String, "messages")
+
+        let wrongType = try HTTP.request("POST", url, body: #"{"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}"#)
+        XCTAssertEqual(wrongType.status, 400)
+        XCTAssertEqual((try wrongType.json()["error"] as? [String: Any])?["param"] as? String, "temperature")
+
+        let large = try HTTP.request("POST", url, body: #"{"messages": [{"role": "user", "content": ""# + String(repeating: "a", count: 3000) + #""}]}"#)
+        XCTAssertEqual(large.status, 413)
+        XCTAssertTrue(((try large.json()["error"] as? [String: Any])?["message"] as? String)?.contains("2000") == true, large.body)
+
+        let long = try HTTP.request("POST", url, body: #"{"messages": [{"role": "user", "content": ""# + String(repeating: "copy ", count: 60) + #""}]}"#)
+        XCTAssertEqual(long.status, 400)
+        let longError = try XCTUnwrap(try long.json()["error"] as? [String: Any])
+        XCTAssertEqual(longError["param"] as? String, "messages")
+        XCTAssertTrue((longError["message"] as? String)?.contains("the limit is 40") == true, long.body)
+
+        let noGuard = try HTTP.request("POST", url, body: #"{"messages": [{"role": "user", "content": "hi"}], "guard": "on"}"#)
+        XCTAssertEqual(noGuard.status, 400)
+        XCTAssertEqual((try noGuard.json()["error"] as? [String: Any])?["param"] as? String, "guard")
+    }
+
+    func testFullQueueAnswers503WithRetryAfterAndConcurrentClientsAreAllAnswered() throws {
+        // No waiting room: while one long answer runs, the others are refused at once.
+        let strict = try ServerProcess(["--model", model.path, "--max-queue", "0"])
+        let long = chatBody(maxTokens: 250, extra: #", "ignore_eos": true"#)
+        let burst = try (0..<6).map { _ in try HTTP.Pending("POST", strict.baseURL + "/v1/chat/completions", body: long) }
+        let replies = try burst.map { try $0.finish() }
+        XCTAssertEqual(strict.stop(), 0)
+        let refused = replies.filter { $0.status == 503 }
+        XCTAssertFalse(refused.isEmpty, "statuses: \(replies.map(\.status))")
+        XCTAssertTrue(replies.allSatisfy { $0.status == 200 || $0.status == 503 }, "statuses: \(replies.map(\.status))")
+        XCTAssertTrue(replies.contains { $0.status == 200 })
+        for reply in refused {
+            XCTAssertNotNil(Int(reply.headers["retry-after"] ?? ""), reply.body)
+            XCTAssertEqual((try reply.json()["error"] as? [String: Any])?["code"] as? String, "queue_full")
+        }
+
+        // With room to wait, every concurrent client gets its own full answer, in turn.
+        let roomy = try ServerProcess(["--model", model.path, "--max-queue", "8"])
+        defer { roomy.stop() }
+        let expected = try referenceText(maxTokens: 8)
+        let clients = try (0..<5).map { index in
+            try HTTP.Pending("POST", roomy.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: 8, stream: index % 2 == 1))
+        }
+        for (index, client) in clients.enumerated() {
+            let reply = try client.finish()
+            XCTAssertEqual(reply.status, 200)
+            if index % 2 == 1 {
+                let text = events(reply.body).dropLast().compactMap { payload -> String? in
+                    let chunk = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any]
+                    return ((chunk?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String
+                }.joined()
+                XCTAssertEqual(text, expected)
+            } else {
+                let message = (try reply.json()["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
+                XCTAssertEqual(message?["content"] as? String, expected)
+            }
+        }
+    }
+
+    func testAdaptersCanBeListedAndScaled() throws {
+        let adapter = model.appendingPathComponent("lora")
+        let server = try ServerProcess(["--model", model.path, "--lora", adapter.path + ":0.5"])
+        defer { server.stop() }
+        let listed = try HTTP.request("GET", server.baseURL + "/adapters").json()
+        let first = try XCTUnwrap((listed["adapters"] as? [[String: Any]])?.first)
+        XCTAssertEqual(first["id"] as? Int, 1)
+        XCTAssertEqual(first["scale"] as? Double, 0.5)
+
+        let changed = try HTTP.request("POST", server.baseURL + "/adapters", body: #"[{"id": 1, "scale": 0}]"#)
+        XCTAssertEqual(changed.status, 200, changed.body)
+        XCTAssertEqual(((try changed.json()["adapters"] as? [[String: Any]])?.first?["scale"] as? Double), 0)
+        // At scale 0 the adapter changes nothing: the answer is the base model's.
+        let reply = try HTTP.request("POST", server.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: 8))
+        XCTAssertEqual(((try reply.json()["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String,
+                       try referenceText(maxTokens: 8))
+
+        let unknown = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"adapters": [{"id": 7, "enabled": false}]}"#)
+        XCTAssertEqual(unknown.status, 400)
+        XCTAssertTrue(unknown.body.contains("no adapter 7"), unknown.body)
+    }
+}
+
+extension ServerTests {
+    /// SIGTERM with an answer streaming and another waiting: both clients get a complete reply and the server exits.
+    func testGracefulShutdownEndsInFlightRequests() throws {
+        let server = try ServerProcess(["--model", model.path])
+        let long = chatBody(maxTokens: 250, stream: true, extra: #", "ignore_eos": true"#)
+        let running = try HTTP.Pending("POST", server.baseURL + "/v1/chat/completions", body: long)
+        let waiting = try HTTP.Pending("POST", server.baseURL + "/v1/chat/completions", body: long)
+        Thread.sleep(forTimeInterval: 0.15)
+        let start = Date()
+        XCTAssertEqual(server.stop(timeout: 10), 0)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        for reply in [try running.finish(), try waiting.finish()] {
+            XCTAssertEqual(reply.status, 200)
+            XCTAssertTrue(reply.body.hasSuffix("data: [DONE]\n\n"), reply.body)
+        }
+    }
+}
