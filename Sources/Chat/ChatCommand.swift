@@ -21,17 +21,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Maximum tokens per answer.")
     var maxTokens: Int = 512
 
-    @Option(name: .long, help: "Sampling temperature; 0 is greedy. Default: the model's generation_config.json, else greedy.")
-    var temperature: Float?
-
-    @Option(name: .long, help: "Keep only the K most likely tokens (0: off).")
-    var topK: Int?
-
-    @Option(name: .long, help: "Keep the smallest set of tokens whose probability reaches P (1: off).")
-    var topP: Float?
-
-    @Option(name: .long, help: "Random seed, for reproducible sampling.")
-    var seed: UInt64?
+    @OptionGroup var samplingOptions: SamplingOptions
 
     @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable).")
     var lora: [LoRAArgument] = []
@@ -62,12 +52,7 @@ struct ChatCommand: ParsableCommand {
         let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
         let adapters = AdapterRegistry(model: languageModel.model)
         for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
-        var sampling = languageModel.defaultSampling
-        if let temperature { sampling.temperature = temperature }
-        if let topK { sampling.topK = topK }
-        if let topP { sampling.topP = topP }
-        sampling.seed = seed
-        let options = GenerationOptions(sampling: sampling, maxTokens: maxTokens)
+        let options = GenerationOptions(sampling: samplingOptions.parameters(over: languageModel.defaultSampling), maxTokens: maxTokens)
         try options.sampling.validate()
 
         let environment = ProcessInfo.processInfo.environment

@@ -27,23 +27,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Maximum number of tokens to generate.")
     var maxTokens: Int = 256
 
-    @Option(name: .long, help: "Sampling temperature; 0 is greedy. Default: the model's generation_config.json, else greedy.")
-    var temperature: Float?
-
-    @Option(name: .long, help: "Keep only the K most likely tokens (0: off).")
-    var topK: Int?
-
-    @Option(name: .long, help: "Keep the smallest set of tokens whose probability reaches P (1: off).")
-    var topP: Float?
-
-    @Option(name: .long, help: "Drop tokens less likely than P × the most likely one (0: off).")
-    var minP: Float?
-
-    @Option(name: .long, help: "Penalize tokens already seen (1: off).")
-    var repetitionPenalty: Float?
-
-    @Option(name: .long, help: "Random seed, for reproducible sampling.")
-    var seed: UInt64?
+    @OptionGroup var samplingOptions: SamplingOptions
 
     @Option(name: .long, help: "Stop when this text appears (repeatable); it is not included in the output.")
     var stop: [String] = []
@@ -80,13 +64,7 @@ struct GenerateCommand: ParsableCommand {
             messages.append(ChatMessage(role: "user", content: text))
             promptIds = try languageModel.encodeChat(messages)
         }
-        var sampling = languageModel.defaultSampling
-        if let temperature { sampling.temperature = temperature }
-        if let topK { sampling.topK = topK }
-        if let topP { sampling.topP = topP }
-        if let minP { sampling.minP = minP }
-        if let repetitionPenalty { sampling.repetitionPenalty = repetitionPenalty }
-        sampling.seed = seed
+        let sampling = samplingOptions.parameters(over: languageModel.defaultSampling)
         let options = GenerationOptions(sampling: sampling, maxTokens: maxTokens, stopStrings: stop, ignoreEOS: ignoreEos)
         let result = try TextGenerator(languageModel).generate(promptIds: promptIds, options: options) { delta in
             if !json, !delta.text.isEmpty {
