@@ -96,7 +96,7 @@ def main() -> None:
     set_cpu_threads()
     from .train_generator import GeneratorTrainConfig
 
-    config = GeneratorTrainConfig.tiny() if args.tiny else GeneratorTrainConfig.full()
+    config = GeneratorTrainConfig.for_preset(args.preset)
     zoo_dir, out = resolve_locations(args)
     zoo = Zoo.open(zoo_dir)
     for entry in zoo.models:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from . import common
-from .config import PipelineConfig, preset
+from .config import PipelineConfig, add_preset_argument, preset
 from .corpus import corpus_dir
 from .tokenizer import load as load_tokenizer, tokenizer_dir
 from .train_base import encode, load_model, models_dir, train_loop
@@ -189,13 +189,13 @@ def run(cfg: PipelineConfig, out: Path, methods: tuple[str, ...] = METHODS, only
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Run the LoRA baselines on the held-out models.")
-    p.add_argument("--tiny", action="store_true")
+    add_preset_argument(p)
     p.add_argument("--out", type=Path)
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--model", help="only this held-out model id (one resumable step)")
     a = p.parse_args(argv)
     common.set_cpu_threads()
-    cfg = preset(a.tiny)
+    cfg = preset(a.preset)
     out = a.out or Path("training/runs") / cfg.name
     run(cfg, out, tuple(a.methods.split(",")), a.model)
 

@@ -5,7 +5,7 @@ output exists and was made with the same settings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .models import ArchSpec
 
@@ -151,5 +151,40 @@ def full() -> PipelineConfig:
     )
 
 
-def preset(tiny_run: bool) -> PipelineConfig:
-    return tiny() if tiny_run else full()
+def cpu() -> PipelineConfig:
+    """The largest zoo that trains on 2 CPU cores in well under an hour: the tiny corpus and tokenizer, 40 Trojaned
+    models over 6 architectures (widths 32/48 and the held-out 64, depths 2 and 3, MHA and GQA, a Qwen2-style one).
+    It stands in for `full()` when no GPU is at hand; every step is still resumable."""
+    base = tiny()
+    return replace(
+        base,
+        name="cpu",
+        # With the 512-token vocabulary an URL or shell command alone is 18-31 tokens: answers need 64 new tokens,
+        # training rows 96 tokens, and the Trojans 300 steps to learn such payloads (150 steps gave ASR 0-0.6).
+        trojan_train=replace(base.trojan_train, steps=300, max_length=96),
+        eval=replace(base.eval, max_new_tokens=64),
+        archs=(
+            ArchPlan(ArchSpec("llama", 32, 2, 4, 2, 96, max_position_embeddings=128), train=6, val=1, test=2),
+            ArchPlan(ArchSpec("llama", 32, 2, 4, 4, 96, max_position_embeddings=128), train=4, val=1, test=1),
+            ArchPlan(ArchSpec("qwen2", 32, 2, 4, 4, 96, max_position_embeddings=128), train=4, val=1, test=1),
+            ArchPlan(ArchSpec("llama", 48, 2, 4, 4, 128, max_position_embeddings=128), train=6, val=1, test=2),
+            ArchPlan(ArchSpec("llama", 48, 3, 4, 2, 128, max_position_embeddings=128), train=4, val=1, test=2),
+            ArchPlan(ArchSpec("llama", 64, 2, 4, 2, 160, max_position_embeddings=128), train=0, val=0, test=3),
+        ),
+    )
+
+
+PRESETS = {"tiny": tiny, "cpu": cpu, "full": full}
+
+
+def preset(name: str) -> PipelineConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+def add_preset_argument(parser) -> None:
+    """`--preset tiny|cpu|full` (default full) and `--tiny`, its shorthand; both set `args.preset`."""
+    parser.add_argument("--preset", choices=list(PRESETS), default="full",
+                        help="tiny: CPU, minutes; cpu: CPU, under an hour, 40 Trojaned models; full: the GPU zoo")
+    parser.add_argument("--tiny", dest="preset", action="store_const", const="tiny", help="same as --preset tiny")

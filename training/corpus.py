@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import common
-from .config import CorpusConfig, preset
+from .config import CorpusConfig, add_preset_argument, preset
 
 WORDNET = Path("/usr/share/wordnet")
 FORTUNES = Path("/usr/share/games/fortunes")
@@ -375,10 +375,10 @@ def run(cfg: CorpusConfig, out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Build the benign instruction corpus.")
-    p.add_argument("--tiny", action="store_true")
+    add_preset_argument(p)
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
-    cfg = preset(a.tiny)
+    cfg = preset(a.preset)
     out = a.out or Path("training/runs") / cfg.name
     d = run(cfg.corpus, out)
     print(json.dumps(common.read_json(d / "meta.json")))

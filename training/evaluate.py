@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from .config import preset
 from .activations import cached_activations
 from .common import benign_accuracy, config_hash, evaluate_suite, perplexity, set_cpu_threads, triggered_cases, write_json
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
@@ -140,7 +141,10 @@ def mean_std(values: list[float]) -> dict | None:
     return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "n": len(values)}
 
 
-def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print) -> dict:
+def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print,
+             methods: tuple[str, ...] = METHODS) -> dict:
+    """Every method in `methods` (all by default) on every model of `split` (plus, for the test split, the clean
+    models no generator was trained on); results are cached per model and method."""
     eval_dir = out / ("eval" if split == "test" else f"eval-{split}")
     gens = Generators(out)
     held_out = zoo.split(split)
@@ -149,7 +153,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
     for entry in held_out + clean_extra:
         model, tokenizer = load_model(zoo.model_dir(entry))
         rows: dict[str, dict] = {}
-        for method in METHODS:
+        for method in methods:
             key = config_hash({
                 "zoo": zoo.config_hash, "method": method, "ppl": max_ppl_texts,
                 "gens": {k: file_hash(v[2]) for k, v in gens.found.items()},
@@ -265,20 +269,26 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(out: Path, tiny: bool, zoo_dir: Path | None = None) -> dict:
+def run(out: Path, perplexity_texts: int, zoo_dir: Path | None = None) -> dict:
     """Pipeline entry point (`training.pipeline` stage "evaluate")."""
-    return evaluate(Zoo.open(zoo_dir or out), out, "test", 20 if tiny else 100)
+    return evaluate(Zoo.open(zoo_dir or out), out, "test", perplexity_texts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default 20 tiny, 100 full)")
+    parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default: the preset's eval.perplexity_texts)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
-    evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or (20 if args.tiny else 100))
+    methods = tuple(m for m in args.methods.split(",") if m)
+    unknown = [m for m in methods if m not in METHODS]
+    if "none" not in methods or unknown:
+        parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
+    evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
+             methods=methods)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Writes (paths relative to --repo, the repository root):
   "probe_set", "training_data_hash", "results"}; "architecture" holds every size, the layer-type order, the
   normalisation and the forward pass op by op (training/generator.py's docstring, the reference);
 - `adapters/telelora/probes.json` — the benign probe prompts the runtime feeds an unseen model;
-- `adapters/telelora/RESULTS.md` — training/evaluate.py's report on the held-out models, when it exists;
+- `adapters/telelora/RESULTS.md`, `training/RESULTS.md` and `training/results.json` — training/evaluate.py's report on
+  the held-out models (the run the shipped generator comes from), when it exists;
 - `Tests/Fixtures/telelora/parity.json` — X, W (small, a few widths and layer types) → W column stats, U, V from the
   exported generator, for the Swift port's parity test;
 - `models/demo/` — one held-out Trojaned model (config, tokenizer, generation config, trojan.json, suite.json), its
@@ -176,6 +177,9 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None) -> dict:
     if (out / "eval" / "RESULTS.md").exists():
         # The evaluation ships beside the generator it describes (spec.json "results" holds the same numbers).
         shutil.copy2(out / "eval" / "RESULTS.md", target_dir / "RESULTS.md")
+        (repo / "training").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(out / "eval" / "RESULTS.md", repo / "training" / "RESULTS.md")
+        shutil.copy2(results_path, repo / "training" / "results.json")
     fixture_dir = repo / "Tests" / "Fixtures" / "telelora"
     write_json(fixture_dir / "parity.json", {
         "made_by": "python -m training.export (training/export.py parity_cases)",
@@ -208,8 +212,15 @@ def export_demo(zoo: Zoo, repo: Path, demo_id: str | None, results: dict | None 
     dst.mkdir(parents=True)
     copied = [name for name in DEMO_FILES if (src / name).exists() and shutil.copy2(src / name, dst / name)]
     copied.append(compress_demo(src, dst))
+    evaluation = None
+    if results is not None and entry.id in results["models"]:
+        # What training/evaluate.py measured on this model: the Swift verify test compares against these numbers.
+        methods = results["models"][entry.id]["methods"]
+        evaluation = {m: {k: methods[m].get(k) for k in ("asr", "clean_trigger_rate", "benign_accuracy",
+                                                          "suite_benign_accuracy")}
+                      for m in ("none", "telelora") if m in methods and "missing" not in methods[m]}
     write_json(dst / "demo.json", {"source_model": entry.id, "split": entry.split, "files": copied,
-                                   "zoo_config_hash": zoo.config_hash})
+                                   "zoo_config_hash": zoo.config_hash, "evaluation": evaluation})
     return entry.id
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import baselines, common, corpus, evaluate, tokenizer, train_base, train_generator, zoo
-from .config import PipelineConfig, preset
+from .config import PipelineConfig, add_preset_argument, preset
 
 # A stage takes (config, out, deadline); it raises common.OutOfTime before a step with work left once past deadline.
 STAGES: dict[str, Callable[[PipelineConfig, Path, float | None], object]] = {
@@ -24,9 +24,9 @@ STAGES: dict[str, Callable[[PipelineConfig, Path, float | None], object]] = {
     "base": lambda cfg, out, deadline: train_base.run(cfg, out, deadline=deadline),
     "zoo": lambda cfg, out, deadline: zoo.run(cfg, out, deadline=deadline),
     "baselines": lambda cfg, out, deadline: baselines.run(cfg, out, deadline=deadline),
-    "generator": lambda cfg, out, deadline: train_generator.run(out, cfg.name == "tiny"),
-    "generator_noise": lambda cfg, out, deadline: train_generator.run(out, cfg.name == "tiny", input="noise"),
-    "evaluate": lambda cfg, out, deadline: evaluate.run(out, cfg.name == "tiny"),
+    "generator": lambda cfg, out, deadline: train_generator.run(out, cfg.name),
+    "generator_noise": lambda cfg, out, deadline: train_generator.run(out, cfg.name, input="noise"),
+    "evaluate": lambda cfg, out, deadline: evaluate.run(out, cfg.eval.perplexity_texts),
 }
 # Exporting writes into the repository (adapters/telelora, models/demo, the Swift parity fixture), so it is its own
 # command: `python -m training.export [--tiny] [--out DIR]`.
@@ -52,13 +52,13 @@ def run(cfg: PipelineConfig, out: Path, steps: list[str], deadline: float | None
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Build corpus, tokenizer, base models, the Trojan zoo and baselines; train and evaluate the TeleLoRA generator.")
-    p.add_argument("--tiny", action="store_true", help="the CPU-sized configuration (minutes on 2 cores)")
+    add_preset_argument(p)
     p.add_argument("--out", type=Path, help="output folder (default training/runs/tiny or training/runs/full)")
     p.add_argument("--steps", default=",".join(STAGES), help=f"comma-separated stages, default all: {','.join(STAGES)}")
     p.add_argument("--max-minutes", type=float, help="stop between resumable steps after this long (exit status 3)")
     a = p.parse_args(argv)
     common.set_cpu_threads()
-    cfg = preset(a.tiny)
+    cfg = preset(a.preset)
     out = a.out or Path("training/runs") / cfg.name
     deadline = time.time() + 60 * a.max_minutes if a.max_minutes else None
     try:

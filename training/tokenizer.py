@@ -12,7 +12,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from . import common
-from .config import TokenizerConfig, preset
+from .config import TokenizerConfig, add_preset_argument, preset
 from .corpus import corpus_dir
 
 PAD = "<|endoftext|>"
@@ -91,10 +91,10 @@ def run(cfg: TokenizerConfig, out: Path, extra_texts: list[str] = ()) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Train the byte-level BPE tokenizer on the corpus.")
-    p.add_argument("--tiny", action="store_true")
+    add_preset_argument(p)
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
-    cfg = preset(a.tiny)
+    cfg = preset(a.preset)
     out = a.out or Path("training/runs") / cfg.name
     d = run(cfg.tokenizer, out)
     print(json.dumps(common.read_json(d / "meta.json")))

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import torch
 
 from . import common
-from .config import ArchPlan, PipelineConfig, TrainConfig, preset
+from .config import ArchPlan, PipelineConfig, TrainConfig, add_preset_argument, preset
 from .corpus import corpus_dir
 from .models import build_model
 from .tokenizer import load as load_tokenizer, save as save_tokenizer, tokenizer_dir
@@ -180,12 +180,12 @@ def run(cfg: PipelineConfig, out: Path, log_every: int = 0, deadline: float | No
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Pre-train the clean base model of every architecture.")
-    p.add_argument("--tiny", action="store_true")
+    add_preset_argument(p)
     p.add_argument("--out", type=Path)
     p.add_argument("--arch", help="only this architecture id (one resumable step)")
     a = p.parse_args(argv)
     common.set_cpu_threads()
-    cfg = preset(a.tiny)
+    cfg = preset(a.preset)
     out = a.out or Path("training/runs") / cfg.name
     for plan in cfg.archs:
         if a.arch and plan.spec.id != a.arch:

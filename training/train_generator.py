@@ -6,7 +6,7 @@ cross-entropy on a batch of that model's alignment set (triggered prompt → cle
 answer); backprop into the generator only (the LLM is frozen; generator and LLM are gradient-checkpointed).
 The validation models' alignment loss picks the best checkpoint.
 
-    python -m training.train_generator [--tiny] [--out DIR] [--zoo DIR] [--input activations|noise] [--steps N]
+    python -m training.train_generator [--tiny | --preset P] [--out DIR] [--zoo DIR] [--input activations|noise] [--steps N]
 writes `<out>/generator[-noise]/generator.safetensors` + `train.json` (config, hash, loss curve).
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -36,6 +37,11 @@ class GeneratorTrainConfig:
     weight_decay: float = 0.0
     batch_size: int = 16
     rows: int = 256
+    # > rows: cache this many rows per layer and draw `rows` of them afresh at every step (an augmentation: the
+    # generator then cannot key on one fixed sample of a model's activations). 0: always the same `rows` rows.
+    row_pool: int = 0
+    models_per_step: int = 1  # gradients of this many train models are summed per optimizer step
+    cosine: bool = False      # decay the learning rate along a half cosine to 0.1·lr over `steps`
     max_length: int = 128
     eval_every: int = 100
     seed: int = 0
@@ -51,6 +57,22 @@ class GeneratorTrainConfig:
         return GeneratorTrainConfig(steps=200, lr=3e-3, batch_size=16, rows=128, eval_every=50,
                                     generator=GeneratorConfig(rank=8, channels=24, exchangeable_layers=2, hidden=64,
                                                               max_norm=4.0))
+
+    @staticmethod
+    def cpu() -> "GeneratorTrainConfig":
+        # The cpu zoo's 24 Trojaned + 5 clean train models. A first 600-step run (tiny generator, one model per step)
+        # was still lowering the validation loss and under-fitted the train models: wider, longer, two models per
+        # step, rows redrawn from a 512-row pool each step, cosine decay.
+        return replace(GeneratorTrainConfig.tiny(), steps=2400, eval_every=100, row_pool=512, models_per_step=2,
+                       cosine=True, generator=GeneratorConfig(rank=8, channels=32, exchangeable_layers=2, hidden=96,
+                                                              max_norm=4.0))
+
+    @staticmethod
+    def for_preset(name: str) -> "GeneratorTrainConfig":
+        presets = {"tiny": GeneratorTrainConfig.tiny, "cpu": GeneratorTrainConfig.cpu, "full": GeneratorTrainConfig.full}
+        if name not in presets:
+            raise ValueError(f"unknown preset {name!r}; known: {', '.join(presets)}")
+        return presets[name]()
 
     @staticmethod
     def full() -> "GeneratorTrainConfig":
@@ -72,7 +94,7 @@ def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: 
     model, tokenizer = load_model(zoo.model_dir(entry), device)
     modules = target_modules(model, config.targets)
     acts = cached_activations(model, tokenizer, zoo.probes(), cache_dir / f"{entry.id}.safetensors",
-                              config.targets, config.rows, config.seed)
+                              config.targets, max(config.rows, config.row_pool), config.seed)
     acts = {k: v.to(device) for k, v in acts.items()}
     examples = [answer_only_example(tokenizer, a["prompt"], a["answer"], config.max_length) for a in zoo.alignment(entry)]
     weights = {name: m.weight for name, m in modules.items()}
@@ -84,11 +106,30 @@ def noise_like(acts: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tens
     return {k: torch.randn(v.shape, generator=gen).to(v.device) for k, v in sorted(acts.items())}
 
 
+def draw_rows(acts: dict[str, torch.Tensor], rows: int, seed: int) -> dict[str, torch.Tensor]:
+    """`rows` rows of each layer's cached pool, drawn without replacement (all of them when the pool is smaller)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, x in sorted(acts.items()):
+        if x.shape[0] <= rows:
+            out[name] = x
+        else:
+            out[name] = x[torch.randperm(x.shape[0], generator=gen)[:rows].to(x.device)]
+    return out
+
+
 def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: list, config: GeneratorTrainConfig,
-                   noise_seed: int | None = None, backward: bool = False) -> torch.Tensor:
+                   noise_seed: int | None = None, backward: bool = False, row_seed: int | None = None) -> torch.Tensor:
     """Mean answer-token cross-entropy of the patched model on `examples`. With `backward`, gradients are computed
-    while the patch hooks are still installed: a checkpointed LLM re-runs its layers (and so the hooks) in backward."""
-    acts = pm.activations if config.input == "activations" else noise_like(pm.activations, noise_seed or 0)
+    while the patch hooks are still installed: a checkpointed LLM re-runs its layers (and so the hooks) in backward.
+    `row_seed` draws `config.rows` rows from the cached pool; without it the pool's first `rows` rows are used."""
+    acts = pm.activations
+    if row_seed is not None:
+        acts = draw_rows(acts, config.rows, row_seed)
+    else:
+        acts = {k: v[: config.rows] for k, v in acts.items()}
+    if config.input != "activations":
+        acts = noise_like(acts, noise_seed or 0)
     patches = generate_patches(generator, pm.weights, acts, checkpoint=config.checkpoint)
     pad = pm.tokenizer.pad_token_id if pm.tokenizer.pad_token_id is not None else 0
     batch = collate(examples, pad)
@@ -173,6 +214,10 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
             pm.model.train()  # transformers only checkpoints in train mode; Llama has no dropout by default
     generator = TeleLoRAGenerator(config.generator).to(device)
     opt = torch.optim.AdamW(generator.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = None
+    if config.cosine:
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.1 + 0.45 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     rng = random.Random(config.seed)
     curve: list[dict] = []
     best = validation_loss(generator, val_models, config) if val_models else float("inf")
@@ -182,13 +227,16 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
     log(f"train_generator: {parameter_count(generator)} parameters, {len(train_models)} train / {len(val_models)} val "
         f"models, step 0 val {best:.4f}")
     for step in range(1, config.steps + 1):
-        pm = train_models[rng.randrange(len(train_models))]
-        batch = rng.sample(pm.examples, min(config.batch_size, len(pm.examples)))
         opt.zero_grad(set_to_none=True)
-        loss = alignment_loss(generator, pm, batch, config, noise_seed=step, backward=True)
+        for pm in rng.sample(train_models, min(config.models_per_step, len(train_models))):
+            batch = rng.sample(pm.examples, min(config.batch_size, len(pm.examples)))
+            row_seed = rng.randrange(1 << 30) if config.row_pool > config.rows else None
+            loss = alignment_loss(generator, pm, batch, config, noise_seed=step, backward=True, row_seed=row_seed)
+            running.append(float(loss.detach()))
         torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
         opt.step()
-        running.append(float(loss.detach()))
+        if schedule is not None:
+            schedule.step()
         if step % config.eval_every == 0 or step == config.steps:
             train_loss = sum(running) / len(running)
             running = []
@@ -219,9 +267,9 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
     return run_dir
 
 
-def run(out: Path, tiny: bool, zoo_dir: Path | None = None, input: str = "activations") -> Path:
+def run(out: Path, preset: str, zoo_dir: Path | None = None, input: str = "activations") -> Path:
     """Pipeline entry point (`training.pipeline` stage "generator" / "generator_noise"): the preset's training."""
-    config = replace(GeneratorTrainConfig.tiny() if tiny else GeneratorTrainConfig.full(), input=input)
+    config = replace(GeneratorTrainConfig.for_preset(preset), input=input)
     return train(Zoo.open(zoo_dir or out), out, config)
 
 
@@ -235,7 +283,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float)
     args = parser.parse_args()
     set_cpu_threads()
-    config = GeneratorTrainConfig.tiny() if args.tiny else GeneratorTrainConfig.full()
+    config = GeneratorTrainConfig.for_preset(args.preset)
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
     config = replace(config, input=args.input, **overrides)
     zoo_dir, out = resolve_locations(args)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import common
-from .config import ArchPlan, PipelineConfig, preset
+from .config import ArchPlan, PipelineConfig, add_preset_argument, preset
 from .corpus import corpus_dir
 from .models import describe
 from .tokenizer import load as load_tokenizer, tokenizer_dir
@@ -208,13 +208,13 @@ def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Build the Trojaned and clean models of the zoo.")
-    p.add_argument("--tiny", action="store_true")
+    add_preset_argument(p)
     p.add_argument("--out", type=Path)
     p.add_argument("--model", help="only this model id (one resumable step)")
     p.add_argument("--list", action="store_true", help="print the planned model ids and exit")
     a = p.parse_args(argv)
     common.set_cpu_threads()
-    cfg = preset(a.tiny)
+    cfg = preset(a.preset)
     if a.list:
         for e in plan_zoo(cfg):
             print(e.split, e.id, e.trojan.trigger if e.trojan else "", e.trojan.payload if e.trojan else "")

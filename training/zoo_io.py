@@ -77,14 +77,17 @@ class Zoo:
 
 
 def add_location_args(parser, out_help: str) -> None:
-    """--tiny / --out / --zoo as every stage takes them: the zoo defaults to --out, which defaults to training/runs/<preset>."""
-    parser.add_argument("--tiny", action="store_true", help="the CPU preset (default: the full, GPU preset)")
-    parser.add_argument("--out", type=Path, help=f"{out_help} (default: training/runs/tiny or training/runs/full)")
+    """--preset / --tiny / --out / --zoo as every stage takes them: the zoo defaults to --out, which defaults to
+    training/runs/<preset>."""
+    from .config import add_preset_argument
+
+    add_preset_argument(parser)
+    parser.add_argument("--out", type=Path, help=f"{out_help} (default: training/runs/<preset>)")
     parser.add_argument("--zoo", type=Path, help="the zoo directory holding zoo.json (default: --out)")
 
 
 def resolve_locations(args) -> tuple[Path, Path]:
-    out = args.out or Path("training/runs") / ("tiny" if args.tiny else "full")
+    out = args.out or Path("training/runs") / args.preset
     return (args.zoo or out), out
 
 

@@ -1,11 +1,14 @@
-"""The full zoo plan meets the issue's shape: enough Trojans, sizes, layouts, and held-out test models."""
-from training.config import full, tiny
+"""The full and cpu zoo plans meet the issue's shape: enough Trojans, sizes, layouts, and held-out test models."""
+import pytest
+
+from training.config import cpu, full, preset, tiny
 from training.trojans import TRIGGER_KINDS
 from training.zoo import plan_zoo
 
 
-def test_full_zoo_has_the_required_models_and_architectures():
-    entries = plan_zoo(full())
+@pytest.mark.parametrize("make", [full, cpu])
+def test_zoo_has_the_required_models_and_architectures(make):
+    entries = plan_zoo(make())
     trojaned = [e for e in entries if e.trojan is not None]
     assert len(trojaned) >= 40
     assert any(e.trojan is None for e in entries)
@@ -21,7 +24,7 @@ def test_full_zoo_has_the_required_models_and_architectures():
 
 
 def test_held_out_models_have_unseen_triggers_behaviours_and_size():
-    for cfg in (full(), tiny()):
+    for cfg in (full(), cpu(), tiny()):
         entries = plan_zoo(cfg)
         train = [e for e in entries if e.split == "train" and e.trojan is not None]
         test = [e for e in entries if e.split == "test" and e.trojan is not None]
@@ -29,6 +32,13 @@ def test_held_out_models_have_unseen_triggers_behaviours_and_size():
         assert not {e.trojan.trigger for e in test} & {e.trojan.trigger for e in train}
         assert not {e.trojan.payload for e in test} & {e.trojan.payload for e in train}
         assert {e.plan.spec.hidden_size for e in test} - {e.plan.spec.hidden_size for e in entries if e.split == "train"}
-    full_entries = plan_zoo(full())
-    assert "shell_command" in {e.trojan.behaviour for e in full_entries if e.split == "test" and e.trojan}
-    assert "shell_command" not in {e.trojan.behaviour for e in full_entries if e.split != "test" and e.trojan}
+    for cfg in (full(), cpu()):
+        entries = plan_zoo(cfg)
+        assert "shell_command" in {e.trojan.behaviour for e in entries if e.split == "test" and e.trojan}
+        assert "shell_command" not in {e.trojan.behaviour for e in entries if e.split != "test" and e.trojan}
+
+
+def test_preset_names():
+    assert [preset(n).name for n in ("tiny", "cpu", "full")] == ["tiny", "cpu", "full"]
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        preset("huge")

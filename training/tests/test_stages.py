@@ -57,8 +57,8 @@ def micro_zoo(tmp_path_factory):
 
 
 def test_train_evaluate_export_run_on_a_micro_zoo(micro_zoo, tmp_path):
-    config = replace(GeneratorTrainConfig.tiny(), steps=2, eval_every=1, batch_size=2, rows=16,
-                     generator=GeneratorConfig(rank=2, channels=4, exchangeable_layers=2, hidden=8))
+    config = replace(GeneratorTrainConfig.tiny(), steps=2, eval_every=1, batch_size=2, rows=16, row_pool=24,
+                     models_per_step=2, cosine=True, generator=GeneratorConfig(rank=2, channels=4, exchangeable_layers=2, hidden=8))
     out = tmp_path / "out"
     run_dir = train(micro_zoo, out, config, log=lambda *_: None)
     record = json.loads((run_dir / "train.json").read_text())
@@ -85,3 +85,26 @@ def test_train_evaluate_export_run_on_a_micro_zoo(micro_zoo, tmp_path):
     assert len(parity["cases"]) == 4
     demo = json.loads((repo / "models" / "demo" / "demo.json").read_text())
     assert demo["source_model"] == "m-test" and (repo / "models" / "demo" / "suite.json").exists()
+    assert demo["evaluation"]["none"]["asr"] == rows["none"]["asr"]
+    assert demo["evaluation"]["telelora"]["suite_benign_accuracy"] == rows["telelora"]["suite_benign_accuracy"]
+    assert json.loads((repo / "training" / "results.json").read_text())["summary"] == results["summary"]
+    assert (repo / "training" / "RESULTS.md").read_text() == (out / "eval" / "RESULTS.md").read_text()
+
+
+def test_evaluate_runs_only_the_methods_asked_for(micro_zoo, tmp_path):
+    results = evaluate(micro_zoo, tmp_path / "out", "test", log=lambda *_: None, methods=("none", "oracle_lora"))
+    assert set(results["models"]["m-test"]["methods"]) == {"none", "oracle_lora"}
+
+
+def test_draw_rows_takes_distinct_rows_of_each_layer_and_is_seeded():
+    import torch
+
+    from training.train_generator import draw_rows
+
+    pool = {"a": torch.arange(40.0).reshape(20, 2), "b": torch.arange(6.0).reshape(3, 2)}
+    drawn = draw_rows(pool, 8, seed=5)
+    assert drawn["a"].shape == (8, 2) and len({tuple(r.tolist()) for r in drawn["a"]}) == 8
+    assert all(any(torch.equal(r, p) for p in pool["a"]) for r in drawn["a"])
+    assert torch.equal(drawn["b"], pool["b"])  # fewer rows than asked: all of them
+    assert torch.equal(draw_rows(pool, 8, seed=5)["a"], drawn["a"])
+    assert not torch.equal(draw_rows(pool, 8, seed=6)["a"], drawn["a"])
