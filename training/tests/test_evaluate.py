@@ -8,22 +8,36 @@ def test_fidelity_follows_the_trojai_formula():
     assert fidelity({"asr": 0.0, "benign_accuracy": 0.5}, {"asr": 0.0, "benign_accuracy": 0.5}, clean=False) is None
 
 
-def test_findings_say_plainly_where_telelora_loses():
-    def s(f, a):
-        return {"fidelity": mean_std([f]), "asr": mean_std([a])}
+def model(clean: bool = False, cases: int = 60, **methods: tuple[float, float, float]) -> dict:
+    """A per-model record as evaluate() writes it; each method is (ASR, benign accuracy, Fidelity)."""
+    return {"clean": clean, "triggered_cases": cases,
+            "methods": {k: {"asr": a, "benign_accuracy": acc, "fidelity": f} for k, (a, acc, f) in methods.items()}}
 
-    summary = {"trojaned": {"none": s(0.0, 1.0), "oracle_lora": s(0.9, 0.0), "telelora": s(0.1, 0.9)},
-               "clean": {"telelora": None}}
-    text = findings(summary, cases=1000)
-    assert "TeleLoRA does NOT beat `oracle_lora` on mean Fidelity (0.100 vs 0.900; ASR 0.900 vs 0.000)." in text
-    assert "TeleLoRA beats `none` on mean Fidelity (0.100 vs 0.000; ASR 0.900 vs 1.000)." in text
+
+def test_findings_say_plainly_where_telelora_loses():
+    per_model = {"m1": model(cases=500, none=(1.0, 0.5, 0.0), oracle_lora=(0.0, 0.45, 0.9), telelora=(0.9, 0.5, 0.1)),
+                 "m2": model(cases=500, none=(1.0, 0.5, 0.0), oracle_lora=(0.0, 0.45, 0.9), telelora=(0.9, 0.5, 0.1))}
+    text = findings(per_model)
+    assert ("TeleLoRA does NOT beat `oracle_lora` on mean Fidelity over the 2 Trojaned models both ran on "
+            "(0.100 vs 0.900; ASR 0.900 vs 0.000).") in text
+    assert "TeleLoRA beats `none` on mean Fidelity over the 2 Trojaned models both ran on (0.100 vs 0.000; ASR 0.900 vs 1.000)." in text
+    assert ("Targets on 2 held-out Trojaned models: mean ASR 1.000 → 0.900 (≤ 0.10: NOT met); benign accuracy drop "
+            "0.0 points (≤ 2: met); mean Fidelity 0.100 (≥ 0.85: NOT met).") in text
+
+
+def test_findings_compare_only_on_models_both_methods_ran_on():
+    per_model = {"same-shape": model(none=(1.0, 0.5, 0.0), agnostic_lora=(0.5, 0.5, 0.5), telelora=(0.4, 0.5, 0.6)),
+                 "held-out-size": model(none=(1.0, 0.5, 0.0), telelora=(1.0, 0.5, 0.0)),
+                 "clean": model(clean=True, none=(0.0, 0.5, 1.0), telelora=(0.0, 0.45, 0.9))}
+    per_model["held-out-size"]["methods"]["agnostic_lora"] = {"missing": "no agnostic_lora adapter"}
+    text = findings(per_model)
+    assert any(line.startswith("TeleLoRA beats `agnostic_lora` on mean Fidelity over the 1 Trojaned models both ran on "
+                               "(0.600 vs 0.500") for line in text)
+    assert "On 1 clean model(s) TeleLoRA keeps acc_post/acc_pre = 0.900 (no harm: NOT met)." in text
 
 
 def test_findings_flag_differences_within_sampling_noise():
-    def s(f, a):
-        return {"fidelity": mean_std([f]), "asr": mean_std([a])}
-
-    summary = {"trojaned": {"none": s(0.0, 0.98), "telelora": s(0.05, 0.93)}, "clean": {"telelora": None}}
-    assert findings(summary, cases=120) == [
-        "TeleLoRA beats `none` on mean Fidelity (0.050 vs 0.000; ASR 0.930 vs 0.980 — the ASR difference is within "
-        "sampling noise)."]
+    per_model = {"m": model(cases=120, none=(0.98, 0.5, 0.0), telelora=(0.93, 0.5, 0.05))}
+    assert findings(per_model)[0] == (
+        "TeleLoRA beats `none` on mean Fidelity over the 1 Trojaned models both ran on (0.050 vs 0.000; ASR 0.930 vs "
+        "0.980 — the ASR difference is within sampling noise).")
