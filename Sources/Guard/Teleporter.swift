@@ -98,18 +98,23 @@ public struct Teleporter: Sendable {
             samplers.append(sampler)
             tokens.append(try model.addTap(layer: group[0]) { batch in sampler.add(batch.input, count: batch.rows) })
         }
-        var probeTokens = 0, probesRun = 0
+        // Every probe is encoded first and the lot runs as packed passes (a few large matrix products per layer
+        // instead of small ones per probe); taps see each probe's rows in probe order, as one-by-one passes would.
+        var probeTokens = 0
+        var sequences: [[Int]] = []
         let prompts = probeOrder()
-        for (index, prompt) in prompts.enumerated() {
+        for prompt in prompts {
             if let probeTokenBudget, probeTokens >= probeTokenBudget { break }
             var ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
             if ids.count > model.contextLength { ids = Array(ids.prefix(model.contextLength)) }
             if !ids.isEmpty {
-                _ = try model.forward(ids, cache: model.makeCache(capacity: ids.count))
+                sequences.append(ids)
                 probeTokens += ids.count
             }
-            probesRun += 1
-            progress(.probing(completed: index + 1, total: prompts.count))
+        }
+        let probesRun = sequences.count
+        try model.runForActivations(sequences) { completed in
+            progress(.probing(completed: completed, total: prompts.count))
         }
         for token in tokens { model.removeTap(token) }
         tokens = []

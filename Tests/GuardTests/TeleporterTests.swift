@@ -32,7 +32,11 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(adapter.report.tappedInputs, 4 * languageModel.config.numHiddenLayers)
         let widths = languageModel.config.hiddenSize * 3 + languageModel.config.intermediateSize
         XCTAssertEqual(adapter.report.reservoirBytes, languageModel.config.numHiddenLayers * spec.activationRows * widths * 4)
-        XCTAssertEqual(progress.first, .probing(completed: 1, total: package.probes.prompts.count))
+        // Probes run as packed passes: one progress step per pass, the last one with every probe done.
+        let probed = progress.compactMap { step -> Int? in if case .probing(let completed, _) = step { return completed } else { return nil } }
+        XCTAssertEqual(probed.last, package.probes.prompts.count)
+        XCTAssertEqual(probed, probed.sorted())
+        XCTAssertEqual(progress.first.map { if case .probing = $0 { return true } else { return false } }, true)
         XCTAssertEqual(progress.last, .generating(completed: expectedLayers.count, total: expectedLayers.count))
         for (name, weights) in adapter.layers {
             XCTAssertEqual(weights.rank, spec.rank)
