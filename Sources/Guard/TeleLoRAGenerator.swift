@@ -89,16 +89,15 @@ public struct TeleLoRAGenerator: Sendable {
         var current = first.pointer, next = second.pointer
         let divisor = x.withUnsafeBufferPointer { Matrix.rootMeanSquare($0, epsilon: spec.epsilon) }
         for i in 0..<x.count { current[i] = x[i] / divisor }
-        for layer in exchangeable {
-            layer.forward(current, rows: rows, width: width, into: next, threads: workspace.threads)
-            swap(&current, &next)
-        }
-        var means = [Float](repeating: 0, count: width * c)
-        Matrix.meanOfRows(current, rows: rows, columns: width * c, weights: [Float](repeating: 1 / Float(rows), count: rows), into: &means)
-        var maxima = [Float](repeating: -.infinity, count: width * c)
-        for n in 0..<rows {
-            let row = current + n * width * c
-            for i in 0..<(width * c) { maxima[i] = max(maxima[i], row[i]) }
+        // The last layer is fused with the pooling over N: its N×H×c output is never stored.
+        var means = [Float](repeating: 0, count: width * c), maxima = [Float](repeating: -.infinity, count: width * c)
+        for (index, layer) in exchangeable.enumerated() {
+            if index == exchangeable.count - 1 {
+                (means, maxima) = layer.forwardPooled(current, rows: rows, width: width, scratch: next, threads: workspace.threads)
+            } else {
+                layer.forward(current, rows: rows, width: width, into: next, threads: workspace.threads)
+                swap(&current, &next)
+            }
         }
         var features = [Float](repeating: 0, count: width * 2 * c)
         for h in 0..<width {
