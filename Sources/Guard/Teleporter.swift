@@ -100,12 +100,16 @@ public struct Teleporter: Sendable {
         }
         // Every probe is encoded first and the lot runs as packed passes (a few large matrix products per layer
         // instead of small ones per probe); taps see each probe's rows in probe order, as one-by-one passes would.
+        // A base model without a chat template gets the probes as raw text: its activations on plain text are what
+        // it computes in use, which a template it does not have cannot give.
+        let usesChatTemplate = languageModel.formatter.chatTemplate != nil
         var probeTokens = 0
         var sequences: [[Int]] = []
         let prompts = probeOrder()
         for prompt in prompts {
             if let probeTokenBudget, probeTokens >= probeTokenBudget { break }
-            var ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+            var ids = usesChatTemplate ? try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+                : languageModel.tokenizer.encode(prompt)
             if ids.count > model.contextLength { ids = Array(ids.prefix(model.contextLength)) }
             if !ids.isEmpty {
                 sequences.append(ids)
@@ -148,7 +152,8 @@ public struct Teleporter: Sendable {
         }
         let end = Date()
         let report = TeleportReport(
-            probePrompts: probesRun, probeTokens: probeTokens, rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
+            probePrompts: probesRun, probeTokens: probeTokens, probeEncoding: usesChatTemplate ? "chat_template" : "raw",
+            rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
             layers: patches.count, tappedInputs: groups.count, reservoirBytes: samplers.reduce(0) { $0 + $1.bytesHeld },
             generatorScratchBytes: workspace.bytes, probeSeconds: probeSeconds,
             generatorSeconds: end.timeIntervalSince(generateStart), totalSeconds: end.timeIntervalSince(start), cached: false)

@@ -47,6 +47,20 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(adapter.generatorHash, package.contentHash)
     }
 
+    func testBaseModelWithoutChatTemplateIsProbedWithRawText() throws {
+        let copy = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("base")
+        try FileManager.default.copyItem(at: GuardFixtures.model(modelName), to: copy)
+        try GuardFixtures.editJSON(copy.appendingPathComponent("tokenizer_config.json")) { $0["chat_template"] = nil }
+        let base = try LanguageModel.load(directory: copy)
+        XCTAssertNil(base.formatter.chatTemplate)
+        let package = try TeleLoRAPackage.load(directory: GuardFixtures.generator)
+        let adapter = try Teleporter(package: package).teleport(base)
+        XCTAssertEqual(adapter.report.probeEncoding, "raw")
+        XCTAssertEqual(adapter.report.probeTokens, package.probes.prompts.map { base.tokenizer.encode($0).count }.reduce(0, +))
+        XCTAssertEqual(adapter.layers.count, base.model.linearLayerNames.count)
+        XCTAssertEqual(try Teleporter(package: package).teleport(try load()).report.probeEncoding, "chat_template")
+    }
+
     func testTeleportIsDeterministic() throws {
         let languageModel = try load()
         let package = try TeleLoRAPackage.load(directory: GuardFixtures.generator)
