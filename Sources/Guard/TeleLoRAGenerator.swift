@@ -161,27 +161,47 @@ public struct TeleLoRAGenerator: Sendable {
     }
 
     /// Per input neuron j of W/RMS(W): [√mean_i Wn², mean_i Wn, mean_i |Wn|, max_i |Wn|] → `[width × 4]`.
+    ///
+    /// One pass over the raw W, then each statistic divided by RMS(W) (the scaling commutes with all four), instead
+    /// of a pass for the RMS and a second one dividing every element: this runs once per targeted layer over the
+    /// whole model's weights. Columns are summed in Float over blocks of rows, where the loop over columns
+    /// vectorises, and the blocks in Double.
     public static func weightColumnStatistics(_ weight: UnsafeBufferPointer<Float>, outFeatures: Int, width: Int, epsilon: Float) -> [Float] {
-        let divisor = Matrix.rootMeanSquare(weight, epsilon: epsilon)
+        var statistics = [Float](repeating: 0, count: width * 4)
+        guard let base = weight.baseAddress, outFeatures > 0, width > 0 else { return statistics }
         var squares = [Double](repeating: 0, count: width), sums = [Double](repeating: 0, count: width)
-        var absolute = [Double](repeating: 0, count: width), maxima = [Float](repeating: 0, count: width)
-        for i in 0..<outFeatures {
-            let row = i * width
+        var absolute = [Double](repeating: 0, count: width)
+        let block = UnsafeMutablePointer<Float>.allocate(capacity: 4 * width)
+        defer { block.deallocate() }
+        let blockSquares = block, blockSums = block + width, blockAbsolute = block + 2 * width, maxima = block + 3 * width
+        maxima.initialize(repeating: 0, count: width)
+        let rowsPerBlock = 64
+        for start in stride(from: 0, to: outFeatures, by: rowsPerBlock) {
+            block.initialize(repeating: 0, count: 3 * width)
+            for i in start..<min(start + rowsPerBlock, outFeatures) {
+                let row = base + i * width
+                for j in 0..<width {
+                    let w = row[j], magnitude = abs(w)
+                    blockSquares[j] += w * w
+                    blockSums[j] += w
+                    blockAbsolute[j] += magnitude
+                    maxima[j] = max(maxima[j], magnitude)
+                }
+            }
             for j in 0..<width {
-                let w = weight[row + j] / divisor
-                squares[j] += Double(w) * Double(w)
-                sums[j] += Double(w)
-                absolute[j] += Double(abs(w))
-                maxima[j] = max(maxima[j], abs(w))
+                squares[j] += Double(blockSquares[j])
+                sums[j] += Double(blockSums[j])
+                absolute[j] += Double(blockAbsolute[j])
             }
         }
-        var statistics = [Float](repeating: 0, count: width * 4)
         let count = Double(outFeatures)
+        // RMS over all out·H entries (training/generator.py `rms_normalize`).
+        let divisor = (Float(squares.reduce(0, +) / (count * Double(width))) + epsilon).squareRoot()
         for j in 0..<width {
-            statistics[j * 4] = Float(squares[j] / count).squareRoot()
-            statistics[j * 4 + 1] = Float(sums[j] / count)
-            statistics[j * 4 + 2] = Float(absolute[j] / count)
-            statistics[j * 4 + 3] = maxima[j]
+            statistics[j * 4] = Float(squares[j] / count).squareRoot() / divisor
+            statistics[j * 4 + 1] = Float(sums[j] / count) / divisor
+            statistics[j * 4 + 2] = Float(absolute[j] / count) / divisor
+            statistics[j * 4 + 3] = maxima[j] / divisor
         }
         return statistics
     }
