@@ -1,9 +1,13 @@
 import Foundation
 
 extension LlamaModel {
-    /// Rows per packed pass by default: large enough that BLAS runs near its peak, small enough that the scratch
-    /// (about 10k floats per row for a 100M model) stays a few tens of MB.
-    public static let packedRowsPerPass = 1024
+    /// Rows per packed pass by default: as many as fit a 64 MiB scratch (about 10k floats a row for a 100M model,
+    /// 50k for an 8B one), between 64 and 1024 — from a few hundred rows on, BLAS runs near its peak.
+    public var packedRowsPerPass: Int {
+        let floatsPerRow = 5 * config.hiddenSize + 2 * config.numAttentionHeads * config.headDimension
+            + 2 * config.keyValueHeads * config.headDimension + 2 * config.intermediateSize + config.headDimension
+        return min(1024, max(64, (64 << 20) / (4 * max(1, floatsPerRow))))
+    }
 
     /// Runs independent sequences through every decoder layer for their activations only: each sequence starts at
     /// position 0 and attends only within itself, and taps see its rows exactly as a forward pass of it alone would
@@ -13,7 +17,7 @@ extension LlamaModel {
     /// so every linear layer is one large matrix product instead of one small product per sequence: probe prompts
     /// of ~40 tokens run several times faster packed than one by one. `passCompleted` gets the number of sequences
     /// run so far after each pass.
-    public func runForActivations(_ sequences: [[Int]], maxRowsPerPass: Int = packedRowsPerPass,
+    public func runForActivations(_ sequences: [[Int]], maxRowsPerPass: Int? = nil,
                                   passCompleted: (Int) -> Void = { _ in }) throws {
         for tokens in sequences {
             guard !tokens.isEmpty else { throw ModelError.emptyInput }
@@ -27,7 +31,7 @@ extension LlamaModel {
         var passes: [[[Int]]] = []
         var rowsInPass = 0
         for tokens in sequences {
-            if passes.isEmpty || rowsInPass + tokens.count > max(1, maxRowsPerPass) {
+            if passes.isEmpty || rowsInPass + tokens.count > max(1, maxRowsPerPass ?? packedRowsPerPass) {
                 passes.append([])
                 rowsInPass = 0
             }
