@@ -83,28 +83,36 @@ struct ExchangeableLayer: @unchecked Sendable {
     }
 
     /// The layer followed by pooling over N, for the last layer of the stack: returns mean_N and max_N of its
-    /// output `[width × c]` each. The output is never stored as a whole: `scratch` (rows·width·c floats) receives
-    /// Z·T1, and each row's slice is finished while it is in cache (pooled terms added, SiLU, folded into per-thread
-    /// sums and maxima) — one write and one read of the N×H×c tensor in memory instead of the seven passes (fill,
-    /// product, SiLU, mean, max) it took unfused.
+    /// output `[width × c]` each. The output is never stored: Z·T1 is made a chunk of rows at a time (about 2 MiB,
+    /// so it is still in cache when read back) into `scratch` (at least `rows·width·c` floats), and each row is
+    /// finished there (pooled terms added, SiLU) and folded into per-thread sums and maxima — instead of the N×H×c
+    /// tensor going through memory for each of the fill, product, SiLU, mean and max passes.
     func forwardPooled(_ z: UnsafePointer<Float>, rows: Int, width: Int, scratch: UnsafeMutablePointer<Float>,
                        threads: Int) -> (mean: [Float], max: [Float]) {
         let c = outputChannels
         let terms = pooledTerms(z, rows: rows, width: width)
-        if inputChannels > 1 { Matrix.multiply(z, t1, into: scratch, m: rows * width, k: inputChannels, n: c) }
         let blocks = max(1, min(threads, rows)), stride = width * c
         let sums = FloatBuffer(count: blocks * stride), maxima = FloatBuffer(count: blocks * stride)
         sums.pointer.initialize(repeating: 0, count: blocks * stride)
         maxima.pointer.initialize(repeating: -.infinity, count: blocks * stride)
-        Self.forEachBlock(rows: rows, threads: blocks) { index, block in
-            let sum = sums.pointer + index * stride, maximum = maxima.pointer + index * stride
-            var rowConstant = [Float](repeating: 0, count: c)
-            for n in block {
-                let row = scratch + n * stride
-                finishRow(n, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: row)
-                for i in 0..<stride {
-                    sum[i] += row[i]
-                    maximum[i] = max(maximum[i], row[i])
+        let chunkRows = max(blocks, min(rows, (2 << 20) / max(1, stride * MemoryLayout<Float>.size)))
+        for chunkStart in Swift.stride(from: 0, to: rows, by: chunkRows) {
+            let chunk = chunkStart..<min(rows, chunkStart + chunkRows)
+            if inputChannels > 1 {
+                Matrix.multiply(z + chunkStart * width * inputChannels, t1, into: scratch, m: chunk.count * width, k: inputChannels, n: c)
+            }
+            // Row blocks keep their thread's accumulators across chunks (block i always sums into partial i, rows in
+            // order), so the result does not depend on scheduling.
+            Self.forEachBlock(rows: chunk.count, threads: blocks) { index, block in
+                let sum = sums.pointer + index * stride, maximum = maxima.pointer + index * stride
+                var rowConstant = [Float](repeating: 0, count: c)
+                for local in block {
+                    let row = scratch + local * stride
+                    finishRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: row)
+                    for i in 0..<stride {
+                        sum[i] += row[i]
+                        maximum[i] = max(maximum[i], row[i])
+                    }
                 }
             }
         }
