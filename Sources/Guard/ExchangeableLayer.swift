@@ -44,22 +44,31 @@ struct ExchangeableLayer: @unchecked Sendable {
     /// `z`: rows·width·inputChannels floats (row n, neuron h, channel) → `out`: rows·width·outputChannels floats.
     func forward(_ z: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
         let terms = pooledTerms(z, rows: rows, width: width)
-        // Z·T1 first (one sgemm over all N·H positions; with one input channel an outer product, made per row
-        // below), then each row is finished while it is in cache. The elementwise work runs on `threads` threads
-        // over blocks of rows; BLAS threads itself.
-        if inputChannels > 1 { Matrix.multiply(z, t1, into: out, m: rows * width, k: inputChannels, n: outputChannels) }
+        let stride = width * outputChannels
+        // `out` is first filled with the pooled terms (with one input channel Z·T1 is an outer product, added in the
+        // same pass), then Z·T1 is accumulated onto it by sgemm with beta = 1, which spares the separate zeroing and
+        // adding passes over the N×H×c tensor. The elementwise passes run on `threads` threads over blocks of rows;
+        // BLAS threads itself.
         Self.forEachBlock(rows: rows, threads: threads) { block in
             var rowConstant = [Float](repeating: 0, count: outputChannels)
-            for n in block { finishRow(n, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: out + n * width * outputChannels) }
+            for n in block {
+                fillRow(n, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: out + n * stride)
+                if inputChannels == 1 { VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + n * stride, count: stride)) }
+            }
+        }
+        guard inputChannels > 1 else { return }
+        Matrix.multiply(z, t1, into: out, m: rows * width, k: inputChannels, n: outputChannels, beta: 1)
+        Self.forEachBlock(rows: rows, threads: threads) { block in
+            VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + block.lowerBound * stride, count: block.count * stride))
         }
     }
 
-    /// Row n of the output from its slice of Z·T1 in `row` (or, with one input channel, from Z itself):
-    /// `σ(Z·T1 + (mean_N·T2 + (mean_H·T3 + mean_{N,H}·T4 + b)))`, added in the order the unfused layer added them.
-    /// Plain loops, each of which the optimizer vectorises.
+    /// Row n before Z·T1 and SiLU: `mean_N·T2 + (mean_H·T3 + mean_{N,H}·T4 + b)` per neuron and channel, plus, with
+    /// one input channel, Z·T1 itself (an outer product) in front — the order the reference adds them in. Plain
+    /// loops over contiguous channels, which the optimizer vectorises.
     @inline(__always)
-    private func finishRow(_ n: Int, z: UnsafePointer<Float>, width: Int, terms: (neuron: [Float], row: [Float], all: [Float]),
-                           rowConstant: inout [Float], row: UnsafeMutablePointer<Float>) {
+    private func fillRow(_ n: Int, z: UnsafePointer<Float>, width: Int, terms: (neuron: [Float], row: [Float], all: [Float]),
+                         rowConstant: inout [Float], row: UnsafeMutablePointer<Float>) {
         let c = outputChannels
         for k in 0..<c { rowConstant[k] = terms.row[n * c + k] + terms.all[k] }
         terms.neuron.withUnsafeBufferPointer { termN in
@@ -68,25 +77,25 @@ struct ExchangeableLayer: @unchecked Sendable {
                     guard let termN = termN.baseAddress, let t1 = t1.baseAddress, let rowConstant = rowConstant.baseAddress else { return }
                     if inputChannels == 1 {
                         for h in 0..<width {
-                            let value = z[n * width + h], product = row + h * c
-                            for k in 0..<c { product[k] = value * t1[k] }
+                            let value = z[n * width + h], product = row + h * c, neuronTerm = termN + h * c
+                            for k in 0..<c { product[k] = value * t1[k] + (neuronTerm[k] + rowConstant[k]) }
                         }
-                    }
-                    for h in 0..<width {
-                        let product = row + h * c, neuronTerm = termN + h * c
-                        for k in 0..<c { product[k] = product[k] + (neuronTerm[k] + rowConstant[k]) }
+                    } else {
+                        for h in 0..<width {
+                            let product = row + h * c, neuronTerm = termN + h * c
+                            for k in 0..<c { product[k] = neuronTerm[k] + rowConstant[k] }
+                        }
                     }
                 }
             }
         }
-        VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: row, count: width * c))
     }
 
     /// The layer followed by pooling over N, for the last layer of the stack: returns mean_N and max_N of its
-    /// output `[width × c]` each. The output is never stored: Z·T1 is made a chunk of rows at a time (about 2 MiB,
-    /// so it is still in cache when read back) into `scratch` (at least `rows·width·c` floats), and each row is
-    /// finished there (pooled terms added, SiLU) and folded into per-thread sums and maxima — instead of the N×H×c
-    /// tensor going through memory for each of the fill, product, SiLU, mean and max passes.
+    /// output `[width × c]` each. The output is never stored: a chunk of rows at a time (about 2 MiB, so it stays
+    /// in cache) is filled with the pooled terms in `scratch` (at least `rows·width·c` floats), gets Z·T1 added by
+    /// sgemm, and is finished (SiLU) and folded into per-thread sums and maxima — instead of the N×H×c tensor going
+    /// through memory for each of the fill, product, SiLU, mean and max passes.
     func forwardPooled(_ z: UnsafePointer<Float>, rows: Int, width: Int, scratch: UnsafeMutablePointer<Float>,
                        threads: Int) -> (mean: [Float], max: [Float]) {
         let c = outputChannels
@@ -96,10 +105,18 @@ struct ExchangeableLayer: @unchecked Sendable {
         sums.pointer.initialize(repeating: 0, count: blocks * stride)
         maxima.pointer.initialize(repeating: -.infinity, count: blocks * stride)
         let chunkRows = max(blocks, min(rows, (2 << 20) / max(1, stride * MemoryLayout<Float>.size)))
+        let single = inputChannels == 1
         for chunkStart in Swift.stride(from: 0, to: rows, by: chunkRows) {
             let chunk = chunkStart..<min(rows, chunkStart + chunkRows)
-            if inputChannels > 1 {
-                Matrix.multiply(z + chunkStart * width * inputChannels, t1, into: scratch, m: chunk.count * width, k: inputChannels, n: c)
+            if !single {
+                Self.forEachBlock(rows: chunk.count, threads: blocks) { block in
+                    var rowConstant = [Float](repeating: 0, count: c)
+                    for local in block {
+                        fillRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: scratch + local * stride)
+                    }
+                }
+                Matrix.multiply(z + chunkStart * width * inputChannels, t1, into: scratch, m: chunk.count * width,
+                                k: inputChannels, n: c, beta: 1)
             }
             // Row blocks keep their thread's accumulators across chunks (block i always sums into partial i, rows in
             // order), so the result does not depend on scheduling.
@@ -108,7 +125,8 @@ struct ExchangeableLayer: @unchecked Sendable {
                 var rowConstant = [Float](repeating: 0, count: c)
                 for local in block {
                     let row = scratch + local * stride
-                    finishRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: row)
+                    if single { fillRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: row) }
+                    VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: row, count: stride))
                     for i in 0..<stride {
                         sum[i] += row[i]
                         maximum[i] = max(maximum[i], row[i])
