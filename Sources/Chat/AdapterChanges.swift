@@ -73,14 +73,17 @@ struct AdapterChanges {
         }
         var unloading: [Int] = []
         for (index, unload) in unloads.enumerated() {
+            let id: Int
             do {
                 switch unload {
-                case .id(let id):
-                    guard known.contains(id) else { throw AdapterRegistry.Failure.unknownSlot(id, loaded: known.sorted()) }
-                    unloading.append(id)
-                case .name(let name): unloading.append(try registry.number(named: name))
+                case .id(let number):
+                    guard known.contains(number) else { throw AdapterRegistry.Failure.unknownSlot(number, loaded: known.sorted()) }
+                    id = number
+                case .name(let name): id = try registry.number(named: name)
                 }
             } catch { throw RequestFieldError(field: "unload[\(index)]", detail: "\(error)") }
+            guard !unloading.contains(id) else { throw RequestFieldError(field: "unload[\(index)]", detail: "adapter \(id) is listed twice") }
+            unloading.append(id)
         }
         if let changed = adapters.first(where: { unloading.contains($0.id) }) {
             throw RequestFieldError(field: "adapters", detail: "adapter \(changed.id) is both changed and unloaded")

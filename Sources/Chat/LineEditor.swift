@@ -228,7 +228,7 @@ final class LineEditor {
 
     /// Puts the cursor after the last character, so what is written next goes below the whole (wrapped) line.
     private func moveToEnd(prompt: String, _ state: inout State) {
-        guard state.cursor != state.text.count || state.cursorRow != 0 else { return }
+        guard state.cursor != state.text.count else { return }
         state.cursor = state.text.count
         redraw(prompt: prompt, &state)
     }
