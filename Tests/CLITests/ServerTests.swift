@@ -265,6 +265,20 @@ extension ServerTests {
         XCTAssertTrue(try adapterList(server).isEmpty, "a refused request leaves no adapter applied")
         XCTAssertEqual(try chatText(server, maxTokens: 8), try referenceText(maxTokens: 8))
 
+        // The model's own adapter, but recording another base model's fingerprint: refused by the recorded field.
+        let foreign = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-foreign-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: foreign) }
+        try FileManager.default.copyItem(at: model.appendingPathComponent("lora"), to: foreign)
+        let configFile = foreign.appendingPathComponent("adapter_config.json")
+        var config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: configFile)) as? [String: Any])
+        config["base_model_fingerprint"] = String(repeating: "0", count: 64)
+        try JSONSerialization.data(withJSONObject: config).write(to: configFile)
+        let mismatch = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(foreign.path)"}]}"#)
+        XCTAssertEqual(mismatch.status, 400, mismatch.body)
+        let mismatchMessage = try XCTUnwrap((try mismatch.json()["error"] as? [String: Any])?["message"] as? String)
+        XCTAssertTrue(mismatchMessage.contains("base_model_fingerprint") && mismatchMessage.contains(configFile.path), mismatchMessage)
+        XCTAssertTrue(try adapterList(server).isEmpty)
+
         let malformed = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"scale": 1}]}"#)
         XCTAssertEqual(malformed.status, 400, malformed.body)
         XCTAssertEqual((try malformed.json()["error"] as? [String: Any])?["param"] as? String, "load[0].path")
