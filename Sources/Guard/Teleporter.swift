@@ -136,7 +136,8 @@ public struct Teleporter: Sendable {
             for name in group {
                 guard let shape = model.linearShape(name) else { continue }
                 let made = try model.withLinearWeight(name) { weight -> LoRAWeights in
-                    let patch = try generator.patch(pooled, weight: weight, outFeatures: shape.outFeatures, layerType: Self.layerType(of: name))
+                    let patch = try generator.patch(pooled, weight: weight, outFeatures: shape.outFeatures,
+                                                    layerType: Self.layerType(of: name), threads: workspace.threads)
                     // B = W·Vᵀ  [out × r]
                     let b = FloatBuffer(count: shape.outFeatures * rank)
                     patch.v.withUnsafeBufferPointer { v in
