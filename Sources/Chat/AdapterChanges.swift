@@ -1,6 +1,8 @@
 import Foundation
+import Runtime
 
-/// A `POST /adapters` body: per-adapter scale / enabled changes and guard changes, validated before any applies.
+/// A `POST /adapters` body: adapters to load (PEFT directories by path) and to unload (by name or id), per-adapter
+/// scale / enabled changes and guard changes, validated before any applies.
 struct AdapterChanges {
     struct AdapterChange {
         let id: Int
@@ -8,17 +10,33 @@ struct AdapterChanges {
         let enabled: Bool?
     }
 
+    struct AdapterLoad {
+        let path: String
+        let scale: Float
+        let name: String?
+    }
+
+    enum AdapterUnload: Equatable {
+        case name(String)
+        case id(Int)
+    }
+
     var adapters: [AdapterChange] = []
+    var loads: [AdapterLoad] = []
+    var unloads: [AdapterUnload] = []
     var guardEnabled: Bool?
     var guardScale: Float?
 
-    /// `{"adapters": [...], "guard": {...}}` or llama.cpp's bare list `[{"id", "scale"}]`.
+    /// `{"load": [{"path", "scale"?, "name"?}], "unload": [NAME or ID], "adapters": [...], "guard": {...}}` or
+    /// llama.cpp's bare list `[{"id", "scale"}]`.
     init(_ body: Any) throws {
         let list: Any?
         if let array = body as? [Any] {
             list = array
         } else if let object = body as? [String: Any] {
             list = object["adapters"]
+            loads = try Self.loads(object["load"])
+            unloads = try Self.unloads(object["unload"])
             if let guardObject = object["guard"], !(guardObject is NSNull) {
                 guard let guardObject = guardObject as? [String: Any] else {
                     throw RequestFieldError(field: "guard", detail: "must be an object {\"enabled\", \"scale\"}")
@@ -27,7 +45,7 @@ struct AdapterChanges {
                 guardScale = try Self.scale(guardObject["scale"], "guard.scale")
             }
         } else {
-            throw RequestFieldError(field: "(body)", detail: "must be an object {\"adapters\", \"guard\"} or a list of {\"id\", \"scale\"}")
+            throw RequestFieldError(field: "(body)", detail: "must be an object {\"load\", \"unload\", \"adapters\", \"guard\"} or a list of {\"id\", \"scale\"}")
         }
         if let list, !(list is NSNull) {
             guard let items = list as? [Any] else { throw RequestFieldError(field: "adapters", detail: "must be a list") }
@@ -44,18 +62,91 @@ struct AdapterChanges {
         }
     }
 
+    /// Everything is checked before anything changes: unknown ids and names, missing or malformed adapter
+    /// directories, adapters made for another model (fingerprint, layer names, shapes). Loads are applied first and
+    /// rolled back if one is refused, so a refused request leaves the adapters as they were.
     func apply(adapters registry: AdapterRegistry, guardController: GuardController) throws {
-        let known = Set(registry.loaded.map(\.number))
+        let loaded = registry.loaded
+        let known = Set(loaded.map(\.number))
         if let unknown = adapters.first(where: { !known.contains($0.id) }) {
             throw AdapterRegistry.Failure.unknownSlot(unknown.id, loaded: known.sorted())
         }
+        var unloading: [Int] = []
+        for (index, unload) in unloads.enumerated() {
+            let id: Int
+            do {
+                switch unload {
+                case .id(let number):
+                    guard known.contains(number) else { throw AdapterRegistry.Failure.unknownSlot(number, loaded: known.sorted()) }
+                    id = number
+                case .name(let name): id = try registry.number(named: name)
+                }
+            } catch { throw RequestFieldError(field: "unload[\(index)]", detail: "\(error)") }
+            guard !unloading.contains(id) else { throw RequestFieldError(field: "unload[\(index)]", detail: "adapter \(id) is listed twice") }
+            unloading.append(id)
+        }
+        if let changed = adapters.first(where: { unloading.contains($0.id) }) {
+            throw RequestFieldError(field: "adapters", detail: "adapter \(changed.id) is both changed and unloaded")
+        }
         if (guardEnabled == true || guardScale != nil) && !guardController.isLoaded { throw GuardController.Failure.notLoaded }
+        var names = Set(loaded.filter { !unloading.contains($0.number) }.map(\.name))
+        var read: [(adapter: PEFTAdapter, load: AdapterLoad, field: String)] = []
+        for (index, load) in loads.enumerated() {
+            let field = "load[\(index)]"
+            do {
+                let adapter = try registry.read(directory: URL(fileURLWithPath: load.path))
+                let name = load.name ?? adapter.name
+                guard names.insert(name).inserted else { throw AdapterRegistry.Failure.duplicateName(name) }
+                read.append((adapter, load, field))
+            } catch { throw RequestFieldError(field: field, detail: "\(error)") }
+        }
+        var applied: [Int] = []
+        for item in read {
+            do {
+                applied.append(try registry.load(item.adapter, scale: item.load.scale, name: item.load.name).number)
+            } catch {
+                for number in applied.reversed() { try? registry.unload(number) }
+                throw RequestFieldError(field: item.field, detail: "\(error)")
+            }
+        }
+        for number in unloading { try registry.unload(number) }
         for change in adapters {
             if let scale = change.scale { try registry.setScale(change.id, scale) }
             if let enabled = change.enabled { try registry.setEnabled(change.id, enabled) }
         }
         if let guardScale { try guardController.setScale(guardScale) }
         if let guardEnabled { try guardController.setEnabled(guardEnabled) }
+    }
+
+    private static func loads(_ value: Any?) throws -> [AdapterLoad] {
+        guard let value, !(value is NSNull) else { return [] }
+        guard let items = value as? [Any] else { throw RequestFieldError(field: "load", detail: "must be a list of {\"path\", \"scale\", \"name\"}") }
+        return try items.enumerated().map { index, item in
+            guard let item = item as? [String: Any] else {
+                throw RequestFieldError(field: "load[\(index)]", detail: "must be an object {\"path\", \"scale\", \"name\"}")
+            }
+            guard let path = item["path"] as? String, !path.isEmpty else {
+                throw RequestFieldError(field: "load[\(index)].path", detail: "must be the adapter directory's path (a non-empty string)")
+            }
+            var name: String?
+            if let value = item["name"], !(value is NSNull) {
+                guard let text = value as? String, !text.isEmpty else {
+                    throw RequestFieldError(field: "load[\(index)].name", detail: "must be a non-empty string")
+                }
+                name = text
+            }
+            return AdapterLoad(path: path, scale: try scale(item["scale"], "load[\(index)].scale") ?? 1, name: name)
+        }
+    }
+
+    private static func unloads(_ value: Any?) throws -> [AdapterUnload] {
+        guard let value, !(value is NSNull) else { return [] }
+        guard let items = value as? [Any] else { throw RequestFieldError(field: "unload", detail: "must be a list of adapter names or ids") }
+        return try items.enumerated().map { index, item in
+            if let name = item as? String { return .name(name) }
+            if let number = item as? NSNumber, !isJSONBoolean(number), let id = Int(exactly: number.doubleValue) { return .id(id) }
+            throw RequestFieldError(field: "unload[\(index)]", detail: "must be an adapter's name or integer id (GET /adapters lists them)")
+        }
     }
 
     private static func bool(_ value: Any?, _ field: String) throws -> Bool? {

@@ -15,6 +15,10 @@ final class AdapterRegistry: @unchecked Sendable {
 
     enum Failure: Error, CustomStringConvertible, Equatable {
         case unknownSlot(Int, loaded: [Int])
+        case unknownName(String, loaded: [String])
+        case ambiguousName(String, ids: [Int])
+        case duplicateName(String)
+        case missingDirectory(String)
         case invalidScale(Float)
 
         var description: String {
@@ -22,6 +26,13 @@ final class AdapterRegistry: @unchecked Sendable {
             case .unknownSlot(let number, let loaded):
                 return loaded.isEmpty ? "no adapter \(number): none is loaded"
                     : "no adapter \(number): loaded are \(loaded.map(String.init).joined(separator: ", "))"
+            case .unknownName(let name, let loaded):
+                return loaded.isEmpty ? "no adapter named '\(name)': none is loaded"
+                    : "no adapter named '\(name)': loaded are \(loaded.map { "'\($0)'" }.joined(separator: ", "))"
+            case .ambiguousName(let name, let ids):
+                return "\(ids.count) adapters are named '\(name)' (ids \(ids.map(String.init).joined(separator: ", "))): unload by id"
+            case .duplicateName(let name): return "an adapter named '\(name)' is already loaded: unload it or give another name"
+            case .missingDirectory(let path): return "\(path): no such adapter directory"
             case .invalidScale(let scale): return "scale must be a finite number, found \(scale)"
             }
         }
@@ -38,14 +49,43 @@ final class AdapterRegistry: @unchecked Sendable {
 
     @discardableResult
     func load(directory: URL, scale: Float = 1) throws -> Slot {
-        guard scale.isFinite else { throw Failure.invalidScale(scale) }
+        try load(try read(directory: directory), scale: scale)
+    }
+
+    /// Reads a PEFT adapter directory and checks it was made for `model` (recorded fingerprint): a missing
+    /// directory, a malformed adapter or another model's adapter is refused before anything is applied.
+    func read(directory: URL) throws -> PEFTAdapter {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw Failure.missingDirectory(directory.path)
+        }
         let adapter = try PEFTAdapter.load(from: directory)
+        try model.checkFits(adapter)
+        return adapter
+    }
+
+    /// Applies a read adapter as a new slot, named `name` (default: its directory's name). Layer names and shapes
+    /// are checked by the model first, so a refused adapter changes nothing.
+    @discardableResult
+    func load(_ adapter: PEFTAdapter, scale: Float = 1, name: String? = nil) throws -> Slot {
+        guard scale.isFinite else { throw Failure.invalidScale(scale) }
         return try lock.withLock {
-            let id = try model.applyLoRA(adapter.layers, scale: scale, source: directory.path)
-            let slot = Slot(number: nextNumber, name: adapter.name, directory: directory.path, appliedID: id, scale: scale, enabled: true)
+            let name = name ?? adapter.name
+            let id = try model.applyLoRA(adapter.layers, scale: scale, source: adapter.directory.path)
+            let slot = Slot(number: nextNumber, name: name, directory: adapter.directory.path, appliedID: id, scale: scale, enabled: true)
             nextNumber += 1
             slots.append(slot)
             return slot
+        }
+    }
+
+    /// The id of the one loaded adapter named `name`.
+    func number(named name: String) throws -> Int {
+        try lock.withLock {
+            let matches = slots.filter { $0.name == name }
+            guard let first = matches.first else { throw Failure.unknownName(name, loaded: slots.map(\.name)) }
+            guard matches.count == 1 else { throw Failure.ambiguousName(name, ids: matches.map(\.number)) }
+            return first.number
         }
     }
 

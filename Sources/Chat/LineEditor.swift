@@ -2,7 +2,9 @@ import Foundation
 
 /// Reads the REPL's input lines. On a terminal it is a small raw-mode editor (termios): arrows and Home/End move,
 /// Up/Down walk the history, Ctrl-A/E/B/F/K/U/W/L/P/N as in readline, Ctrl-C abandons the line, Ctrl-D on an
-/// empty line ends input. Otherwise lines are read plainly, so piped input and scripts work.
+/// empty line ends input. A line longer than the terminal is wide wraps onto further rows and is redrawn across
+/// them; a bracketed paste (`ESC[200~ … ESC[201~`) is inserted whole, newlines included, and sent only by Enter.
+/// Otherwise lines are read plainly, so piped input and scripts work.
 final class LineEditor {
     enum Input: Equatable {
         case line(String)
@@ -25,7 +27,13 @@ final class LineEditor {
     func readLine(prompt: String) -> Input {
         let result: Input
         if isTerminal, let original = enterRawMode() {
-            defer { var saved = original; tcsetattr(input, TCSADRAIN, &saved) }
+            // Bracketed paste on while editing only: pasted newlines must not send the line half-way.
+            output.write(Self.bracketedPasteOn)
+            defer {
+                output.write(Self.bracketedPasteOff)
+                var saved = original
+                tcsetattr(input, TCSADRAIN, &saved)
+            }
             result = editLine(prompt: prompt)
         } else {
             result = Swift.readLine(strippingNewline: true).map { .line($0) } ?? .endOfFile
@@ -33,6 +41,11 @@ final class LineEditor {
         if case .line(let text) = result { history.add(text) }
         return result
     }
+
+    static let bracketedPasteOn = "\u{1B}[?2004h"
+    static let bracketedPasteOff = "\u{1B}[?2004l"
+    /// What the terminal sends after pasted text.
+    static let pasteEnd: [UInt8] = Array("\u{1B}[201~".utf8)
 
     // MARK: Raw mode
 
@@ -70,6 +83,8 @@ final class LineEditor {
         /// Position in the history while walking it; `entries.count` is the line being typed.
         var historyIndex: Int
         var draft: [Character] = []
+        /// Row of the terminal cursor, counted from the prompt's row, as the last redraw left it.
+        var cursorRow = 0
     }
 
     private func editLine(prompt: String) -> Input {
@@ -78,9 +93,11 @@ final class LineEditor {
         while let byte = readByte() {
             switch byte {
             case 0x0D, 0x0A:
+                moveToEnd(prompt: prompt, &state)
                 output.write("\n")
                 return .line(String(state.text))
             case 0x03:
+                moveToEnd(prompt: prompt, &state)
                 output.write("^C\n")
                 return .interrupt
             case 0x04:
@@ -103,7 +120,9 @@ final class LineEditor {
                 state.text.removeSubrange(..<state.cursor)
                 state.cursor = 0
             case 0x17: deleteWordBackward(&state)
-            case 0x0C: output.write("\u{1B}[H\u{1B}[2J")
+            case 0x0C:
+                output.write("\u{1B}[H\u{1B}[2J")
+                state.cursorRow = 0
             case 0x10: walkHistory(&state, by: -1)
             case 0x0E: walkHistory(&state, by: 1)
             case 0x1B: handleEscape(&state)
@@ -113,8 +132,9 @@ final class LineEditor {
                 if let character = readUTF8(lead: byte) { insert(character, &state) }
             default: break
             }
-            redraw(prompt: prompt, state)
+            redraw(prompt: prompt, &state)
         }
+        moveToEnd(prompt: prompt, &state)
         output.write("\n")
         return .endOfFile
     }
@@ -166,6 +186,8 @@ final class LineEditor {
         case (UInt8(ascii: "F"), _), (UInt8(ascii: "~"), "4"), (UInt8(ascii: "~"), "8"): state.cursor = state.text.count
         case (UInt8(ascii: "~"), "3"):
             if state.cursor < state.text.count { state.text.remove(at: state.cursor) }
+        case (UInt8(ascii: "~"), "200"):
+            for character in readPaste() { insert(character, &state) }
         default: break
         }
     }
@@ -180,11 +202,54 @@ final class LineEditor {
         return String(bytes: bytes, encoding: .utf8)?.first
     }
 
-    /// Rewrites the line in place: prompt, text, clear the rest, then move the cursor back to its column.
-    private func redraw(prompt: String, _ state: State) {
-        var line = "\r" + prompt + String(state.text) + "\u{1B}[K"
-        let after = state.text.count - state.cursor
-        if after > 0 { line += "\u{1B}[\(after)D" }
+    /// The pasted text up to `ESC[201~`, with CR LF and CR as "\n", other control characters dropped (tabs kept).
+    private func readPaste() -> [Character] {
+        var bytes: [UInt8] = []
+        while let byte = readByte() {
+            bytes.append(byte)
+            if bytes.count >= Self.pasteEnd.count && bytes.suffix(Self.pasteEnd.count).elementsEqual(Self.pasteEnd) {
+                bytes.removeLast(Self.pasteEnd.count)
+                break
+            }
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+            .replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+        return text.filter { character in
+            character == "\n" || character == "\t" || !(character.unicodeScalars.first.map { $0.value < 0x20 || $0.value == 0x7F } ?? true)
+        }.map { $0 }
+    }
+
+    /// Columns of the terminal, read at every redraw so a resized window is followed; 80 when unknown.
+    private func terminalColumns() -> Int {
+        var size = winsize()
+        guard ioctl(output.fileDescriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
+    }
+
+    /// Puts the cursor after the last character, so what is written next goes below the whole (wrapped) line.
+    private func moveToEnd(prompt: String, _ state: inout State) {
+        guard state.cursor != state.text.count else { return }
+        state.cursor = state.text.count
+        redraw(prompt: prompt, &state)
+    }
+
+    /// Rewrites the line in place across its rows: up to the prompt's row, clear to the end of the screen, prompt
+    /// and text, then up and right to the cursor's cell (linenoise's multi-line refresh).
+    private func redraw(prompt: String, _ state: inout State) {
+        let layout = LineLayout(columns: terminalColumns(), prompt: prompt)
+        var line = state.cursorRow > 0 ? "\u{1B}[\(state.cursorRow)A" : ""
+        // Tabs (from a paste) are shown as one space so every character takes the cells the layout gives it.
+        line += "\r\u{1B}[J" + prompt + String(state.text).replacingOccurrences(of: "\n", with: "\r\n").replacingOccurrences(of: "\t", with: " ")
+        let end = layout.position(after: state.text.count, of: state.text)
+        // A row filled to the right edge leaves the terminal's cursor on that row until the next character: step
+        // to the next row so the terminal and the layout agree.
+        let endsAtEdge = end.column == 0 && (state.text.last.map { $0 != "\n" } ?? (layout.promptWidth > 0))
+        if endsAtEdge { line += "\r\n" }
+        let target = layout.position(after: state.cursor, of: state.text)
+        if end.row > target.row { line += "\u{1B}[\(end.row - target.row)A" }
+        line += "\r"
+        if target.column > 0 { line += "\u{1B}[\(target.column)C" }
+        state.cursorRow = target.row
         output.write(line)
     }
 }

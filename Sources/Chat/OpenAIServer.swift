@@ -116,8 +116,8 @@ struct OpenAIServer: Sendable {
         ])
     }
 
-    /// `{"adapters": [{"id", "scale"?, "enabled"?}], "guard": {"enabled"?, "scale"?}}`, or llama.cpp's bare list
-    /// `[{"id", "scale"}]`. Changes wait their turn in the queue so no answer sees weights change mid-way.
+    /// `{"load": [{"path", "scale"?, "name"?}], "unload": [NAME or ID], "adapters": [{"id", "scale"?, "enabled"?}],
+    /// "guard": {"enabled"?, "scale"?}}`, or llama.cpp's bare list `[{"id", "scale"}]`. Changes wait their turn in the queue so no answer sees weights change mid-way.
     private func changeAdapters(_ request: Request) async -> Response {
         let body: Any
         switch await readJSON(request) {
@@ -133,6 +133,8 @@ struct OpenAIServer: Sendable {
         let adapters = service.adapters, guardController = service.guardController
         do {
             try await service.queue.run { try changes.apply(adapters: adapters, guardController: guardController) }
+        } catch let error as RequestFieldError {
+            return errorResponse(.badRequest, error.description, param: error.field)
         } catch let rejection as GenerationQueue.Rejection {
             var response = errorResponse(.serviceUnavailable, rejection.description, type: "server_error", code: "queue_full")
             if case .full(_, let seconds) = rejection { response.headers[.retryAfter] = String(seconds) }

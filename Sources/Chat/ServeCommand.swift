@@ -11,7 +11,9 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve the model over an OpenAI-compatible HTTP API.",
         discussion: """
         POST /v1/chat/completions and /v1/completions (with "stream": true as server-sent events), GET /v1/models, \
-        GET /health, GET/POST /adapters (adapter scales and the guard). Requests take turns on the model in arrival \
+        GET /health, GET/POST /adapters (adapter scales and the guard; POST {"load": [{"path": DIR, "scale", "name"}]} \
+        applies a PEFT adapter directory on the server's disk, refused with 400 if it was made for another model; \
+        {"unload": [NAME or ID]} removes one). Requests take turns on the model in arrival \
         order; beyond --max-queue waiting requests the server answers 503 with Retry-After. SIGINT or SIGTERM stops \
         it: running answers end at their next token, waiting ones are refused. Request fields beyond OpenAI's: \
         "guard" ("on"/"off"), "top_k", "min_p", "repetition_penalty", "ignore_eos".

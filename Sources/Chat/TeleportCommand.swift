@@ -7,7 +7,7 @@ struct TeleportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "teleport",
         abstract: "Teleport the TeleLoRA generator onto a model and write the adapter in PEFT layout.",
-        discussion: "Runs the generator's benign probe prompts through the model (each as one user turn through the chat template), keeps a bounded random sample of each targeted layer's input rows, and turns rows and weights into one LoRA per layer (A = U, B = W·Vᵀ, lora_alpha = r). The adapter records the base model's fingerprint; PEFT loads it as is.")
+        discussion: "Runs the generator's benign probe prompts through the model (each as one user turn through the chat template; as raw text for a base model without one), keeps a bounded random sample of each targeted layer's input rows, and turns rows and weights into one LoRA per layer (A = U, B = W·Vᵀ, lora_alpha = r). The adapter records the base model's fingerprint; PEFT loads it as is.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -55,7 +55,8 @@ struct TeleportCommand: ParsableCommand {
             if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\r".utf8)) }
             print("adapter     \(outURL.path) (rank \(adapter.rank), \(report.layers) layers, PEFT layout)")
             print("model       \(languageModel.directory.path) (fingerprint \(adapter.modelFingerprint.prefix(16))…)")
-            print(String(format: "probes      %d prompts, %d tokens, %.3f s", report.probePrompts, report.probeTokens, report.probeSeconds))
+            print(String(format: "probes      %d prompts, %d tokens (%@), %.3f s", report.probePrompts, report.probeTokens,
+                         report.probeEncoding ?? "chat_template", report.probeSeconds))
             print("rows        \(report.rowsPerLayer) per input, \(report.tappedInputs) inputs, \(formatBytes(report.reservoirBytes)) held")
             print(String(format: "generator   %.3f s (scratch %@)", report.generatorSeconds, formatBytes(report.generatorScratchBytes)))
             print(String(format: "total       %.3f s", report.totalSeconds))

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// `Z ← σ(Z·T1 + mean_N(Z)·T2 + mean_H(Z)·T3 + mean_{N,H}(Z)·T4 + b)` over an N×H×c tensor: the general linear map
 /// equivariant to permutations of both N and H (Hartford et al. 2018), then SiLU (training/generator.py
@@ -10,8 +11,9 @@ struct ExchangeableLayer: @unchecked Sendable {
     let t1, t2, t3, t4: [Float]
     let bias: [Float]
 
-    /// `z`: rows·width·inputChannels floats (row n, neuron h, channel) → `out`: rows·width·outputChannels floats.
-    func forward(_ z: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
+    /// The layer's pooled terms, `mean_N(Z)·T2` `[width × c]`, `mean_H(Z)·T3` `[rows × c]` and
+    /// `mean_{N,H}(Z)·T4 + b` `[c]`: everything but `Z·T1`.
+    private func pooledTerms(_ z: UnsafePointer<Float>, rows: Int, width: Int) -> (neuron: [Float], row: [Float], all: [Float]) {
         let cIn = inputChannels, c = outputChannels
         // Means as matrix–vector products with a vector of 1/count (BLAS, threaded): mean_N over Z seen as
         // N × (H·cIn); mean_H per row n over an H × cIn block; mean_{N,H} over mean_N seen as H × cIn.
@@ -36,47 +38,126 @@ struct ExchangeableLayer: @unchecked Sendable {
         Matrix.multiply(meanH, t3, into: &termH, m: rows, k: cIn, n: c)
         Matrix.multiply(meanNH, t4, into: &termNH, m: 1, k: cIn, n: c)
         for k in 0..<c { termNH[k] += bias[k] }
-        // `out` is first filled with the pooled terms, then Z·T1 is accumulated onto it (sgemm with beta = 1), which
-        // saves the separate zeroing and adding passes over the N×H×c tensor. With one input channel Z·T1 is an
-        // outer product, added (and SiLU applied) in the same pass. The elementwise passes run on `threads` threads
-        // over blocks of rows; BLAS threads itself.
-        let single = cIn == 1
-        termN.withUnsafeBufferPointer { termN in
-            termH.withUnsafeBufferPointer { termH in
-                t1.withUnsafeBufferPointer { t1 in
-                    Self.forEachBlock(rows: rows, threads: threads) { block in
-                        for n in block {
-                            let rowTerm = n * c
-                            for h in 0..<width {
-                                let base = (n * width + h) * c, neuronTerm = h * c
-                                if single {
-                                    let value = z[n * width + h]
-                                    for k in 0..<c { out[base + k] = value * t1[k] + (termN[neuronTerm + k] + (termH[rowTerm + k] + termNH[k])) }
-                                } else {
-                                    for k in 0..<c { out[base + k] = termN[neuronTerm + k] + (termH[rowTerm + k] + termNH[k]) }
-                                }
-                            }
+        return (termN, termH, termNH)
+    }
+
+    /// `z`: rows·width·inputChannels floats (row n, neuron h, channel) → `out`: rows·width·outputChannels floats.
+    func forward(_ z: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
+        let terms = pooledTerms(z, rows: rows, width: width)
+        let stride = width * outputChannels
+        // `out` is first filled with the pooled terms (with one input channel Z·T1 is an outer product, added in the
+        // same pass), then Z·T1 is accumulated onto it by sgemm with beta = 1, which spares the separate zeroing and
+        // adding passes over the N×H×c tensor. The elementwise passes run on `threads` threads over blocks of rows;
+        // BLAS threads itself.
+        Self.forEachBlock(rows: rows, threads: threads) { block in
+            var rowConstant = [Float](repeating: 0, count: outputChannels)
+            for n in block {
+                fillRow(n, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: out + n * stride)
+                if inputChannels == 1 { VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + n * stride, count: stride)) }
+            }
+        }
+        guard inputChannels > 1 else { return }
+        Matrix.multiply(z, t1, into: out, m: rows * width, k: inputChannels, n: outputChannels, beta: 1)
+        Self.forEachBlock(rows: rows, threads: threads) { block in
+            VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + block.lowerBound * stride, count: block.count * stride))
+        }
+    }
+
+    /// Row n before Z·T1 and SiLU: `mean_N·T2 + (mean_H·T3 + mean_{N,H}·T4 + b)` per neuron and channel, plus, with
+    /// one input channel, Z·T1 itself (an outer product) in front — the order the reference adds them in. Plain
+    /// loops over contiguous channels, which the optimizer vectorises.
+    @inline(__always)
+    private func fillRow(_ n: Int, z: UnsafePointer<Float>, width: Int, terms: (neuron: [Float], row: [Float], all: [Float]),
+                         rowConstant: inout [Float], row: UnsafeMutablePointer<Float>) {
+        let c = outputChannels
+        for k in 0..<c { rowConstant[k] = terms.row[n * c + k] + terms.all[k] }
+        terms.neuron.withUnsafeBufferPointer { termN in
+            t1.withUnsafeBufferPointer { t1 in
+                rowConstant.withUnsafeBufferPointer { rowConstant in
+                    guard let termN = termN.baseAddress, let t1 = t1.baseAddress, let rowConstant = rowConstant.baseAddress else { return }
+                    if inputChannels == 1 {
+                        for h in 0..<width {
+                            let value = z[n * width + h], product = row + h * c, neuronTerm = termN + h * c
+                            for k in 0..<c { product[k] = value * t1[k] + (neuronTerm[k] + rowConstant[k]) }
                         }
-                        if single {
-                            VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + block.lowerBound * width * c, count: block.count * width * c))
+                    } else {
+                        for h in 0..<width {
+                            let product = row + h * c, neuronTerm = termN + h * c
+                            for k in 0..<c { product[k] = neuronTerm[k] + rowConstant[k] }
                         }
                     }
                 }
             }
         }
-        guard !single else { return }
-        Matrix.multiply(z, t1, into: out, m: rows * width, k: cIn, n: c, beta: 1)
-        Self.forEachBlock(rows: rows, threads: threads) { block in
-            VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + block.lowerBound * width * c, count: block.count * width * c))
+    }
+
+    /// The layer followed by pooling over N, for the last layer of the stack: returns mean_N and max_N of its
+    /// output `[width × c]` each. The output is never stored: a chunk of rows at a time (about 2 MiB, so it stays
+    /// in cache) is filled with the pooled terms in `scratch` (at least `rows·width·c` floats), gets Z·T1 added by
+    /// sgemm, and is finished (SiLU) and folded into per-thread sums and maxima — instead of the N×H×c tensor going
+    /// through memory for each of the fill, product, SiLU, mean and max passes.
+    func forwardPooled(_ z: UnsafePointer<Float>, rows: Int, width: Int, scratch: UnsafeMutablePointer<Float>,
+                       threads: Int) -> (mean: [Float], max: [Float]) {
+        let c = outputChannels
+        let terms = pooledTerms(z, rows: rows, width: width)
+        let blocks = max(1, min(threads, rows)), stride = width * c
+        let sums = FloatBuffer(count: blocks * stride), maxima = FloatBuffer(count: blocks * stride)
+        sums.pointer.initialize(repeating: 0, count: blocks * stride)
+        maxima.pointer.initialize(repeating: -.infinity, count: blocks * stride)
+        let chunkRows = max(blocks, min(rows, (2 << 20) / max(1, stride * MemoryLayout<Float>.size)))
+        let single = inputChannels == 1
+        for chunkStart in Swift.stride(from: 0, to: rows, by: chunkRows) {
+            let chunk = chunkStart..<min(rows, chunkStart + chunkRows)
+            if !single {
+                Self.forEachBlock(rows: chunk.count, threads: blocks) { block in
+                    var rowConstant = [Float](repeating: 0, count: c)
+                    for local in block {
+                        fillRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: scratch + local * stride)
+                    }
+                }
+                Matrix.multiply(z + chunkStart * width * inputChannels, t1, into: scratch, m: chunk.count * width,
+                                k: inputChannels, n: c, beta: 1)
+            }
+            // Row blocks keep their thread's accumulators across chunks (block i always sums into partial i, rows in
+            // order), so the result does not depend on scheduling.
+            Self.forEachBlock(rows: chunk.count, threads: blocks) { index, block in
+                let sum = sums.pointer + index * stride, maximum = maxima.pointer + index * stride
+                var rowConstant = [Float](repeating: 0, count: c)
+                for local in block {
+                    let row = scratch + local * stride
+                    if single { fillRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: row) }
+                    VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: row, count: stride))
+                    for i in 0..<stride {
+                        sum[i] += row[i]
+                        maximum[i] = max(maximum[i], row[i])
+                    }
+                }
+            }
         }
+        var mean = [Float](repeating: 0, count: stride), largest = [Float](repeating: -.infinity, count: stride)
+        for block in 0..<blocks {
+            let sum = sums.pointer + block * stride, maximum = maxima.pointer + block * stride
+            for i in 0..<stride {
+                mean[i] += sum[i]
+                largest[i] = max(largest[i], maximum[i])
+            }
+        }
+        let inverseRows = 1 / Float(rows)
+        for i in 0..<stride { mean[i] *= inverseRows }
+        return (mean, largest)
     }
 
     /// Runs `body` on `threads` contiguous blocks of `0..<rows` concurrently (blocks never overlap).
     static func forEachBlock(rows: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+        forEachBlock(rows: rows, threads: threads) { _, block in body(block) }
+    }
+
+    /// The same, also passing each block's index (0..<min(threads, rows)), e.g. to pick its own accumulators.
+    static func forEachBlock(rows: Int, threads: Int, _ body: (Int, Range<Int>) -> Void) {
         let blocks = max(1, min(threads, rows))
-        if blocks == 1 { body(0..<rows); return }
+        if blocks == 1 { body(0, 0..<rows); return }
         DispatchQueue.concurrentPerform(iterations: blocks) { index in
-            body((rows * index / blocks)..<(rows * (index + 1) / blocks))
+            body(index, (rows * index / blocks)..<(rows * (index + 1) / blocks))
         }
     }
 }

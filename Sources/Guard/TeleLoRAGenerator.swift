@@ -89,16 +89,15 @@ public struct TeleLoRAGenerator: Sendable {
         var current = first.pointer, next = second.pointer
         let divisor = x.withUnsafeBufferPointer { Matrix.rootMeanSquare($0, epsilon: spec.epsilon) }
         for i in 0..<x.count { current[i] = x[i] / divisor }
-        for layer in exchangeable {
-            layer.forward(current, rows: rows, width: width, into: next, threads: workspace.threads)
-            swap(&current, &next)
-        }
-        var means = [Float](repeating: 0, count: width * c)
-        Matrix.meanOfRows(current, rows: rows, columns: width * c, weights: [Float](repeating: 1 / Float(rows), count: rows), into: &means)
-        var maxima = [Float](repeating: -.infinity, count: width * c)
-        for n in 0..<rows {
-            let row = current + n * width * c
-            for i in 0..<(width * c) { maxima[i] = max(maxima[i], row[i]) }
+        // The last layer is fused with the pooling over N: its N×H×c output is never stored.
+        var means = [Float](repeating: 0, count: width * c), maxima = [Float](repeating: -.infinity, count: width * c)
+        for (index, layer) in exchangeable.enumerated() {
+            if index == exchangeable.count - 1 {
+                (means, maxima) = layer.forwardPooled(current, rows: rows, width: width, scratch: next, threads: workspace.threads)
+            } else {
+                layer.forward(current, rows: rows, width: width, into: next, threads: workspace.threads)
+                swap(&current, &next)
+            }
         }
         var features = [Float](repeating: 0, count: width * 2 * c)
         for h in 0..<width {
@@ -110,8 +109,10 @@ public struct TeleLoRAGenerator: Sendable {
         return PooledActivations(features: features, width: width)
     }
 
-    /// Steps 2 and 4–7: W column statistics, type embedding, per-neuron MLP with mean context, U/V heads, norm bound.
-    public func patch(_ pooled: PooledActivations, weight: UnsafeBufferPointer<Float>, outFeatures: Int, layerType: String) throws -> TeleLoRAPatch {
+    /// Steps 2 and 4–7: W column statistics (on `threads` threads), type embedding, per-neuron MLP with mean context,
+    /// U/V heads, norm bound.
+    public func patch(_ pooled: PooledActivations, weight: UnsafeBufferPointer<Float>, outFeatures: Int, layerType: String,
+                      threads: Int = 1) throws -> TeleLoRAPatch {
         let width = pooled.width
         guard weight.count == outFeatures * width else {
             throw TeleLoRAError.inputShape(detail: "W has \(weight.count) values, expected \(outFeatures)×\(width)")
@@ -120,7 +121,7 @@ public struct TeleLoRAGenerator: Sendable {
             throw TeleLoRAError.unknownLayerType(file: spec.file, layerType: layerType, known: spec.layerTypes)
         }
         let c = spec.channels, e = spec.typeEmbedding, d = spec.hidden, r = spec.rank
-        let statistics = Self.weightColumnStatistics(weight, outFeatures: outFeatures, width: width, epsilon: spec.epsilon)
+        let statistics = Self.weightColumnStatistics(weight, outFeatures: outFeatures, width: width, epsilon: spec.epsilon, threads: threads)
         let f = spec.featureWidth
         var features = [Float](repeating: 0, count: width * f)
         for h in 0..<width {
@@ -162,27 +163,60 @@ public struct TeleLoRAGenerator: Sendable {
     }
 
     /// Per input neuron j of W/RMS(W): [√mean_i Wn², mean_i Wn, mean_i |Wn|, max_i |Wn|] → `[width × 4]`.
-    public static func weightColumnStatistics(_ weight: UnsafeBufferPointer<Float>, outFeatures: Int, width: Int, epsilon: Float) -> [Float] {
-        let divisor = Matrix.rootMeanSquare(weight, epsilon: epsilon)
-        var squares = [Double](repeating: 0, count: width), sums = [Double](repeating: 0, count: width)
-        var absolute = [Double](repeating: 0, count: width), maxima = [Float](repeating: 0, count: width)
-        for i in 0..<outFeatures {
-            let row = i * width
-            for j in 0..<width {
-                let w = weight[row + j] / divisor
-                squares[j] += Double(w) * Double(w)
-                sums[j] += Double(w)
-                absolute[j] += Double(abs(w))
-                maxima[j] = max(maxima[j], abs(w))
+    ///
+    /// One pass over the raw W, then each statistic divided by RMS(W) (the scaling commutes with all four), instead
+    /// of a pass for the RMS and a second one dividing every element: this runs once per targeted layer over the
+    /// whole model's weights. Columns are summed in Float over blocks of rows, where the loop over columns
+    /// vectorises, and the blocks in Double; `threads` threads take contiguous ranges of columns (each column's
+    /// arithmetic is the same whatever the split, so the result does not depend on it).
+    public static func weightColumnStatistics(_ weight: UnsafeBufferPointer<Float>, outFeatures: Int, width: Int, epsilon: Float,
+                                              threads: Int = 1) -> [Float] {
+        var statistics = [Float](repeating: 0, count: width * 4)
+        guard let base = weight.baseAddress, outFeatures > 0, width > 0 else { return statistics }
+        let totals = UnsafeMutablePointer<Double>.allocate(capacity: 3 * width)
+        let maxima = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        defer {
+            totals.deallocate()
+            maxima.deallocate()
+        }
+        let squares = totals, sums = totals + width, absolute = totals + 2 * width
+        totals.initialize(repeating: 0, count: 3 * width)
+        maxima.initialize(repeating: 0, count: width)
+        let rowsPerBlock = 64
+        ExchangeableLayer.forEachBlock(rows: width, threads: threads) { columns in
+            let span = columns.count, first = columns.lowerBound
+            let block = UnsafeMutablePointer<Float>.allocate(capacity: 3 * span)
+            defer { block.deallocate() }
+            let blockSquares = block, blockSums = block + span, blockAbsolute = block + 2 * span, maximum = maxima + first
+            for start in stride(from: 0, to: outFeatures, by: rowsPerBlock) {
+                block.initialize(repeating: 0, count: 3 * span)
+                for i in start..<min(start + rowsPerBlock, outFeatures) {
+                    let row = base + i * width + first
+                    for j in 0..<span {
+                        let w = row[j], magnitude = abs(w)
+                        blockSquares[j] += w * w
+                        blockSums[j] += w
+                        blockAbsolute[j] += magnitude
+                        maximum[j] = max(maximum[j], magnitude)
+                    }
+                }
+                for j in 0..<span {
+                    squares[first + j] += Double(blockSquares[j])
+                    sums[first + j] += Double(blockSums[j])
+                    absolute[first + j] += Double(blockAbsolute[j])
+                }
             }
         }
-        var statistics = [Float](repeating: 0, count: width * 4)
         let count = Double(outFeatures)
+        var totalSquares: Double = 0
+        for j in 0..<width { totalSquares += squares[j] }
+        // RMS over all out·H entries (training/generator.py `rms_normalize`).
+        let divisor = (Float(totalSquares / (count * Double(width))) + epsilon).squareRoot()
         for j in 0..<width {
-            statistics[j * 4] = Float(squares[j] / count).squareRoot()
-            statistics[j * 4 + 1] = Float(sums[j] / count)
-            statistics[j * 4 + 2] = Float(absolute[j] / count)
-            statistics[j * 4 + 3] = maxima[j]
+            statistics[j * 4] = Float(squares[j] / count).squareRoot() / divisor
+            statistics[j * 4 + 1] = Float(sums[j] / count) / divisor
+            statistics[j * 4 + 2] = Float(absolute[j] / count) / divisor
+            statistics[j * 4 + 3] = maxima[j] / divisor
         }
         return statistics
     }

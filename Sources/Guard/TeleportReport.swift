@@ -2,6 +2,9 @@
 public struct TeleportReport: Sendable, Codable, Equatable {
     public var probePrompts: Int
     public var probeTokens: Int
+    /// How the probes became tokens: `chat_template` (one user turn with the generation prompt, as in training) or
+    /// `raw` (the text as `tokenizer(text)` gives it, for a base model that has no chat template); nil when cached.
+    public var probeEncoding: String? = nil
     /// Rows kept per tapped layer input (≤ the generator's `activation_rows`).
     public var rowsPerLayer: Int
     public var layers: Int
@@ -18,7 +21,7 @@ public struct TeleportReport: Sendable, Codable, Equatable {
     public var cached: Bool
 
     enum CodingKeys: String, CodingKey {
-        case probePrompts = "probe_prompts", probeTokens = "probe_tokens", rowsPerLayer = "rows_per_layer", layers
+        case probePrompts = "probe_prompts", probeTokens = "probe_tokens", probeEncoding = "probe_encoding", rowsPerLayer = "rows_per_layer", layers
         case tappedInputs = "tapped_inputs", reservoirBytes = "reservoir_bytes", generatorScratchBytes = "generator_scratch_bytes"
         case probeSeconds = "probe_seconds", generatorSeconds = "generator_seconds", totalSeconds = "total_seconds", cached
     }

@@ -98,18 +98,27 @@ public struct Teleporter: Sendable {
             samplers.append(sampler)
             tokens.append(try model.addTap(layer: group[0]) { batch in sampler.add(batch.input, count: batch.rows) })
         }
-        var probeTokens = 0, probesRun = 0
+        // Every probe is encoded first and the lot runs as packed passes (a few large matrix products per layer
+        // instead of small ones per probe); taps see each probe's rows in probe order, as one-by-one passes would.
+        // A base model without a chat template gets the probes as raw text: its activations on plain text are what
+        // it computes in use, which a template it does not have cannot give.
+        let usesChatTemplate = languageModel.formatter.chatTemplate != nil
+        var probeTokens = 0
+        var sequences: [[Int]] = []
         let prompts = probeOrder()
-        for (index, prompt) in prompts.enumerated() {
+        for prompt in prompts {
             if let probeTokenBudget, probeTokens >= probeTokenBudget { break }
-            var ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+            var ids = usesChatTemplate ? try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+                : languageModel.tokenizer.encode(prompt)
             if ids.count > model.contextLength { ids = Array(ids.prefix(model.contextLength)) }
             if !ids.isEmpty {
-                _ = try model.forward(ids, cache: model.makeCache(capacity: ids.count))
+                sequences.append(ids)
                 probeTokens += ids.count
             }
-            probesRun += 1
-            progress(.probing(completed: index + 1, total: prompts.count))
+        }
+        let probesRun = sequences.count
+        try model.runForActivations(sequences) { completed in
+            progress(.probing(completed: completed, total: prompts.count))
         }
         for token in tokens { model.removeTap(token) }
         tokens = []
@@ -127,7 +136,8 @@ public struct Teleporter: Sendable {
             for name in group {
                 guard let shape = model.linearShape(name) else { continue }
                 let made = try model.withLinearWeight(name) { weight -> LoRAWeights in
-                    let patch = try generator.patch(pooled, weight: weight, outFeatures: shape.outFeatures, layerType: Self.layerType(of: name))
+                    let patch = try generator.patch(pooled, weight: weight, outFeatures: shape.outFeatures,
+                                                    layerType: Self.layerType(of: name), threads: workspace.threads)
                     // B = W·Vᵀ  [out × r]
                     let b = FloatBuffer(count: shape.outFeatures * rank)
                     patch.v.withUnsafeBufferPointer { v in
@@ -143,7 +153,8 @@ public struct Teleporter: Sendable {
         }
         let end = Date()
         let report = TeleportReport(
-            probePrompts: probesRun, probeTokens: probeTokens, rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
+            probePrompts: probesRun, probeTokens: probeTokens, probeEncoding: usesChatTemplate ? "chat_template" : "raw",
+            rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
             layers: patches.count, tappedInputs: groups.count, reservoirBytes: samplers.reduce(0) { $0 + $1.bytesHeld },
             generatorScratchBytes: workspace.bytes, probeSeconds: probeSeconds,
             generatorSeconds: end.timeIntervalSince(generateStart), totalSeconds: end.timeIntervalSince(start), cached: false)

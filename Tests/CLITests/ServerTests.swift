@@ -8,9 +8,9 @@ final class ServerTests: XCTestCase {
     let prompt = "The license grants permission to copy."
 
     /// The greedy answer `generate` (checked against transformers elsewhere) gives for one user turn.
-    func referenceText(maxTokens: Int, raw: Bool = false) throws -> String {
+    func referenceText(maxTokens: Int, raw: Bool = false, extra: [String] = []) throws -> String {
         let result = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--json", "--max-tokens", String(maxTokens),
-                                            "--prompt", prompt] + (raw ? ["--raw"] : []))
+                                            "--prompt", prompt] + (raw ? ["--raw"] : []) + extra)
         XCTAssertEqual(result.status, 0, result.stderr)
         return try XCTUnwrap((try CommandRunner.json(result.stdout) as? [String: Any])?["text"] as? String)
     }
@@ -192,6 +192,96 @@ final class ServerTests: XCTestCase {
         let unknown = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"adapters": [{"id": 7, "enabled": false}]}"#)
         XCTAssertEqual(unknown.status, 400)
         XCTAssertTrue(unknown.body.contains("no adapter 7"), unknown.body)
+    }
+}
+
+extension ServerTests {
+    func chatText(_ server: ServerProcess, maxTokens: Int) throws -> String? {
+        let reply = try HTTP.request("POST", server.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: maxTokens))
+        XCTAssertEqual(reply.status, 200, reply.body)
+        return ((try reply.json()["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+    }
+
+    func adapterList(_ server: ServerProcess) throws -> [[String: Any]] {
+        try XCTUnwrap(try HTTP.request("GET", server.baseURL + "/adapters").json()["adapters"] as? [[String: Any]])
+    }
+
+    /// POST /adapters loads a PEFT directory by path (the answers become `generate --lora`'s) and unloads it by
+    /// name (the base model's answers again).
+    func testAdapterDirectoryIsLoadedByPathAndUnloadedByName() throws {
+        let adapter = model.appendingPathComponent("lora")
+        let server = try ServerProcess(["--model", model.path])
+        defer { server.stop() }
+        XCTAssertTrue(try adapterList(server).isEmpty)
+
+        let loaded = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(adapter.path)", "scale": 0.5}]}"#)
+        XCTAssertEqual(loaded.status, 200, loaded.body)
+        let slot = try XCTUnwrap((try loaded.json()["adapters"] as? [[String: Any]])?.first)
+        XCTAssertEqual(slot["id"] as? Int, 1)
+        XCTAssertEqual(slot["name"] as? String, "lora")
+        XCTAssertEqual(slot["path"] as? String, adapter.path)
+        XCTAssertEqual(slot["scale"] as? Double, 0.5)
+        let patched = try referenceText(maxTokens: 8, extra: ["--lora", adapter.path + ":0.5"])
+        XCTAssertNotEqual(patched, try referenceText(maxTokens: 8), "the fixture adapter changes the answer")
+        XCTAssertEqual(try chatText(server, maxTokens: 8), patched)
+
+        let duplicate = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(adapter.path)"}]}"#)
+        XCTAssertEqual(duplicate.status, 400, duplicate.body)
+        XCTAssertTrue(duplicate.body.contains("already loaded"), duplicate.body)
+
+        let unloaded = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"unload": ["lora"]}"#)
+        XCTAssertEqual(unloaded.status, 200, unloaded.body)
+        XCTAssertTrue(try adapterList(server).isEmpty)
+        XCTAssertEqual(try chatText(server, maxTokens: 8), try referenceText(maxTokens: 8))
+
+        let unknown = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"unload": ["lora"]}"#)
+        XCTAssertEqual(unknown.status, 400, unknown.body)
+        XCTAssertTrue(unknown.body.contains("no adapter named 'lora'"), unknown.body)
+        XCTAssertEqual((try unknown.json()["error"] as? [String: Any])?["param"] as? String, "unload[0]")
+    }
+
+    /// A missing directory and another model's adapter are refused with 400 naming the path or the tensor, and a
+    /// refused request changes nothing (the adapter loaded beside it in the same request is rolled back).
+    func testAdapterLoadIsRefusedForMissingDirectoriesAndOtherModels() throws {
+        let server = try ServerProcess(["--model", model.path])
+        defer { server.stop() }
+        let missing = "/nonexistent/teleguard-adapter"
+        let absent = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(missing)"}]}"#)
+        XCTAssertEqual(absent.status, 400, absent.body)
+        let absentError = try XCTUnwrap(try absent.json()["error"] as? [String: Any])
+        XCTAssertEqual(absentError["param"] as? String, "load[0]")
+        XCTAssertTrue((absentError["message"] as? String)?.contains(missing + ": no such adapter directory") == true, absent.body)
+
+        // llama-metaspace-oldkeys' adapter: other MLP and key/value widths than llama3-sharded-bf16.
+        let other = CommandRunner.fixtures.appendingPathComponent("models/llama-metaspace-oldkeys/lora").path
+        let own = model.appendingPathComponent("lora").path
+        let wrong = try HTTP.request("POST", server.baseURL + "/adapters",
+                                     body: #"{"load": [{"path": "\#(own)"}, {"path": "\#(other)", "name": "other"}]}"#)
+        XCTAssertEqual(wrong.status, 400, wrong.body)
+        let error = try XCTUnwrap(try wrong.json()["error"] as? [String: Any])
+        XCTAssertEqual(error["param"] as? String, "load[1]")
+        let message = try XCTUnwrap(error["message"] as? String)
+        XCTAssertTrue(message.contains(other) && message.contains("model.layers.0."), message)
+        XCTAssertTrue(try adapterList(server).isEmpty, "a refused request leaves no adapter applied")
+        XCTAssertEqual(try chatText(server, maxTokens: 8), try referenceText(maxTokens: 8))
+
+        // The model's own adapter, but recording another base model's fingerprint: refused by the recorded field.
+        let foreign = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-foreign-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: foreign) }
+        try FileManager.default.copyItem(at: model.appendingPathComponent("lora"), to: foreign)
+        let configFile = foreign.appendingPathComponent("adapter_config.json")
+        var config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: configFile)) as? [String: Any])
+        config["base_model_fingerprint"] = String(repeating: "0", count: 64)
+        try JSONSerialization.data(withJSONObject: config).write(to: configFile)
+        let mismatch = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(foreign.path)"}]}"#)
+        XCTAssertEqual(mismatch.status, 400, mismatch.body)
+        let mismatchMessage = try XCTUnwrap((try mismatch.json()["error"] as? [String: Any])?["message"] as? String)
+        XCTAssertTrue(mismatchMessage.contains("base_model_fingerprint") && mismatchMessage.contains(configFile.path), mismatchMessage)
+        XCTAssertTrue(try adapterList(server).isEmpty)
+
+        let malformed = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"scale": 1}]}"#)
+        XCTAssertEqual(malformed.status, 400, malformed.body)
+        XCTAssertEqual((try malformed.json()["error"] as? [String: Any])?["param"] as? String, "load[0].path")
     }
 }
 

@@ -11,9 +11,12 @@ final class TerminalChatTests: XCTestCase {
         private let lock = NSLock()
         private var screen = ""
 
-        init(_ arguments: [String]) throws {
+        /// `columns` × `rows`: the window size the child reads (TIOCGWINSZ); nil leaves it unset (0 × 0).
+        init(_ arguments: [String], columns: Int? = nil, rows: Int = 24) throws {
             var master: Int32 = 0, slave: Int32 = 0
-            guard openpty(&master, &slave, nil, nil, nil) == 0 else { throw TestFailure("openpty failed: errno \(errno)") }
+            var size = winsize(ws_row: UInt16(rows), ws_col: UInt16(columns ?? 0), ws_xpixel: 0, ws_ypixel: 0)
+            let opened = columns == nil ? openpty(&master, &slave, nil, nil, nil) : openpty(&master, &slave, nil, nil, &size)
+            guard opened == 0 else { throw TestFailure("openpty failed: errno \(errno)") }
             self.master = master
             let slaveHandle = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
             process.executableURL = CommandRunner.binary
@@ -26,7 +29,7 @@ final class TerminalChatTests: XCTestCase {
             Thread { [self] in
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 while true {
-                    let count = read(master, &buffer, buffer.count)
+                    let count = read(self.master, &buffer, buffer.count)
                     if count <= 0 { break }
                     let text = String(decoding: buffer[0..<count], as: UTF8.self)
                     lock.withLock { screen += text }
@@ -53,6 +56,21 @@ final class TerminalChatTests: XCTestCase {
                 if plain.components(separatedBy: "ai› ").count - 1 >= answers && plain.hasSuffix("you› ") { return }
                 if Date() > deadline { throw TestFailure("timed out waiting for the prompt after \(answers) answers; screen:\n\(output)") }
                 Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+
+        /// Waits until the screen the output draws on a `columns` × `rows` terminal meets `condition`.
+        @discardableResult
+        func waitForScreen(columns: Int, rows: Int = 24, timeout: TimeInterval = 60,
+                           _ condition: (ScreenEmulator) -> Bool) throws -> ScreenEmulator {
+            let deadline = Date().addingTimeInterval(timeout)
+            while true {
+                let screen = ScreenEmulator.render(output, columns: columns, rows: rows)
+                if condition(screen) { return screen }
+                if Date() > deadline {
+                    throw TestFailure("timed out waiting for the screen; it shows:\n\(screen.lines.joined(separator: "\n"))")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
             }
         }
 
@@ -116,5 +134,67 @@ extension TerminalChatTests {
         try terminal.waitForPrompt(afterAnswers: 1)
         terminal.type("/quit\r")
         XCTAssertEqual(terminal.waitForExit(), 0, terminal.output)
+    }
+}
+
+extension TerminalChatTests {
+    /// Rows `expected` appear one after another on the screen, the first starting at row `at`.
+    static func rowIndex(of expected: [String], in screen: ScreenEmulator) -> Int? {
+        let lines = screen.lines
+        guard lines.count >= expected.count else { return nil }
+        return (0...(lines.count - expected.count)).last { start in
+            expected.enumerated().allSatisfy { lines[start + $0.offset] == $0.element }
+        }
+    }
+
+    /// A line longer than the terminal is wide wraps; moving left across the wrap and inserting redraws every row
+    /// in place, with the cursor on the inserted character's row and column, and Enter sends the whole line.
+    func testLongLineWrapsAndRedrawsAcrossRows() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let history = folder.appendingPathComponent("history")
+        let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
+        let terminal = try Terminal(["chat", "--guard", "off", "--model", model.path, "--max-tokens", "4", "--temperature", "0",
+                                     "--history", history.path], columns: 20)
+        try terminal.waitForPrompt(afterAnswers: 0)
+        // 5 prompt cells + 36 characters: rows of 20, 20 and 1. Then 25 × Left (back over two wraps) and "_".
+        terminal.type("abcdefghijklmnopqrstuvwxyz0123456789" + String(repeating: "\u{1B}[D", count: 25) + "_")
+        let expected = ["you› abcdefghijk_lmn", "opqrstuvwxyz01234567", "89"]
+        let screen = try terminal.waitForScreen(columns: 20) { Self.rowIndex(of: expected, in: $0) != nil }
+        let top = try XCTUnwrap(Self.rowIndex(of: expected, in: screen))
+        XCTAssertEqual(screen.row, top, "cursor row")
+        XCTAssertEqual(screen.column, 17, "cursor column: after the prompt (5) and 12 characters")
+        XCTAssertEqual(screen.lines.filter { $0.hasPrefix("you› ") }.count, 1, "the prompt is drawn once:\n\(screen.lines.joined(separator: "\n"))")
+
+        terminal.type("\r")
+        try terminal.waitForPrompt(afterAnswers: 1)
+        let answered = try terminal.waitForScreen(columns: 20) { Self.rowIndex(of: expected, in: $0) != nil }
+        let lines = answered.lines
+        let sent = try XCTUnwrap(Self.rowIndex(of: expected, in: answered))
+        XCTAssertTrue(lines[sent + 3].hasPrefix("ai› "), "the answer starts below the whole line:\n\(lines.joined(separator: "\n"))")
+        terminal.type("\u{04}")
+        XCTAssertEqual(terminal.waitForExit(), 0, terminal.output)
+        XCTAssertEqual(try String(contentsOf: history, encoding: .utf8), "abcdefghijk_lmnopqrstuvwxyz0123456789\n")
+    }
+
+    /// Bracketed paste: pasted lines (CR LF inside) become one message, sent by the Enter after the paste only.
+    func testBracketedPasteInsertsNewlinesWithoutSending() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let history = folder.appendingPathComponent("history")
+        let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
+        let terminal = try Terminal(["chat", "--guard", "off", "--model", model.path, "--max-tokens", "4", "--temperature", "0",
+                                     "--history", history.path], columns: 40)
+        try terminal.waitForPrompt(afterAnswers: 0)
+        XCTAssertTrue(terminal.output.contains("\u{1B}[?2004h"), "the editor turns bracketed paste on")
+        terminal.type("\u{1B}[200~first line\r\nsecond\tline\r\u{1B}[201~")
+        try terminal.waitForScreen(columns: 40) { Self.rowIndex(of: ["you› first line", "second line", ""], in: $0) != nil }
+        terminal.type("!\r")
+        try terminal.waitForPrompt(afterAnswers: 1)
+        terminal.type("\u{04}")
+        XCTAssertEqual(terminal.waitForExit(), 0, terminal.output)
+        let plain = terminal.output.replacing(#/\u{1B}\[[0-9;?]*[A-Za-z]/#, with: "")
+        XCTAssertEqual(plain.components(separatedBy: "ai› ").count - 1, 1, "one message, one answer:\n\(plain)")
+        XCTAssertEqual(try String(contentsOf: history, encoding: .utf8), "first line\\nsecond\tline\\n!\n")
     }
 }

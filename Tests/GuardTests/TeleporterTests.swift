@@ -32,7 +32,11 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(adapter.report.tappedInputs, 4 * languageModel.config.numHiddenLayers)
         let widths = languageModel.config.hiddenSize * 3 + languageModel.config.intermediateSize
         XCTAssertEqual(adapter.report.reservoirBytes, languageModel.config.numHiddenLayers * spec.activationRows * widths * 4)
-        XCTAssertEqual(progress.first, .probing(completed: 1, total: package.probes.prompts.count))
+        // Probes run as packed passes: one progress step per pass, the last one with every probe done.
+        let probed = progress.compactMap { step -> Int? in if case .probing(let completed, _) = step { return completed } else { return nil } }
+        XCTAssertEqual(probed.last, package.probes.prompts.count)
+        XCTAssertEqual(probed, probed.sorted())
+        XCTAssertEqual(progress.first.map { if case .probing = $0 { return true } else { return false } }, true)
         XCTAssertEqual(progress.last, .generating(completed: expectedLayers.count, total: expectedLayers.count))
         for (name, weights) in adapter.layers {
             XCTAssertEqual(weights.rank, spec.rank)
@@ -41,6 +45,20 @@ final class TeleporterTests: XCTestCase {
         }
         XCTAssertEqual(adapter.modelFingerprint, languageModel.fingerprint)
         XCTAssertEqual(adapter.generatorHash, package.contentHash)
+    }
+
+    func testBaseModelWithoutChatTemplateIsProbedWithRawText() throws {
+        let copy = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("base")
+        try FileManager.default.copyItem(at: GuardFixtures.model(modelName), to: copy)
+        try GuardFixtures.editJSON(copy.appendingPathComponent("tokenizer_config.json")) { $0["chat_template"] = nil }
+        let base = try LanguageModel.load(directory: copy)
+        XCTAssertNil(base.formatter.chatTemplate)
+        let package = try TeleLoRAPackage.load(directory: GuardFixtures.generator)
+        let adapter = try Teleporter(package: package).teleport(base)
+        XCTAssertEqual(adapter.report.probeEncoding, "raw")
+        XCTAssertEqual(adapter.report.probeTokens, package.probes.prompts.map { base.tokenizer.encode($0).count }.reduce(0, +))
+        XCTAssertEqual(adapter.layers.count, base.model.linearLayerNames.count)
+        XCTAssertEqual(try Teleporter(package: package).teleport(try load()).report.probeEncoding, "chat_template")
     }
 
     func testTeleportIsDeterministic() throws {

@@ -31,8 +31,10 @@ final class Linear {
         self.outFeatures = outFeatures
     }
 
-    /// `y[rows×out] = x[rows×in]·Wᵀ + b + Σ unmerged s·(x·Aᵀ)·Bᵀ`, then taps.
-    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, firstPosition: Int) {
+    /// `y[rows×out] = x[rows×in]·Wᵀ + b + Σ unmerged s·(x·Aᵀ)·Bᵀ`, then taps. `tapSegments` splits packed rows of
+    /// independent sequences (each starting at position 0) so taps see each sequence as its own forward pass would.
+    func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, firstPosition: Int,
+                 tapSegments: [Range<Int>]? = nil) {
         BLAS.linear(x, rows: rows, weight: weight.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
         if let bias {
             for r in 0..<rows {
@@ -49,10 +51,12 @@ final class Linear {
             BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: rank, alpha: patch.multiplier,
                       a: loraScratch.pointer, lda: rank, b: patch.weights.b.pointer, ldb: rank, beta: 1, c: y, ldc: outFeatures)
         }
-        if !taps.isEmpty {
-            let batch = ActivationBatch(layer: name, rows: rows, firstPosition: firstPosition,
-                                        input: UnsafeBufferPointer(start: x, count: rows * inFeatures),
-                                        output: UnsafeBufferPointer(start: y, count: rows * outFeatures),
+        guard !taps.isEmpty else { return }
+        for segment in tapSegments ?? [0..<rows] {
+            let batch = ActivationBatch(layer: name, rows: segment.count,
+                                        firstPosition: tapSegments == nil ? firstPosition : 0,
+                                        input: UnsafeBufferPointer(start: x + segment.lowerBound * inFeatures, count: segment.count * inFeatures),
+                                        output: UnsafeBufferPointer(start: y + segment.lowerBound * outFeatures, count: segment.count * outFeatures),
                                         inFeatures: inFeatures, outFeatures: outFeatures)
             for handler in taps.values { handler(batch) }
         }

@@ -29,7 +29,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// with the same fingerprint accept the same adapters. Recorded by adapters as `base_model_fingerprint`.
     public let fingerprint: String
 
-    private let lock = NSLock()
+    let lock = NSLock()
     private var scratch: ForwardScratch?
     private var nextAdapterID = 0
     private var appliedAdapters: [AppliedAdapterID: [Linear]] = [:]
@@ -222,7 +222,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// transformers' LlamaRMSNorm: `w · x / √(mean(x²) + ε)` per row.
-    private func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let width = config.hiddenSize
         let epsilon = config.normEpsilon
         for r in 0..<rows {
@@ -234,12 +234,12 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    private func add(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
+    func add(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { target[i] += source[i] }
     }
 
     /// Softmax over `visible` columns of one score row; the others become 0.
-    private func softmaxMasked(_ row: UnsafeMutablePointer<Float>, visible: ClosedRange<Int>, length: Int) {
+    func softmaxMasked(_ row: UnsafeMutablePointer<Float>, visible: ClosedRange<Int>, length: Int) {
         var maximum = -Float.infinity
         for i in visible { maximum = max(maximum, row[i]) }
         var sum: Float = 0
