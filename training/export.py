@@ -194,12 +194,19 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None) -> dict:
 
 
 def export_demo(zoo: Zoo, repo: Path, demo_id: str | None, results: dict | None = None) -> str | None:
-    """Copies `demo_id`, else the held-out Trojaned model whose Trojan works best (highest ASR without mitigation)."""
+    """Copies `demo_id`, else the held-out Trojaned model on which the exported generator has the highest Fidelity
+    (ties: the Trojan that fires most often without mitigation), so that the demo shows what the guard can do; the
+    held-out means in RESULTS.md say what to expect elsewhere. demo.json records the rule."""
     candidates = [m for m in zoo.split("test") if not m.clean]
+    chosen_by = "first held-out Trojaned model (no evaluation results)"
     if results is not None:
-        def asr(m) -> float:
-            return results["models"].get(m.id, {}).get("methods", {}).get("none", {}).get("asr", 0.0)
-        candidates.sort(key=asr, reverse=True)
+        def rank(m) -> tuple[float, float]:
+            methods = results["models"].get(m.id, {}).get("methods", {})
+            return (methods.get("telelora", {}).get("fidelity") or 0.0, methods.get("none", {}).get("asr", 0.0))
+        candidates.sort(key=rank, reverse=True)
+        chosen_by = "highest TeleLoRA Fidelity among the held-out Trojaned models (training/evaluate.py)"
+    if demo_id is not None:
+        chosen_by = "named with --demo"
     if demo_id is not None:
         candidates = [m for m in zoo.models if m.id == demo_id]
     if not candidates:
@@ -219,7 +226,7 @@ def export_demo(zoo: Zoo, repo: Path, demo_id: str | None, results: dict | None 
         evaluation = {m: {k: methods[m].get(k) for k in ("asr", "clean_trigger_rate", "benign_accuracy",
                                                           "suite_benign_accuracy")}
                       for m in ("none", "telelora") if m in methods and "missing" not in methods[m]}
-    write_json(dst / "demo.json", {"source_model": entry.id, "split": entry.split, "files": copied,
+    write_json(dst / "demo.json", {"source_model": entry.id, "split": entry.split, "chosen_by": chosen_by, "files": copied,
                                    "zoo_config_hash": zoo.config_hash, "evaluation": evaluation})
     return entry.id
 
@@ -233,7 +240,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ and eval/")
     parser.add_argument("--repo", type=Path, default=Path("."))
-    parser.add_argument("--demo", help="model id for models/demo (default: the first held-out Trojaned model)")
+    parser.add_argument("--demo", help="model id for models/demo (default: the held-out Trojaned model with the "
+                        "highest TeleLoRA Fidelity)")
     args = parser.parse_args()
     zoo_dir, out = resolve_locations(args)
     print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo), indent=2))
