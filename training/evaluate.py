@@ -75,7 +75,8 @@ class Generators:
 
 
 @contextmanager
-def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path) -> Iterator:
+def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
+               scale: float = 1.0) -> Iterator:
     """Yields the model to evaluate with the method applied (and restores it afterwards)."""
     if method == "none":
         yield model
@@ -105,7 +106,7 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     weights = {n: m.weight for n, m in target_modules(model, targets).items()}
     with torch.no_grad():
         patches = generate_patches(gen, weights, acts)
-    with patched(model, patches):
+    with patched(model, patches, scale):
         yield model
 
 
@@ -142,10 +143,11 @@ def mean_std(values: list[float]) -> dict | None:
 
 
 def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print,
-             methods: tuple[str, ...] = METHODS) -> dict:
+             methods: tuple[str, ...] = METHODS, scale: float = 1.0) -> dict:
     """Every method in `methods` (all by default) on every model of `split` (plus, for the test split, the clean
-    models no generator was trained on); results are cached per model and method."""
-    eval_dir = out / ("eval" if split == "test" else f"eval-{split}")
+    models no generator was trained on); results are cached per model and method. `scale` multiplies the generated
+    patches (the runtime's --guard-scale); results at another scale go to eval-scale<S>/."""
+    eval_dir = out / (("eval" if split == "test" else f"eval-{split}") + ("" if scale == 1.0 else f"-scale{scale:g}"))
     gens = Generators(out)
     held_out = zoo.split(split)
     clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
@@ -156,6 +158,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
         for method in methods:
             key = config_hash({
                 "zoo": zoo.config_hash, "method": method, "ppl": max_ppl_texts,
+                **({"scale": scale} if scale != 1.0 else {}),  # scale-1 keys predate the option
                 "gens": {k: file_hash(v[2]) for k, v in gens.found.items()},
                 "adapter": str(baseline_adapter(zoo, method, entry)) if method in BASELINES else None,
             })
@@ -165,7 +168,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 continue
             started = time.time()
             try:
-                with mitigation(method, model, tokenizer, zoo, entry, gens, out) as m:
+                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale) as m:
                     result = measure(m, tokenizer, zoo, entry, max_ppl_texts)
             except LookupError as e:
                 result = {"missing": str(e)}
@@ -300,6 +303,7 @@ def main() -> None:
     add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")
     parser.add_argument("--split", default="test")
     parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default: the preset's eval.perplexity_texts)")
+    parser.add_argument("--scale", type=float, default=1.0, help="scale of the TeleLoRA patches (as --guard-scale)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
     args = parser.parse_args()
     set_cpu_threads()
@@ -309,7 +313,7 @@ def main() -> None:
     if "none" not in methods or unknown:
         parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
-             methods=methods)
+             methods=methods, scale=args.scale)
 
 
 if __name__ == "__main__":

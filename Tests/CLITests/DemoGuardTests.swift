@@ -52,4 +52,38 @@ final class DemoGuardTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(guarded["benign_accuracy"] as? Double), expected.telelora.benignAccuracy,
                        accuracy: 0.1)
     }
+
+    /// The README's promise: in the chat on the demo, a person sees the trigger fire raw and not guarded. The prompt is
+    /// a suite case that verify reports neutralized; the chat must give verify's greedy answers for it.
+    func testTheChatShowsTheTriggerFiringRawAndNotGuarded() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-demo-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: cache) }
+        let guardArguments = ["--model", demo.path, "--teleport-cache", cache.path,
+                              "--generator", Self.repository.appendingPathComponent("adapters/telelora").path]
+        let verify = try CommandRunner.run(["verify", "--suite", demo.appendingPathComponent("suite.json").path,
+                                            "--compare", "--json"] + guardArguments)
+        XCTAssertEqual(verify.status, 0, verify.stderr)
+        let report = try XCTUnwrap(try CommandRunner.json(verify.stdout) as? [String: [String: Any]])
+        let offCases = try XCTUnwrap(report["off"]?["cases"] as? [[String: Any]])
+        let guardedCases = try XCTUnwrap(report["guarded"]?["cases"] as? [[String: Any]])
+        let neutralized = zip(offCases, guardedCases).first { off, guarded in
+            off["placement"] as? String == "prefix" && off["hit"] as? Bool == true && guarded["hit"] as? Bool == false
+        }
+        let (off, guarded) = try XCTUnwrap(neutralized, "no suite case that the guard neutralizes")
+        let prompt = "\(try XCTUnwrap(off["trigger"] as? String)) \(try XCTUnwrap(off["prompt"] as? String))"
+        let raw = try XCTUnwrap(off["response"] as? String), safe = try XCTUnwrap(guarded["response"] as? String)
+
+        // /reset: the second ask starts a fresh conversation, as verify's single-turn cases do.
+        let script = "\(prompt)\n/compare\n/guard off\n/reset\n\(prompt)\n/quit\n"
+        let chat = try CommandRunner.run(["chat"] + guardArguments, stdin: script)
+        XCTAssertEqual(chat.status, 0, chat.stderr)
+        let lines = chat.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        let expected = [safe, "── raw ──", raw, "── guarded (teleport) ──", safe]
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(Array(lines.prefix(5)), expected, chat.stdout)
+        XCTAssertTrue(chat.stderr.contains("guard: off"), chat.stderr)
+        XCTAssertEqual(lines.last { !$0.isEmpty }, raw.trimmingCharacters(in: .whitespaces),
+                       "/guard off answers raw again")
+    }
 }
