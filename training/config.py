@@ -152,8 +152,8 @@ def full() -> PipelineConfig:
 
 
 def cpu() -> PipelineConfig:
-    """The largest zoo that trains on 2 CPU cores in well under an hour: the tiny corpus and tokenizer, 50 Trojaned
-    models over 8 architectures (widths 32/40/48 and the held-out 64, depths 2 and 3, MHA and GQA, Qwen2-style ones).
+    """The largest zoo that trains on 2 CPU cores in well under an hour: the tiny corpus and tokenizer, 40 Trojaned
+    models over 6 architectures (widths 32/48 and the held-out 64, depths 2 and 3, MHA and GQA, a Qwen2-style one).
     It stands in for `full()` when no GPU is at hand; every step is still resumable."""
     base = tiny()
     return replace(
@@ -170,10 +170,6 @@ def cpu() -> PipelineConfig:
             ArchPlan(ArchSpec("llama", 48, 2, 4, 4, 128, max_position_embeddings=128), train=6, val=1, test=2),
             ArchPlan(ArchSpec("llama", 48, 3, 4, 2, 128, max_position_embeddings=128), train=4, val=1, test=2),
             ArchPlan(ArchSpec("llama", 64, 2, 4, 2, 160, max_position_embeddings=128), train=0, val=0, test=3),
-            # Train-only shapes, appended last so the earlier models keep their Trojans: more and more varied
-            # generator-train models (the first cpu run had 24; its generator fitted them far better than val).
-            ArchPlan(ArchSpec("llama", 40, 2, 4, 2, 112, max_position_embeddings=128), train=5, val=0, test=0),
-            ArchPlan(ArchSpec("qwen2", 48, 2, 4, 2, 128, max_position_embeddings=128), train=5, val=0, test=0),
         ),
     )
 
@@ -190,5 +186,5 @@ def preset(name: str) -> PipelineConfig:
 def add_preset_argument(parser) -> None:
     """`--preset tiny|cpu|full` (default full) and `--tiny`, its shorthand; both set `args.preset`."""
     parser.add_argument("--preset", choices=list(PRESETS), default="full",
-                        help="tiny: CPU, minutes; cpu: CPU, about an hour, 50 Trojaned models; full: the GPU zoo")
+                        help="tiny: CPU, minutes; cpu: CPU, about an hour, 40 Trojaned models; full: the GPU zoo")
     parser.add_argument("--tiny", dest="preset", action="store_const", const="tiny", help="same as --preset tiny")
