@@ -46,6 +46,8 @@ def sha256(path: Path) -> str:
 
 
 def architecture(config: GeneratorConfig, generator: TeleLoRAGenerator) -> dict:
+    if config.weight_set_layers > 0:
+        raise ValueError("export: weight_set_layers > 0 is a training-side ablation the Swift generator does not run")
     forward = [line.strip() for line in GENERATOR_DOC.split("Exact forward pass", 1)[1].splitlines()[1:] if line.strip()]
     return {
         "rank": config.rank,

@@ -51,6 +51,9 @@ class GeneratorConfig:
     type_embedding: int = 8
     max_norm: float = 1.5
     layer_types: tuple[str, ...] = field(default=LAYER_TYPES)
+    # Ablation (no Swift port yet, export refuses it): > 0 also reads W's rows as a set through this many exchangeable
+    # layers (pooled mean/max over the rows → 2c more features per input neuron), instead of only 4 column statistics.
+    weight_set_layers: int = 0
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -116,6 +119,10 @@ class TeleLoRAGenerator(nn.Module):
         self.exchangeable = nn.ModuleList(layers)
         self.type_embedding = nn.Parameter(torch.randn(len(config.layer_types), config.type_embedding) * 0.5)
         f_in = 2 * c + len(W_STAT_NAMES) + config.type_embedding
+        if config.weight_set_layers > 0:
+            self.weight_exchangeable = nn.ModuleList(
+                [ExchangeableLayer(1, c)] + [ExchangeableLayer(c, c) for _ in range(config.weight_set_layers - 1)])
+            f_in += 2 * c
         self.a1 = nn.Parameter(torch.randn(f_in, d) / math.sqrt(f_in))
         self.a1_bias = nn.Parameter(torch.zeros(d))
         self.a2 = nn.Parameter(torch.randn(d, d) / math.sqrt(2 * d))
@@ -141,7 +148,13 @@ class TeleLoRAGenerator(nn.Module):
             z = layer(z)
         stats = weight_column_stats(weight)
         emb = self.type_embedding[self.type_index(layer_type)].expand(h_width, -1)
-        feats = torch.cat([z.mean(dim=0), z.amax(dim=0), stats, emb], dim=1)
+        parts = [z.mean(dim=0), z.amax(dim=0), stats, emb]
+        if self.config.weight_set_layers > 0:
+            zw = rms_normalize(weight.float()).unsqueeze(-1)
+            for layer in self.weight_exchangeable:
+                zw = layer(zw)
+            parts += [zw.mean(dim=0), zw.amax(dim=0)]
+        feats = torch.cat(parts, dim=1)
         h1 = silu(feats @ self.a1 + self.a1_bias)
         h2 = silu(h1 @ self.a2 + h1.mean(dim=0, keepdim=True) @ self.a3 + self.a2_bias)
         u_t = (h2 @ self.u_head) / math.sqrt(h_width)

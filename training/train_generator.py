@@ -283,11 +283,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--rank", type=int, help="override the preset generator's rank (ablations)")
     parser.add_argument("--max-norm", type=float, help="override the preset generator's patch bound (ablations)")
+    parser.add_argument("--weight-set-layers", type=int, help="read W's rows as a set (ablation; not exportable)")
     args = parser.parse_args()
     set_cpu_threads()
     config = GeneratorTrainConfig.for_preset(args.preset)
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
-    gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm)) if v is not None}
+    gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm),
+                                       ("weight_set_layers", args.weight_set_layers)) if v is not None}
     config = replace(config, input=args.input, generator=replace(config.generator, **gen_overrides), **overrides)
     zoo_dir, out = resolve_locations(args)
     train(Zoo.open(zoo_dir), out, config)

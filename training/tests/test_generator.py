@@ -4,9 +4,10 @@ import torch
 from training.generator import GeneratorConfig, TeleLoRAGenerator, parameter_count
 
 
-def random_generator(seed: int = 0) -> TeleLoRAGenerator:
+def random_generator(seed: int = 0, weight_set_layers: int = 0) -> TeleLoRAGenerator:
     torch.manual_seed(seed)
-    gen = TeleLoRAGenerator(GeneratorConfig(rank=4, channels=8, exchangeable_layers=2, hidden=16, max_norm=100.0))
+    gen = TeleLoRAGenerator(GeneratorConfig(rank=4, channels=8, exchangeable_layers=2, hidden=16, max_norm=100.0,
+                                            weight_set_layers=weight_set_layers))
     with torch.no_grad():
         gen.v_head.normal_()  # a trained-looking V head, so the symmetry checks see non-zero V
     return gen
@@ -18,9 +19,10 @@ def inputs(n: int, h: int, out: int, seed: int) -> tuple[torch.Tensor, torch.Ten
     return x, torch.randn(out, h, generator=g)
 
 
+@pytest.mark.parametrize("weight_set_layers", [0, 2])
 @pytest.mark.parametrize("h", [17, 64, 130])
-def test_permuting_input_neurons_permutes_u_and_v(h):
-    gen = random_generator()
+def test_permuting_input_neurons_permutes_u_and_v(h, weight_set_layers):
+    gen = random_generator(weight_set_layers=weight_set_layers)
     x, w = inputs(40, h, 23, seed=h)
     perm = torch.randperm(h, generator=torch.Generator().manual_seed(1))
     u, v = gen(x, w, "down_proj")
@@ -79,3 +81,13 @@ def test_unknown_layer_type_and_bad_shapes_are_refused():
         gen(torch.zeros(3, 4), torch.zeros(5, 4), "lm_head")
     with pytest.raises(ValueError, match="expected X N×H and W out×H"):
         gen(torch.zeros(3, 4), torch.zeros(5, 6), "q_proj")
+
+
+def test_weight_set_variant_ignores_the_order_of_ws_rows():
+    gen = random_generator(weight_set_layers=2)
+    x, w = inputs(30, 20, 26, seed=9)
+    rows = torch.randperm(26, generator=torch.Generator().manual_seed(3))
+    u, v = gen(x, w, "gate_proj")
+    ur, vr = gen(x, w[rows], "gate_proj")
+    torch.testing.assert_close(ur, u, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(vr, v, rtol=1e-5, atol=1e-6)
