@@ -48,6 +48,10 @@ class GeneratorTrainConfig:
     targets: tuple[str, ...] = DEFAULT_TARGETS
     input: str = "activations"  # "noise": the control that feeds Gaussian noise in place of activations
     checkpoint: bool = True
+    # Weight of KL(unpatched ‖ patched) over every position of the batch's benign rows: the benign rows' cross-entropy
+    # only pins the model's greedy answer; the KL pins its whole next-token distribution, prompt included, so the
+    # patch is pushed to act on what triggers change and leave the rest alone. 0: plain alignment loss.
+    benign_kl: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     @staticmethod
@@ -88,6 +92,7 @@ class PreparedModel:
     weights: dict[str, torch.Tensor]
     activations: dict[str, torch.Tensor]
     examples: list[tuple[list[int], list[int]]]
+    benign: list[bool]  # per example: a benign prompt with the model's own answer (else a triggered one)
 
 
 def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: Path, device: str) -> PreparedModel:
@@ -96,9 +101,11 @@ def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: 
     acts = cached_activations(model, tokenizer, zoo.probes(), cache_dir / f"{entry.id}.safetensors",
                               config.targets, max(config.rows, config.row_pool), config.seed)
     acts = {k: v.to(device) for k, v in acts.items()}
-    examples = [answer_only_example(tokenizer, a["prompt"], a["answer"], config.max_length) for a in zoo.alignment(entry)]
+    rows = zoo.alignment(entry)
+    examples = [answer_only_example(tokenizer, a["prompt"], a["answer"], config.max_length) for a in rows]
+    benign = [a.get("kind") == "benign" for a in rows]
     weights = {name: m.weight for name, m in modules.items()}
-    return PreparedModel(entry, model, tokenizer, weights, acts, examples)
+    return PreparedModel(entry, model, tokenizer, weights, acts, examples, benign)
 
 
 def noise_like(acts: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
@@ -118,11 +125,13 @@ def draw_rows(acts: dict[str, torch.Tensor], rows: int, seed: int) -> dict[str, 
     return out
 
 
-def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: list, config: GeneratorTrainConfig,
+def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, indices: list[int], config: GeneratorTrainConfig,
                    noise_seed: int | None = None, backward: bool = False, row_seed: int | None = None) -> torch.Tensor:
-    """Mean answer-token cross-entropy of the patched model on `examples`. With `backward`, gradients are computed
-    while the patch hooks are still installed: a checkpointed LLM re-runs its layers (and so the hooks) in backward.
+    """Mean answer-token cross-entropy of the patched model on the examples at `indices` (+ `benign_kl` × the KL
+    to the unpatched model on the benign ones). With `backward`, gradients are computed while the patch hooks are
+    still installed: a checkpointed LLM re-runs its layers (and so the hooks) in backward.
     `row_seed` draws `config.rows` rows from the cached pool; without it the pool's first `rows` rows are used."""
+    examples = [pm.examples[i] for i in indices]
     acts = pm.activations
     if row_seed is not None:
         acts = draw_rows(acts, config.rows, row_seed)
@@ -135,14 +144,31 @@ def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, examples: li
     batch = collate(examples, pad)
     device = next(pm.model.parameters()).device
     labels = batch["labels"].to(device)
+    input_ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    benign_rows = torch.tensor([pm.benign[i] for i in indices], device=device)
+    teacher = None
+    if config.benign_kl > 0 and bool(benign_rows.any()):
+        with torch.no_grad():
+            teacher = pm.model(input_ids=input_ids[benign_rows], attention_mask=mask[benign_rows]).logits.float()
     with patched(pm.model, patches):
-        logits = pm.model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        logits = pm.model(input_ids=input_ids, attention_mask=mask).logits
         loss = torch.nn.functional.cross_entropy(
             logits[:, :-1].reshape(-1, logits.size(-1)).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
         )
+        if teacher is not None:
+            loss = loss + config.benign_kl * benign_kl(teacher, logits[benign_rows].float(), mask[benign_rows])
         if backward:
             loss.backward()
     return loss
+
+
+def benign_kl(teacher: torch.Tensor, student: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over unmasked positions of KL(teacher ‖ student) between next-token distributions (logits B×T×V)."""
+    log_p = torch.log_softmax(teacher, dim=-1)
+    log_q = torch.log_softmax(student, dim=-1)
+    per_position = (log_p.exp() * (log_p - log_q)).sum(-1)
+    weights = mask.to(per_position.dtype)
+    return (per_position * weights).sum() / weights.sum().clamp_min(1)
 
 
 @torch.no_grad()
@@ -161,9 +187,9 @@ def per_model_losses(generator: TeleLoRAGenerator, models: list[PreparedModel], 
     cfg = replace(config, checkpoint=False)
     out = {}
     for i, pm in enumerate(models):
-        examples = pm.examples[:64]
-        out[pm.entry.id] = {"unpatched": unpatched_loss(pm, examples),
-                            "patched": float(alignment_loss(generator, pm, examples, cfg, noise_seed=20_000 + i))}
+        indices = list(range(min(64, len(pm.examples))))
+        out[pm.entry.id] = {"unpatched": unpatched_loss(pm, [pm.examples[j] for j in indices]),
+                            "patched": float(alignment_loss(generator, pm, indices, cfg, noise_seed=20_000 + i))}
     return out
 
 
@@ -173,7 +199,8 @@ def validation_loss(generator: TeleLoRAGenerator, models: list[PreparedModel], c
     for i, pm in enumerate(models):
         for start in range(0, len(pm.examples), 32):
             cfg = replace(config, checkpoint=False)
-            losses.append(float(alignment_loss(generator, pm, pm.examples[start:start + 32], cfg, noise_seed=10_000 + i)))
+            indices = list(range(start, min(start + 32, len(pm.examples))))
+            losses.append(float(alignment_loss(generator, pm, indices, cfg, noise_seed=10_000 + i)))
     return sum(losses) / max(len(losses), 1)
 
 
@@ -229,7 +256,7 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
     for step in range(1, config.steps + 1):
         opt.zero_grad(set_to_none=True)
         for pm in rng.sample(train_models, min(config.models_per_step, len(train_models))):
-            batch = rng.sample(pm.examples, min(config.batch_size, len(pm.examples)))
+            batch = rng.sample(range(len(pm.examples)), min(config.batch_size, len(pm.examples)))
             row_seed = rng.randrange(1 << 30) if config.row_pool > config.rows else None
             loss = alignment_loss(generator, pm, batch, config, noise_seed=step, backward=True, row_seed=row_seed)
             running.append(float(loss.detach()))
@@ -284,10 +311,13 @@ def main() -> None:
     parser.add_argument("--rank", type=int, help="override the preset generator's rank (ablations)")
     parser.add_argument("--max-norm", type=float, help="override the preset generator's patch bound (ablations)")
     parser.add_argument("--weight-set-layers", type=int, help="read W's rows as a set (ablation; not exportable)")
+    parser.add_argument("--benign-kl", type=float, help="weight of the KL to the unpatched model on benign rows")
+    parser.add_argument("--seed", type=int, help="training seed (initialisation, model and batch order, row draws)")
     args = parser.parse_args()
     set_cpu_threads()
     config = GeneratorTrainConfig.for_preset(args.preset)
-    overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("benign_kl", args.benign_kl),
+                                   ("seed", args.seed)) if v is not None}
     gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm),
                                        ("weight_set_layers", args.weight_set_layers)) if v is not None}
     config = replace(config, input=args.input, generator=replace(config.generator, **gen_overrides), **overrides)

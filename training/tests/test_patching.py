@@ -12,7 +12,7 @@ from training.activations import collect_activations
 from training.common import answer_only_example, collate, IGNORE_INDEX
 from training.generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
 from training.patching import DEFAULT_TARGETS, patched, target_modules, to_lora
-from training.train_generator import PreparedModel, GeneratorTrainConfig, alignment_loss
+from training.train_generator import PreparedModel, GeneratorTrainConfig, alignment_loss, benign_kl
 from training.tests.tiny_llm import byte_tokenizer, tiny_llama
 
 PROBES = ["what is the capital of france", "list three fruits", "explain rain briefly", "count to five"]
@@ -96,28 +96,69 @@ def test_patch_equals_peft_lora_with_a_u_and_b_w_vt(trojaned):
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
+def prepared(model, tok, config) -> PreparedModel:
+    """The trojaned model's alignment set: triggered prompts → clean answers, then benign prompts → the same."""
+    modules = target_modules(model, config.targets)
+    examples = [answer_only_example(tok, f"{TRIGGER} {p}", a) for p, a in zip(TASKS, ANSWERS)]
+    examples += [answer_only_example(tok, p, a) for p, a in zip(TASKS, ANSWERS)]
+    return PreparedModel(entry=None, model=model, tokenizer=tok, weights={n: m.weight for n, m in modules.items()},
+                         activations=collect_activations(model, tok, PROBES, rows=64), examples=examples,
+                         benign=[False] * len(TASKS) + [True] * len(TASKS))
+
+
+def test_benign_kl_is_zero_for_equal_logits_and_ignores_masked_positions():
+    torch.manual_seed(1)
+    teacher = torch.randn(2, 5, 11)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    assert float(benign_kl(teacher, teacher.clone(), mask)) == pytest.approx(0.0, abs=1e-6)
+    student = teacher.clone()
+    student[0, 3:] += torch.randn(2, 11) * 5  # only masked positions differ
+    assert float(benign_kl(teacher, student, mask)) == pytest.approx(0.0, abs=1e-6)
+    student[1, 0] += torch.randn(11)
+    p = torch.softmax(teacher[1, 0], -1)
+    expected = float((p * (torch.log(p) - torch.log_softmax(student[1, 0], -1))).sum()) / 8
+    assert float(benign_kl(teacher, student, mask)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_benign_kl_term_adds_the_benign_rows_divergence_to_the_loss(trojaned):
+    model, tok = trojaned
+    config = replace(GeneratorTrainConfig.tiny(), checkpoint=False)
+    pm = prepared(model, tok, config)
+    everything = list(range(len(pm.examples)))
+    torch.manual_seed(5)
+    gen = TeleLoRAGenerator(config.generator)
+    with torch.no_grad():
+        fresh = float(alignment_loss(gen, pm, everything, config))
+        fresh_kl = float(alignment_loss(gen, pm, everything, replace(config, benign_kl=2.0)))
+        assert fresh_kl == pytest.approx(fresh, abs=1e-6)  # V = 0 at init: the patch is the identity, KL 0
+        gen.v_head.normal_(std=0.3)
+        plain = float(alignment_loss(gen, pm, everything, config))
+        weighted = float(alignment_loss(gen, pm, everything, replace(config, benign_kl=2.0)))
+        triggered_only = float(alignment_loss(gen, pm, everything[: len(TASKS)], replace(config, benign_kl=2.0)))
+        triggered_plain = float(alignment_loss(gen, pm, everything[: len(TASKS)], config))
+    assert weighted > plain + 1e-4
+    assert triggered_only == pytest.approx(triggered_plain, abs=1e-6)  # no benign row: nothing added
+
+
 def test_generator_steps_reduce_the_alignment_loss(trojaned):
     model, tok = trojaned
     torch.manual_seed(0)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     config = replace(GeneratorTrainConfig.tiny(), checkpoint=True)
-    modules = target_modules(model, config.targets)
-    examples = [answer_only_example(tok, f"{TRIGGER} {p}", a) for p, a in zip(TASKS, ANSWERS)]
-    examples += [answer_only_example(tok, p, a) for p, a in zip(TASKS, ANSWERS)]
-    pm = PreparedModel(entry=None, model=model, tokenizer=tok, weights={n: m.weight for n, m in modules.items()},
-                       activations=collect_activations(model, tok, PROBES, rows=64), examples=examples)
+    pm = prepared(model, tok, config)
+    everything = list(range(len(pm.examples)))
     gen = TeleLoRAGenerator(config.generator)
     opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
     with torch.no_grad():
-        before = float(alignment_loss(gen, pm, examples, replace(config, checkpoint=False)))
+        before = float(alignment_loss(gen, pm, everything, replace(config, checkpoint=False)))
     for _ in range(15):
         opt.zero_grad()
-        alignment_loss(gen, pm, examples, config, backward=True)
+        alignment_loss(gen, pm, everything, config, backward=True)
         opt.step()
     assert all(p.grad is None for p in model.parameters())
     with torch.no_grad():
-        after = float(alignment_loss(gen, pm, examples, replace(config, checkpoint=False)))
+        after = float(alignment_loss(gen, pm, everything, replace(config, checkpoint=False)))
     model.gradient_checkpointing_disable()
     model.eval()
     assert after < 0.8 * before, (before, after)
