@@ -25,10 +25,13 @@ let package = Package(
             name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]),
         .target(
-            name: "Runtime", dependencies: ["COpenBLAS", "CZstd"],
+            name: "Runtime", dependencies: ["COpenBLAS", "CZstd", "CKernels"],
             swiftSettings: numericSettings),
+        // SiLU kernels with an AVX2+FMA path picked at run time (the Swift targets compile for baseline x86-64), and
+        // the CPU feature checks that choose OpenBLAS's kernel set.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(
-            name: "Guard", dependencies: ["Runtime", "COpenBLAS"],
+            name: "Guard", dependencies: ["Runtime", "COpenBLAS", "CKernels"],
             swiftSettings: numericSettings),
         .executableTarget(
             name: "teleguard",

@@ -56,6 +56,7 @@ struct BenchCommand: ParsableCommand {
             "model": languageModel.directory.path,
             "parameters": model.parameterCount,
             "threads": modelOptions.threads,
+            "blas_kernels": BLASKernelSet.current,
             "prompt_tokens": promptTokens,
             "generated_tokens": genTokens,
             "load_seconds": languageModel.loadSeconds,
@@ -67,6 +68,7 @@ struct BenchCommand: ParsableCommand {
             try printJSON(report)
         } else {
             print("model      \(languageModel.directory.path) (\(model.parameterCount) parameters, \(modelOptions.threads) threads)")
+            print("BLAS       OpenBLAS \(BLASKernelSet.current) kernels")
             print(String(format: "load       %.3f s", languageModel.loadSeconds))
             print(String(format: "prefill    %.1f tokens/s (%d tokens)", Double(promptTokens) / bestPrefill, promptTokens))
             print(String(format: "decode     %.1f tokens/s (%d tokens)", Double(genTokens) / bestDecode, genTokens))

@@ -10,4 +10,10 @@ struct TeleGuard: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [ChatCommand.self, GenerateCommand.self, BatchCommand.self, ServeCommand.self, TeleportCommand.self,
                       VerifyCommand.self, TokenizeCommand.self, InspectCommand.self, BenchCommand.self, LogitsCommand.self])
+
+    static func main() async {
+        // Before anything runs: OpenBLAS may have picked SSE3 kernels for a CPU newer than itself (BLASKernelSet).
+        BLASKernelSet.relaunchIfBetterKernelsExist()
+        await main(nil)
+    }
 }

@@ -126,11 +126,7 @@ struct ExchangeableLayer: @unchecked Sendable {
                 for local in block {
                     let row = scratch + local * stride
                     if single { fillRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: row) }
-                    VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: row, count: stride))
-                    for i in 0..<stride {
-                        sum[i] += row[i]
-                        maximum[i] = max(maximum[i], row[i])
-                    }
+                    VectorMath.siluAccumulate(row, count: stride, sum: sum, maximum: maximum)
                 }
             }
         }

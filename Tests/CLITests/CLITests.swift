@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import XCTest
 
 /// The `teleguard` command as scripts use it: JSON outputs equal the reference, bad input exits non-zero with a
@@ -88,6 +89,11 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThan(object["prefill_tokens_per_second"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(object["decode_tokens_per_second"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(object["peak_rss_bytes"] as? Int ?? 0, 0)
+        // The command relaunches itself when OpenBLAS fell back to kernels older than this CPU (BLASKernelSet).
+        let kernels = try XCTUnwrap(object["blas_kernels"] as? String)
+        if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
+            XCTAssertNil(BLASKernelSet.better(than: kernels), "OpenBLAS ran its \(kernels) kernels on a CPU that has better ones")
+        }
     }
 
     func testMissingModelDirectoryFailsWithItsPath() throws {

@@ -293,9 +293,9 @@ extension ServerTests {
         let running = try HTTP.Pending("POST", server.baseURL + "/v1/chat/completions", body: long)
         let waiting = try HTTP.Pending("POST", server.baseURL + "/v1/chat/completions", body: long)
         Thread.sleep(forTimeInterval: 0.5)  // both requests connected, even on a busy machine
-        let start = Date()
-        XCTAssertEqual(server.stop(timeout: 10), 0)
-        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        // Exit status 0 once both answers are complete; -1 means it was still running after 60 s and was killed.
+        // (No tighter bound: the two 250-token answers take from under a second to several on a loaded machine.)
+        XCTAssertEqual(server.stop(timeout: 60), 0)
         for reply in [try running.finish(), try waiting.finish()] {
             XCTAssertEqual(reply.status, 200)
             XCTAssertTrue(reply.body.hasSuffix("data: [DONE]\n\n"), reply.body)
