@@ -1,22 +1,15 @@
 import Foundation
 import Runtime
 
-/// `Z ← σ(Z·T1 + mean_N(Z)·T2 + mean_H(Z)·T3 + mean_{N,H}(Z)·T4 + b)` over an N×H×c tensor: the general linear map
-/// equivariant to permutations of both N and H (Hartford et al. 2018), then SiLU (training/generator.py
-/// `ExchangeableLayer`).
-struct ExchangeableLayer: @unchecked Sendable {
-    let inputChannels: Int
-    let outputChannels: Int
-    /// Each `[inputChannels × outputChannels]`.
-    let t1, t2, t3, t4: [Float]
-    let bias: [Float]
+/// An exchangeable layer's input summarised over N, over H, and over both: `[H × cIn]`, `[N × cIn]`, `[cIn]`.
+struct ExchangeableMeans {
+    var neuron: [Float]
+    var row: [Float]
+    var all: [Float]
 
-    /// The layer's pooled terms, `mean_N(Z)·T2` `[width × c]`, `mean_H(Z)·T3` `[rows × c]` and
-    /// `mean_{N,H}(Z)·T4 + b` `[c]`: everything but `Z·T1`.
-    private func pooledTerms(_ z: UnsafePointer<Float>, rows: Int, width: Int) -> (neuron: [Float], row: [Float], all: [Float]) {
-        let cIn = inputChannels, c = outputChannels
-        // Means as matrix–vector products with a vector of 1/count (BLAS, threaded): mean_N over Z seen as
-        // N × (H·cIn); mean_H per row n over an H × cIn block; mean_{N,H} over mean_N seen as H × cIn.
+    /// The means of a stored N×H×cIn tensor, as matrix–vector products with a vector of 1/count (BLAS, threaded):
+    /// mean_N over Z seen as N × (H·cIn); mean_H per row n over an H × cIn block; mean_{N,H} over mean_N seen as H × cIn.
+    init(of z: UnsafePointer<Float>, rows: Int, width: Int, channels cIn: Int) {
         var meanN = [Float](repeating: 0, count: width * cIn)
         var meanH = [Float](repeating: 0, count: rows * cIn)
         var meanNH = [Float](repeating: 0, count: cIn)
@@ -30,54 +23,92 @@ struct ExchangeableLayer: @unchecked Sendable {
             }
         }
         Matrix.meanOfRows(meanN, rows: width, columns: cIn, weights: overWidth, into: &meanNH)
+        self.init(neuron: meanN, row: meanH, all: meanNH)
+    }
 
+    init(neuron: [Float], row: [Float], all: [Float]) {
+        self.neuron = neuron
+        self.row = row
+        self.all = all
+    }
+}
+
+/// `Z ← σ(Z·T1 + mean_N(Z)·T2 + mean_H(Z)·T3 + mean_{N,H}(Z)·T4 + b)` over an N×H×c tensor: the general linear map
+/// equivariant to permutations of both N and H (Hartford et al. 2018), then SiLU (training/generator.py
+/// `ExchangeableLayer`).
+struct ExchangeableLayer: @unchecked Sendable {
+    let inputChannels: Int
+    let outputChannels: Int
+    /// Each `[inputChannels × outputChannels]`.
+    let t1, t2, t3, t4: [Float]
+    let bias: [Float]
+
+    /// The layer's pooled terms, `mean_N(Z)·T2` `[width × c]`, `mean_H(Z)·T3` `[rows × c]` and
+    /// `mean_{N,H}(Z)·T4 + b` `[c]`: everything but `Z·T1`.
+    struct Terms {
+        let neuron: [Float]
+        let row: [Float]
+        let all: [Float]
+    }
+
+    func terms(_ means: ExchangeableMeans, rows: Int, width: Int) -> Terms {
+        let cIn = inputChannels, c = outputChannels
         var termN = [Float](repeating: 0, count: width * c)
         var termH = [Float](repeating: 0, count: rows * c)
         var termNH = [Float](repeating: 0, count: c)
-        Matrix.multiply(meanN, t2, into: &termN, m: width, k: cIn, n: c)
-        Matrix.multiply(meanH, t3, into: &termH, m: rows, k: cIn, n: c)
-        Matrix.multiply(meanNH, t4, into: &termNH, m: 1, k: cIn, n: c)
+        Matrix.multiply(means.neuron, t2, into: &termN, m: width, k: cIn, n: c)
+        Matrix.multiply(means.row, t3, into: &termH, m: rows, k: cIn, n: c)
+        Matrix.multiply(means.all, t4, into: &termNH, m: 1, k: cIn, n: c)
         for k in 0..<c { termNH[k] += bias[k] }
-        return (termN, termH, termNH)
+        return Terms(neuron: termN, row: termH, all: termNH)
     }
 
-    /// `z`: rows·width·inputChannels floats (row n, neuron h, channel) → `out`: rows·width·outputChannels floats.
-    func forward(_ z: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
-        let terms = pooledTerms(z, rows: rows, width: width)
+    /// Rows per chunk so that a chunk of `floatsPerRow`-wide rows is about 2 MiB and stays in cache.
+    static func chunkRows(rows: Int, floatsPerRow: Int, atLeast: Int) -> Int {
+        max(atLeast, min(rows, (2 << 20) / max(1, floatsPerRow * MemoryLayout<Float>.size)))
+    }
+
+    /// The whole layer, `input` (rows·width·inputChannels floats) into `out` (rows·width·outputChannels floats), a
+    /// cache-sized chunk of rows at a time: the pooled terms are written first, Z·T1 is accumulated onto them by sgemm
+    /// with beta = 1 (with one input channel it is an outer product, added in the same pass), then SiLU.
+    func forward(_ input: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
+        let terms = terms(ExchangeableMeans(of: input, rows: rows, width: width, channels: inputChannels), rows: rows, width: width)
         let stride = width * outputChannels
-        // `out` is first filled with the pooled terms (with one input channel Z·T1 is an outer product, added in the
-        // same pass), then Z·T1 is accumulated onto it by sgemm with beta = 1, which spares the separate zeroing and
-        // adding passes over the N×H×c tensor. The elementwise passes run on `threads` threads over blocks of rows;
-        // BLAS threads itself.
-        Self.forEachBlock(rows: rows, threads: threads) { block in
-            var rowConstant = [Float](repeating: 0, count: outputChannels)
-            for n in block {
-                fillRow(n, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: out + n * stride)
-                if inputChannels == 1 { VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + n * stride, count: stride)) }
+        let chunkRows = Self.chunkRows(rows: rows, floatsPerRow: stride, atLeast: threads)
+        for chunkStart in Swift.stride(from: 0, to: rows, by: chunkRows) {
+            let chunk = chunkStart..<min(rows, chunkStart + chunkRows)
+            let z = input + chunkStart * width * inputChannels
+            let target = out + chunkStart * stride
+            Self.forEachBlock(rows: chunk.count, threads: threads) { block in
+                for local in block {
+                    fillRow(chunkStart + local, input: z + local * width * inputChannels, width: width, terms: terms,
+                            row: target + local * stride)
+                }
             }
-        }
-        guard inputChannels > 1 else { return }
-        Matrix.multiply(z, t1, into: out, m: rows * width, k: inputChannels, n: outputChannels, beta: 1)
-        Self.forEachBlock(rows: rows, threads: threads) { block in
-            VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: out + block.lowerBound * stride, count: block.count * stride))
+            if inputChannels > 1 {
+                Matrix.multiply(z, t1, into: target, m: chunk.count * width, k: inputChannels, n: outputChannels, beta: 1)
+            }
+            Self.forEachBlock(rows: chunk.count, threads: threads) { block in
+                VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: target + block.lowerBound * stride, count: block.count * stride))
+            }
         }
     }
 
     /// Row n before Z·T1 and SiLU: `mean_N·T2 + (mean_H·T3 + mean_{N,H}·T4 + b)` per neuron and channel, plus, with
-    /// one input channel, Z·T1 itself (an outer product) in front — the order the reference adds them in. Plain
-    /// loops over contiguous channels, which the optimizer vectorises.
+    /// one input channel, Z·T1 itself (an outer product) in front — the order the reference adds them in. `input` is
+    /// row n of Z (width·inputChannels floats). Plain loops over contiguous channels, which the optimizer vectorises.
     @inline(__always)
-    private func fillRow(_ n: Int, z: UnsafePointer<Float>, width: Int, terms: (neuron: [Float], row: [Float], all: [Float]),
-                         rowConstant: inout [Float], row: UnsafeMutablePointer<Float>) {
+    func fillRow(_ n: Int, input: UnsafePointer<Float>, width: Int, terms: Terms, row: UnsafeMutablePointer<Float>) {
         let c = outputChannels
-        for k in 0..<c { rowConstant[k] = terms.row[n * c + k] + terms.all[k] }
-        terms.neuron.withUnsafeBufferPointer { termN in
-            t1.withUnsafeBufferPointer { t1 in
-                rowConstant.withUnsafeBufferPointer { rowConstant in
-                    guard let termN = termN.baseAddress, let t1 = t1.baseAddress, let rowConstant = rowConstant.baseAddress else { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: c) { rowConstant in
+            guard let rowConstant = rowConstant.baseAddress else { return }
+            for k in 0..<c { rowConstant[k] = terms.row[n * c + k] + terms.all[k] }
+            terms.neuron.withUnsafeBufferPointer { termN in
+                t1.withUnsafeBufferPointer { t1 in
+                    guard let termN = termN.baseAddress, let t1 = t1.baseAddress else { return }
                     if inputChannels == 1 {
                         for h in 0..<width {
-                            let value = z[n * width + h], product = row + h * c, neuronTerm = termN + h * c
+                            let value = input[h], product = row + h * c, neuronTerm = termN + h * c
                             for k in 0..<c { product[k] = value * t1[k] + (neuronTerm[k] + rowConstant[k]) }
                         }
                     } else {
@@ -93,40 +124,36 @@ struct ExchangeableLayer: @unchecked Sendable {
 
     /// The layer followed by pooling over N, for the last layer of the stack: returns mean_N and max_N of its
     /// output `[width × c]` each. The output is never stored: a chunk of rows at a time (about 2 MiB, so it stays
-    /// in cache) is filled with the pooled terms in `scratch` (at least `rows·width·c` floats), gets Z·T1 added by
-    /// sgemm, and is finished (SiLU) and folded into per-thread sums and maxima — instead of the N×H×c tensor going
-    /// through memory for each of the fill, product, SiLU, mean and max passes.
-    func forwardPooled(_ z: UnsafePointer<Float>, rows: Int, width: Int, scratch: UnsafeMutablePointer<Float>,
+    /// in cache) is filled with the pooled terms, gets Z·T1 added by sgemm, and is finished (SiLU) and folded into
+    /// per-thread sums and maxima in one pass.
+    func forwardPooled(_ input: UnsafePointer<Float>, rows: Int, width: Int, workspace: GeneratorWorkspace,
                        threads: Int) -> (mean: [Float], max: [Float]) {
         let c = outputChannels
-        let terms = pooledTerms(z, rows: rows, width: width)
+        let terms = terms(ExchangeableMeans(of: input, rows: rows, width: width, channels: inputChannels), rows: rows, width: width)
         let blocks = max(1, min(threads, rows)), stride = width * c
         let sums = FloatBuffer(count: blocks * stride), maxima = FloatBuffer(count: blocks * stride)
         sums.pointer.initialize(repeating: 0, count: blocks * stride)
         maxima.pointer.initialize(repeating: -.infinity, count: blocks * stride)
-        let chunkRows = max(blocks, min(rows, (2 << 20) / max(1, stride * MemoryLayout<Float>.size)))
-        let single = inputChannels == 1
+        let chunkRows = Self.chunkRows(rows: rows, floatsPerRow: stride, atLeast: blocks)
+        let scratch = workspace.buffer(.outputChunk, count: chunkRows * stride).pointer
         for chunkStart in Swift.stride(from: 0, to: rows, by: chunkRows) {
             let chunk = chunkStart..<min(rows, chunkStart + chunkRows)
-            if !single {
-                Self.forEachBlock(rows: chunk.count, threads: blocks) { block in
-                    var rowConstant = [Float](repeating: 0, count: c)
-                    for local in block {
-                        fillRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: scratch + local * stride)
-                    }
+            let z = input + chunkStart * width * inputChannels
+            Self.forEachBlock(rows: chunk.count, threads: blocks) { block in
+                for local in block {
+                    fillRow(chunkStart + local, input: z + local * width * inputChannels, width: width, terms: terms,
+                            row: scratch + local * stride)
                 }
-                Matrix.multiply(z + chunkStart * width * inputChannels, t1, into: scratch, m: chunk.count * width,
-                                k: inputChannels, n: c, beta: 1)
+            }
+            if inputChannels > 1 {
+                Matrix.multiply(z, t1, into: scratch, m: chunk.count * width, k: inputChannels, n: c, beta: 1)
             }
             // Row blocks keep their thread's accumulators across chunks (block i always sums into partial i, rows in
             // order), so the result does not depend on scheduling.
             Self.forEachBlock(rows: chunk.count, threads: blocks) { index, block in
                 let sum = sums.pointer + index * stride, maximum = maxima.pointer + index * stride
-                var rowConstant = [Float](repeating: 0, count: c)
                 for local in block {
-                    let row = scratch + local * stride
-                    if single { fillRow(chunkStart + local, z: z, width: width, terms: terms, rowConstant: &rowConstant, row: row) }
-                    VectorMath.siluAccumulate(row, count: stride, sum: sum, maximum: maximum)
+                    VectorMath.siluAccumulate(scratch + local * stride, count: stride, sum: sum, maximum: maximum)
                 }
             }
         }

@@ -23,10 +23,6 @@ enum Matrix {
         cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), weights, 1, 0, y, 1)
     }
 
-    /// SiLU, `z / (1 + e^(−z))` (training/generator.py `silu`: z·sigmoid(z)).
-    @inline(__always)
-    static func silu(_ z: Float) -> Float { z / (1 + expf(-z)) }
-
     /// `t / √(mean(t²) + ε)` over all entries (training/generator.py `rms_normalize`): the divisor.
     static func rootMeanSquare(_ values: UnsafeBufferPointer<Float>, epsilon: Float) -> Float {
         var sum: Double = 0

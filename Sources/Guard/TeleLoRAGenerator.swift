@@ -82,22 +82,33 @@ public struct TeleLoRAGenerator: Sendable {
         pool(x: x, rows: rows, width: width, workspace: GeneratorWorkspace())
     }
 
-    /// The same, with the N×H×c buffers taken from `workspace` (reused across layers instead of allocated per call).
+    /// The same, with the buffers taken from `workspace` (reused across layers instead of allocated per call).
+    /// Two exchangeable layers (the shipped generator) run fused with the pooling, row by row (`ExchangeablePair`),
+    /// and store no N×H×c tensor; other depths run layer by layer, the last one fused with the pooling.
     public func pool(x: [Float], rows: Int, width: Int, workspace: GeneratorWorkspace) -> PooledActivations {
-        let c = spec.channels
-        let (first, second) = workspace.buffers(count: rows * width * max(c, 1))
-        var current = first.pointer, next = second.pointer
+        pool(x: x, rows: rows, width: width, workspace: workspace, fusedPair: true)
+    }
+
+    func pool(x: [Float], rows: Int, width: Int, workspace: GeneratorWorkspace, fusedPair: Bool) -> PooledActivations {
+        let c = spec.channels, threads = workspace.threads
+        let normalized = workspace.buffer(.normalizedInput, count: rows * width).pointer
         let divisor = x.withUnsafeBufferPointer { Matrix.rootMeanSquare($0, epsilon: spec.epsilon) }
-        for i in 0..<x.count { current[i] = x[i] / divisor }
-        // The last layer is fused with the pooling over N: its N×H×c output is never stored.
-        var means = [Float](repeating: 0, count: width * c), maxima = [Float](repeating: -.infinity, count: width * c)
-        for (index, layer) in exchangeable.enumerated() {
-            if index == exchangeable.count - 1 {
-                (means, maxima) = layer.forwardPooled(current, rows: rows, width: width, scratch: next, threads: workspace.threads)
-            } else {
-                layer.forward(current, rows: rows, width: width, into: next, threads: workspace.threads)
-                swap(&current, &next)
+        for i in 0..<x.count { normalized[i] = x[i] / divisor }
+        let (means, maxima): ([Float], [Float])
+        if fusedPair, exchangeable.count == 2 {
+            let pair = ExchangeablePair(first: exchangeable[0], last: exchangeable[1])
+            (means, maxima) = pair.forwardPooled(normalized, rows: rows, width: width, threads: threads)
+        } else {
+            var input = UnsafePointer(normalized)
+            var slot = GeneratorWorkspace.Slot.storedA
+            for layer in exchangeable.dropLast() {
+                let out = workspace.buffer(slot, count: rows * width * layer.outputChannels).pointer
+                layer.forward(input, rows: rows, width: width, into: out, threads: threads)
+                input = UnsafePointer(out)
+                slot = slot == .storedA ? .storedB : .storedA
             }
+            (means, maxima) = exchangeable[exchangeable.count - 1].forwardPooled(input, rows: rows, width: width,
+                                                                                 workspace: workspace, threads: threads)
         }
         var features = [Float](repeating: 0, count: width * 2 * c)
         for h in 0..<width {
@@ -132,7 +143,8 @@ public struct TeleLoRAGenerator: Sendable {
         }
         var h1 = [Float](repeating: 0, count: width * d)
         Matrix.multiply(features, a1, into: &h1, m: width, k: f, n: d)
-        for h in 0..<width { for k in 0..<d { h1[h * d + k] = Matrix.silu(h1[h * d + k] + a1Bias[k]) } }
+        for h in 0..<width { for k in 0..<d { h1[h * d + k] += a1Bias[k] } }
+        h1.withUnsafeMutableBufferPointer { VectorMath.siluInPlace($0) }
 
         var meanH1 = [Float](repeating: 0, count: d)
         var sums = [Double](repeating: 0, count: d)
@@ -142,7 +154,9 @@ public struct TeleLoRAGenerator: Sendable {
         Matrix.multiply(meanH1, a3, into: &context, m: 1, k: d, n: d)
         var h2 = [Float](repeating: 0, count: width * d)
         Matrix.multiply(h1, a2, into: &h2, m: width, k: d, n: d)
-        for h in 0..<width { for k in 0..<d { h2[h * d + k] = Matrix.silu(h2[h * d + k] + context[k] + a2Bias[k]) } }
+        for k in 0..<d { context[k] += a2Bias[k] }
+        for h in 0..<width { for k in 0..<d { h2[h * d + k] += context[k] } }
+        h2.withUnsafeMutableBufferPointer { VectorMath.siluInPlace($0) }
 
         var uT = [Float](repeating: 0, count: width * r), vT = [Float](repeating: 0, count: width * r)
         Matrix.multiply(h2, uHead, into: &uT, m: width, k: d, n: r)
@@ -227,3 +241,4 @@ public struct TeleLoRAGenerator: Sendable {
         return Float(sum.squareRoot())
     }
 }
+

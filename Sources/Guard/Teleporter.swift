@@ -131,6 +131,11 @@ public struct Teleporter: Sendable {
         let rank = generator.spec.rank
         var patches: [String: LoRAWeights] = [:]
         let workspace = GeneratorWorkspace()
+        // The generator's matrix products are small and its elementwise passes run on our own threads: with BLAS on
+        // one thread its pool goes idle instead of spinning (sched_yield) against those threads for every call.
+        let blasThreads = BLAS.threadCount
+        BLAS.setThreadCount(1)
+        defer { BLAS.setThreadCount(blasThreads) }
         for (group, sampler) in zip(groups, samplers) {
             let pooled = generator.pool(x: sampler.sample, rows: sampler.storedRows, width: sampler.width, workspace: workspace)
             for name in group {

@@ -45,6 +45,13 @@ enum VectorMath {
     /// The scalar reference: `z / (1 + exp(−z))` with `exp` above.
     static func silu(_ z: Float) -> Float { z / (1 + exp(-z)) }
 
-    /// Whether the AVX2+FMA kernels are in use on this CPU.
-    static var vectorized: Bool { tg_kernels_vectorized() != 0 }
+    /// The kernels in use: 2 AVX-512, 1 AVX2+FMA, 0 scalar.
+    static var kernelLevel: Int { Int(tg_kernels_vectorized()) }
+
+    /// Runs `body` with the kernels limited to `level` and lower (tests compare the paths).
+    static func withKernelLevel<T>(atMost level: Int, _ body: () throws -> T) rethrows -> T {
+        tg_kernels_limit(Int32(level))
+        defer { tg_kernels_limit(2) }
+        return try body()
+    }
 }

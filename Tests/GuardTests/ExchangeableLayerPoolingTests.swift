@@ -14,7 +14,7 @@ final class ExchangeableLayerPoolingTests: XCTestCase {
         for (index, layer) in generator.exchangeable.enumerated() {
             let c = layer.outputChannels
             let z = (0..<(rows * width * layer.inputChannels)).map { _ in Float(Double(random.next() % 2_000_001) / 1_000_000 - 1) }
-            let out = FloatBuffer(count: rows * width * c), scratch = FloatBuffer(count: rows * width * c)
+            let out = FloatBuffer(count: rows * width * c)
             z.withUnsafeBufferPointer { layer.forward($0.baseAddress!, rows: rows, width: width, into: out.pointer, threads: 2) }
             var mean = [Double](repeating: 0, count: width * c), largest = [Float](repeating: -.infinity, count: width * c)
             for n in 0..<rows {
@@ -25,13 +25,13 @@ final class ExchangeableLayerPoolingTests: XCTestCase {
             }
             for threads in [1, 2] {
                 let fused = z.withUnsafeBufferPointer {
-                    layer.forwardPooled($0.baseAddress!, rows: rows, width: width, scratch: scratch.pointer, threads: threads)
+                    layer.forwardPooled($0.baseAddress!, rows: rows, width: width, workspace: GeneratorWorkspace(threads: threads), threads: threads)
                 }
                 let meanError = zip(fused.mean, mean).map { Double(abs(Double($0) - $1)) }.max() ?? .infinity
                 XCTAssertLessThan(meanError, 1e-5, "layer \(index), \(threads) threads: mean over N")
                 XCTAssertEqual(fused.max, largest, "layer \(index), \(threads) threads: max over N")
                 let again = z.withUnsafeBufferPointer {
-                    layer.forwardPooled($0.baseAddress!, rows: rows, width: width, scratch: scratch.pointer, threads: threads)
+                    layer.forwardPooled($0.baseAddress!, rows: rows, width: width, workspace: GeneratorWorkspace(threads: threads), threads: threads)
                 }
                 XCTAssertEqual(again.mean, fused.mean, "deterministic")
             }

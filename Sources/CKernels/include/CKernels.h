@@ -3,16 +3,20 @@
 
 #include <stddef.h>
 
-/// `z[i] ← z[i] / (1 + e^(−z[i]))` for i < count. AVX2+FMA when the CPU has it (chosen once, at first call),
-/// otherwise the same arithmetic one element at a time.
+/// `z[i] ← z[i] / (1 + e^(−z[i]))` for i < count. AVX-512 or AVX2+FMA when the CPU has it (chosen once, at first
+/// call), otherwise the same arithmetic one element at a time.
 void tg_silu_inplace(float *z, size_t count);
 
 /// SiLU in place as above, then `sum[i] += z[i]` and `maximum[i] = max(maximum[i], z[i])`: the generator's last
 /// exchangeable layer pools each finished row into running means and maxima in the same pass over it.
 void tg_silu_accumulate(float *z, size_t count, float *sum, float *maximum);
 
-/// 1 when the vector path (AVX2+FMA) is in use, else 0 (reported by benchmarks and tests).
+/// 2 when the AVX-512 kernels are in use, 1 for AVX2+FMA, 0 for scalar code.
 int tg_kernels_vectorized(void);
+
+/// Use no kernels above `level` (0 scalar, 1 AVX2+FMA, 2 AVX-512) even where the CPU has them: lets the tests run
+/// every path this CPU supports against the others. Not for concurrent use with the kernels.
+void tg_kernels_limit(int level);
 
 /// CPU features (cpuid, with the OS's register-state support) that decide which OpenBLAS kernel set fits this CPU:
 /// AVX2 and FMA; AVX-512 F, CD, BW, DQ and VL (OpenBLAS's SkylakeX kernels). 0 on other architectures.
@@ -20,3 +24,17 @@ int tg_cpu_has_avx2_fma(void);
 int tg_cpu_has_avx512_skylakex(void);
 
 #endif
+
+/// The TeleLoRA generator's two exchangeable layers fused with the pooling over N, one row n of X at a time, so
+/// that no N×H×c tensor is ever written (training/generator.py, `ExchangeableLayer` ×2 then mean/max over N).
+/// `c` channels; the first layer has one input channel. For neuron h of row n:
+///   z0[h] = silu(x[h]·t1_first + term_first[h] + constant_first)                       (c values)
+///   z1[h] = silu(z0[h]·T1_last + term_last[h] + constant_last)                           (T1_last: c×c, row-major)
+/// `tg_exchangeable_first_row` adds z0[h] to column_sum[h] and returns Σ_h z0[h] in row_sum (both c wide);
+/// `tg_exchangeable_pair_row` adds z1[h] to sum[h] and takes the elementwise max into maximum[h].
+/// term_* are H×c, constant_* c wide (the row's mean_H·T3 + mean_{N,H}·T4 + b). AVX-512 for c = 32, else scalar.
+void tg_exchangeable_first_row(const float *x, size_t width, size_t c, const float *t1_first, const float *term_first,
+                               const float *constant_first, float *column_sum, float *row_sum);
+void tg_exchangeable_pair_row(const float *x, size_t width, size_t c, const float *t1_first, const float *term_first,
+                              const float *constant_first, const float *t1_last, const float *term_last,
+                              const float *constant_last, float *sum, float *maximum);
