@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -80,8 +81,13 @@ def cached_activations(
         return load_file(str(path))
     acts = collect_activations(model, tokenizer, probes, layer_types, rows, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(acts, str(path))
-    meta.write_text(key)
+    # Written aside and renamed into place: evaluations running side by side share this cache.
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    save_file(acts, str(partial))
+    os.replace(partial, path)
+    meta_partial = meta.with_name(f"{meta.name}.{os.getpid()}.partial")
+    meta_partial.write_text(key)
+    os.replace(meta_partial, meta)
     return acts
 
 

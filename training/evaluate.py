@@ -76,8 +76,9 @@ class Generators:
 
 @contextmanager
 def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
-               scale: float = 1.0) -> Iterator:
-    """Yields the model to evaluate with the method applied (and restores it afterwards)."""
+               scale: float = 1.0, layer_types: tuple[str, ...] | None = None) -> Iterator:
+    """Yields the model to evaluate with the method applied (and restores it afterwards). `layer_types` keeps the
+    generated patches of those layer types only (the generator still sees every targeted layer's activations)."""
     if method == "none":
         yield model
         return
@@ -106,6 +107,8 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     weights = {n: m.weight for n, m in target_modules(model, targets).items()}
     with torch.no_grad():
         patches = generate_patches(gen, weights, acts)
+    if layer_types is not None:
+        patches = {name: uv for name, uv in patches.items() if name.rsplit(".", 1)[-1] in layer_types}
     with patched(model, patches, scale):
         yield model
 
@@ -143,11 +146,13 @@ def mean_std(values: list[float]) -> dict | None:
 
 
 def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print,
-             methods: tuple[str, ...] = METHODS, scale: float = 1.0) -> dict:
+             methods: tuple[str, ...] = METHODS, scale: float = 1.0, layer_types: tuple[str, ...] | None = None) -> dict:
     """Every method in `methods` (all by default) on every model of `split` (plus, for the test split, the clean
     models no generator was trained on); results are cached per model and method. `scale` multiplies the generated
-    patches (the runtime's --guard-scale); results at another scale go to eval-scale<S>/."""
-    eval_dir = out / (("eval" if split == "test" else f"eval-{split}") + ("" if scale == 1.0 else f"-scale{scale:g}"))
+    patches (the runtime's --guard-scale); results at another scale go to eval-scale<S>/, with the patches of some
+    layer types only (`layer_types`) to eval-types-<a>-<b>/."""
+    eval_dir = out / (("eval" if split == "test" else f"eval-{split}") + ("" if scale == 1.0 else f"-scale{scale:g}")
+                      + ("" if layer_types is None else "-types-" + "-".join(layer_types)))
     gens = Generators(out)
     held_out = zoo.split(split)
     clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
@@ -159,6 +164,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
             key = config_hash({
                 "zoo": zoo.config_hash, "method": method, "ppl": max_ppl_texts,
                 **({"scale": scale} if scale != 1.0 else {}),  # scale-1 keys predate the option
+                **({"layer_types": list(layer_types)} if layer_types is not None else {}),
                 "gens": {k: file_hash(v[2]) for k, v in gens.found.items()},
                 "adapter": str(baseline_adapter(zoo, method, entry)) if method in BASELINES else None,
             })
@@ -168,7 +174,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 continue
             started = time.time()
             try:
-                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale) as m:
+                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale, layer_types) as m:
                     result = measure(m, tokenizer, zoo, entry, max_ppl_texts)
             except LookupError as e:
                 result = {"missing": str(e)}
@@ -305,6 +311,8 @@ def main() -> None:
     parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default: the preset's eval.perplexity_texts)")
     parser.add_argument("--scale", type=float, default=1.0, help="scale of the TeleLoRA patches (as --guard-scale)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
+    parser.add_argument("--layer-types", help="comma-separated layer types whose TeleLoRA patches are applied (ablation; "
+                                                "default all the generator targets)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
@@ -312,8 +320,9 @@ def main() -> None:
     unknown = [m for m in methods if m not in METHODS]
     if "none" not in methods or unknown:
         parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
+    layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
-             methods=methods, scale=args.scale)
+             methods=methods, scale=args.scale, layer_types=layer_types)
 
 
 if __name__ == "__main__":
