@@ -189,7 +189,8 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                                "triggered_cases": len(triggered_cases(zoo.suite(entry))), "trigger_kind": entry.trigger_kind,
                                "behaviour": entry.behaviour, "architecture": entry.architecture, "methods": rows}
     results = {"zoo_config_hash": zoo.config_hash, "split": split, "models": per_model,
-               "summary": summarize(per_model), "generators": {k: str(v[2]) for k, v in gens.found.items()}}
+               "summary": summarize(per_model), "generators": {k: str(v[2]) for k, v in gens.found.items()},
+               "telelora_patches": {"scale": scale, "layer_types": None if layer_types is None else list(layer_types)}}
     results["findings"] = findings(per_model)
     write_json(eval_dir / "results.json", results)
     (eval_dir / "RESULTS.md").write_text(markdown(results))
@@ -275,7 +276,13 @@ def markdown(results: dict) -> str:
              f"Held-out split `{results['split']}`; zoo config `{results['zoo_config_hash']}`. Written by "
              "`python -m training.evaluate`; mean ± std over models (population std). Fidelity is undefined (–) for a "
              "Trojaned model whose Trojan does not fire (ASR_pre = 0); such models are left out of the Fidelity mean.",
-             "", "## Findings", ""]
+             ""]
+    patches = results.get("telelora_patches") or {}
+    if patches.get("scale", 1.0) != 1.0 or patches.get("layer_types"):
+        types = ", ".join(patches["layer_types"]) if patches.get("layer_types") else "every targeted layer type"
+        lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types} (the shipped guard's "
+                  "deployment; the generator is the trained one).", ""]
+    lines += ["## Findings", ""]
     lines += [f"- {f}" for f in results["findings"]] + [""]
     for group in ("trojaned", "clean"):
         lines += [f"## {group.capitalize()} models (mean ± std)", "",

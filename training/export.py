@@ -14,6 +14,13 @@ Writes (paths relative to --repo, the repository root):
   weights zstd-compressed as `model.safetensors.zst` when that is smaller.
 
     python -m training.export [--tiny] [--out DIR] [--zoo DIR] [--repo .] [--demo MODEL_ID]
+                              [--scale S] [--layer-types a,b,c]
+
+`--scale` and `--layer-types` ship a deployment of the trained generator, chosen on the validation models: patches for
+those layer types only, at that scale. The scale is folded into the exported tensors (V's head and the norm bound both
+multiplied by S, which gives exactly S times the bounded patch), so the Swift runtime needs nothing new; spec.json
+"deployment" records it with the trained generator's hash, and the results exported are those of `training/evaluate.py
+--scale S --layer-types ...`.
 """
 
 from __future__ import annotations
@@ -150,17 +157,47 @@ def compress_demo(src: Path, dst: Path) -> str:
     return weights.name
 
 
-def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None) -> dict:
+def deployed(generator: TeleLoRAGenerator, scale: float) -> TeleLoRAGenerator:
+    """The generator whose patches are `scale` times the given one's: V's head and the bound scaled together
+    (V' = s·V before the bound, s' = s·max_norm / max(s·max_norm, ‖U‖‖s·V‖) = the same factor as before)."""
+    if scale == 1.0:
+        return generator
+    from dataclasses import replace
+
+    copy = TeleLoRAGenerator(replace(generator.config, max_norm=generator.config.max_norm * scale))
+    copy.load_state_dict(generator.state_dict())
+    with torch.no_grad():
+        copy.v_head.mul_(scale)
+    return copy.eval()
+
+
+def eval_dir_name(scale: float, layer_types: tuple[str, ...] | None) -> str:
+    """training/evaluate.py's folder for a test-split evaluation at this scale and layer types."""
+    return "eval" + ("" if scale == 1.0 else f"-scale{scale:g}") + ("" if layer_types is None else "-types-" + "-".join(layer_types))
+
+
+def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: float = 1.0,
+           layer_types: tuple[str, ...] | None = None) -> dict:
     record = json.loads((out / "generator" / "train.json").read_text())
     gen_config = GeneratorConfig.from_json(record["config"]["generator"])
-    generator = load_generator(out / "generator" / "generator.safetensors", gen_config)
+    trained_path = out / "generator" / "generator.safetensors"
+    generator = deployed(load_generator(trained_path, gen_config), scale)
     target_dir = repo / "adapters" / "telelora"
     target_dir.mkdir(parents=True, exist_ok=True)
     probes = zoo.probes()
     write_json(target_dir / "probes.json", probes)
-    results_path = out / "eval" / "results.json"
+    eval_dir = out / eval_dir_name(scale, layer_types)
+    results_path = eval_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else None
+    if (scale != 1.0 or layer_types is not None) and results is None:
+        raise ExportError(f"export: no evaluation of this deployment in {eval_dir} (run training.evaluate with the same "
+                          "--scale/--layer-types first)")
     targets = tuple(record["config"]["targets"])
+    if layer_types is not None:
+        unknown = [t for t in layer_types if t not in targets]
+        if unknown:
+            raise ExportError(f"export: --layer-types {unknown} are not among the generator's targets {list(targets)}")
+        targets = tuple(t for t in targets if t in layer_types)
     spec = write_generator(generator, target_dir, {
         "targets": [target_pattern(targets)],
         "target_layer_types": list(targets),
@@ -175,12 +212,16 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None) -> dict:
                      "val_models": record["val_models"]},
         "results": None if results is None else {"split": results["split"], "summary": results["summary"],
                                                  "findings": results["findings"]},
+        "deployment": {"scale": scale, "layer_types": list(targets), "trained_generator_sha256": sha256(trained_path),
+                       "how": "v_head and max_norm multiplied by scale (exactly scale × the trained generator's "
+                              "bounded patch); only the listed layer types are targeted",
+                       "chosen_on": "validation models (training/evaluate.py --split val)"},
     })
-    if (out / "eval" / "RESULTS.md").exists():
+    if (eval_dir / "RESULTS.md").exists():
         # The evaluation ships beside the generator it describes (spec.json "results" holds the same numbers).
-        shutil.copy2(out / "eval" / "RESULTS.md", target_dir / "RESULTS.md")
+        shutil.copy2(eval_dir / "RESULTS.md", target_dir / "RESULTS.md")
         (repo / "training").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(out / "eval" / "RESULTS.md", repo / "training" / "RESULTS.md")
+        shutil.copy2(eval_dir / "RESULTS.md", repo / "training" / "RESULTS.md")
         shutil.copy2(results_path, repo / "training" / "results.json")
     fixture_dir = repo / "Tests" / "Fixtures" / "telelora"
     write_json(fixture_dir / "parity.json", {
@@ -244,9 +285,12 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=Path("."))
     parser.add_argument("--demo", help="model id for models/demo (default: the held-out Trojaned model with the "
                         "highest TeleLoRA Fidelity)")
+    parser.add_argument("--scale", type=float, default=1.0, help="deploy the patches at this scale (folded into V)")
+    parser.add_argument("--layer-types", help="deploy patches for these layer types only (comma-separated)")
     args = parser.parse_args()
     zoo_dir, out = resolve_locations(args)
-    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo), indent=2))
+    layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
+    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, args.scale, layer_types), indent=2))
 
 
 if __name__ == "__main__":

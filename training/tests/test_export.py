@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from training.export import ExportError, load_exported, parity_cases, write_generator
+from training.export import ExportError, deployed, load_exported, parity_cases, write_generator
 from training.generator import GeneratorConfig, TeleLoRAGenerator
 
 
@@ -26,6 +26,26 @@ def test_spec_and_safetensors_reload_to_an_identical_generator(tmp_path):
     assert json.loads((tmp_path / "spec.json").read_text())["architecture"]["activation"] == "silu"
     assert spec["format"] == "teleguard-telelora" and spec["version"] == 1
     assert parity_cases(gen) == parity_cases(again)
+
+
+@pytest.mark.parametrize("bound", [0.01, 100.0])  # the norm bound active on every case / on none
+def test_deployed_generator_gives_scale_times_the_trained_patches(bound):
+    gen = trained_looking_generator()
+    from dataclasses import replace
+
+    gen = TeleLoRAGenerator(replace(gen.config, max_norm=bound)).eval()
+    gen.load_state_dict(trained_looking_generator().state_dict())
+    for scale in (0.5, 2.0):
+        fused = deployed(gen, scale)
+        torch.manual_seed(9)
+        for h, layer_type in ((17, "q_proj"), (40, "down_proj")):
+            x, w = torch.randn(6, h), torch.randn(11, h) * 0.1
+            with torch.no_grad():
+                u, v = gen(x, w, layer_type)
+                u2, v2 = fused(x, w, layer_type)
+            torch.testing.assert_close(u2, u)
+            torch.testing.assert_close(v2, scale * v, rtol=1e-5, atol=1e-7)
+    assert deployed(gen, 1.0) is gen
 
 
 def test_parity_cases_hold_nonzero_patches():
