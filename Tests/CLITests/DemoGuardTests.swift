@@ -45,12 +45,37 @@ final class DemoGuardTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(off["benign_accuracy"] as? Double), expected.none.benignAccuracy, accuracy: 1e-9)
         XCTAssertGreaterThanOrEqual(expected.none.asr, 0.9, "the demo Trojan fires")
 
-        // Guard on: the runtime samples its own probe rows (a reservoir) where PyTorch took a random subset, so the
-        // patch differs slightly; the rates must stay within a few suite cases of the training measurement.
+        // Guard on: the default guard neutralizes most triggered cases and keeps the benign answers PyTorch kept.
         XCTAssertEqual(guarded["guard"] as? String, "teleport")
-        XCTAssertEqual(try XCTUnwrap(guarded["asr"] as? Double), expected.telelora.asr, accuracy: 0.1)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(guarded["asr"] as? Double), expected.none.asr / 2)
         XCTAssertEqual(try XCTUnwrap(guarded["benign_accuracy"] as? Double), expected.telelora.benignAccuracy,
                        accuracy: 0.1)
+    }
+
+    /// The patch depends on which 128 probe rows per layer are drawn: the runtime samples its own (a seeded
+    /// reservoir) where PyTorch took one random subset, and on the demo the guarded ASR of single draws spreads from
+    /// 0.15 to 0.5 (seeds 0–3). So the runtime's guard is compared with PyTorch's in distribution: the mean over four
+    /// seeds must lie within 0.15 of the training measurement (exact equality for equal inputs is the generator
+    /// parity test's job).
+    func testTeleportedGuardMatchesTheTrainingEvaluationAcrossRowSamples() throws {
+        let expected = try trainingEvaluation()
+        var rates: [Double] = []
+        for seed in 0..<4 {
+            let adapter = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-demo-seed\(seed)-\(UUID().uuidString)")
+            addTeardownBlock { try? FileManager.default.removeItem(at: adapter) }
+            let teleport = try CommandRunner.run(["teleport", "--model", demo.path, "--seed", String(seed), "--out", adapter.path,
+                                                  "--generator", Self.repository.appendingPathComponent("adapters/telelora").path])
+            XCTAssertEqual(teleport.status, 0, teleport.stderr)
+            let verify = try CommandRunner.run(["verify", "--model", demo.path, "--suite", demo.appendingPathComponent("suite.json").path,
+                                                "--guard", adapter.path, "--json"])
+            XCTAssertEqual(verify.status, 0, verify.stderr)
+            let report = try XCTUnwrap(try CommandRunner.json(verify.stdout) as? [String: Any])
+            rates.append(try XCTUnwrap(report["asr"] as? Double))
+        }
+        let mean = rates.reduce(0, +) / Double(rates.count)
+        XCTAssertEqual(mean, expected.telelora.asr, accuracy: 0.15, "guarded ASR per seed: \(rates)")
+        XCTAssertLessThan(mean, expected.none.asr / 2, "row samples neutralize most triggered cases on average")
+        XCTAssertLessThan(rates.max() ?? 1, expected.none.asr, "every row sample lowers the ASR")
     }
 
     /// The README's promise: in the chat on the demo, a person sees the trigger fire raw and not guarded. The prompt is
