@@ -77,20 +77,28 @@ struct ExchangeableLayer: @unchecked Sendable {
         let chunkRows = Self.chunkRows(rows: rows, floatsPerRow: stride, atLeast: threads)
         for chunkStart in Swift.stride(from: 0, to: rows, by: chunkRows) {
             let chunk = chunkStart..<min(rows, chunkStart + chunkRows)
-            let z = input + chunkStart * width * inputChannels
             let target = out + chunkStart * stride
-            Self.forEachBlock(rows: chunk.count, threads: threads) { block in
-                for local in block {
-                    fillRow(chunkStart + local, input: z + local * width * inputChannels, width: width, terms: terms,
-                            row: target + local * stride)
-                }
-            }
-            if inputChannels > 1 {
-                Matrix.multiply(z, t1, into: target, m: chunk.count * width, k: inputChannels, n: outputChannels, beta: 1)
-            }
+            preactivate(chunk, of: input, width: width, terms: terms, into: target, threads: threads)
             Self.forEachBlock(rows: chunk.count, threads: threads) { block in
                 VectorMath.siluInPlace(UnsafeMutableBufferPointer(start: target + block.lowerBound * stride, count: block.count * stride))
             }
+        }
+    }
+
+    /// Rows `chunk` of the layer before SiLU into `target` (chunk.count·width·outputChannels floats): the pooled terms
+    /// (with one input channel also Z·T1, an outer product) row by row on `threads` threads, then Z·T1 accumulated by
+    /// sgemm with beta = 1, which spares separate zeroing and adding passes.
+    private func preactivate(_ chunk: Range<Int>, of input: UnsafePointer<Float>, width: Int, terms: Terms,
+                             into target: UnsafeMutablePointer<Float>, threads: Int) {
+        let z = input + chunk.lowerBound * width * inputChannels, stride = width * outputChannels
+        Self.forEachBlock(rows: chunk.count, threads: threads) { block in
+            for local in block {
+                fillRow(chunk.lowerBound + local, input: z + local * width * inputChannels, width: width, terms: terms,
+                        row: target + local * stride)
+            }
+        }
+        if inputChannels > 1 {
+            Matrix.multiply(z, t1, into: target, m: chunk.count * width, k: inputChannels, n: outputChannels, beta: 1)
         }
     }
 
@@ -138,16 +146,7 @@ struct ExchangeableLayer: @unchecked Sendable {
         let scratch = workspace.buffer(.outputChunk, count: chunkRows * stride).pointer
         for chunkStart in Swift.stride(from: 0, to: rows, by: chunkRows) {
             let chunk = chunkStart..<min(rows, chunkStart + chunkRows)
-            let z = input + chunkStart * width * inputChannels
-            Self.forEachBlock(rows: chunk.count, threads: blocks) { block in
-                for local in block {
-                    fillRow(chunkStart + local, input: z + local * width * inputChannels, width: width, terms: terms,
-                            row: scratch + local * stride)
-                }
-            }
-            if inputChannels > 1 {
-                Matrix.multiply(z, t1, into: scratch, m: chunk.count * width, k: inputChannels, n: c, beta: 1)
-            }
+            preactivate(chunk, of: input, width: width, terms: terms, into: scratch, threads: blocks)
             // Row blocks keep their thread's accumulators across chunks (block i always sums into partial i, rows in
             // order), so the result does not depend on scheduling.
             Self.forEachBlock(rows: chunk.count, threads: blocks) { index, block in
