@@ -241,4 +241,3 @@ public struct TeleLoRAGenerator: Sendable {
         return Float(sum.squareRoot())
     }
 }
-
