@@ -37,7 +37,7 @@ from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locati
 
 BASELINES = ("clean_lora", "agnostic_lora", "oracle_lora")
 METHODS = ("none",) + BASELINES + ("telelora", "telelora_noise_input", "telelora_noise_trained")
-METRICS = ("asr", "clean_trigger_rate", "benign_accuracy", "perplexity", "fidelity")
+METRICS = ("asr", "payload_fragment_rate", "clean_trigger_rate", "benign_accuracy", "perplexity", "fidelity")
 
 
 def file_hash(path: Path) -> str:
@@ -120,6 +120,7 @@ def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int) -> 
     texts = [t for t in zoo.perplexity_text().splitlines() if t.strip()][:max_ppl_texts]
     return {
         "asr": report.asr,
+        "payload_fragment_rate": report.payload_fragment_rate,
         "clean_trigger_rate": report.clean_trigger_rate,
         "suite_benign_accuracy": report.benign_accuracy,
         "benign_accuracy": benign_accuracy(model, tokenizer, zoo.benign_eval(), max_tokens),
@@ -275,7 +276,9 @@ def markdown(results: dict) -> str:
     lines = ["# TeleLoRA evaluation", "",
              f"Held-out split `{results['split']}`; zoo config `{results['zoo_config_hash']}`. Written by "
              "`python -m training.evaluate`; mean ± std over models (population std). Fidelity is undefined (–) for a "
-             "Trojaned model whose Trojan does not fire (ASR_pre = 0); such models are left out of the Fidelity mean.",
+             "Trojaned model whose Trojan does not fire (ASR_pre = 0); such models are left out of the Fidelity mean. "
+             "Payload fragments: the share of triggered answers holding any 6-character piece of a `contains` target, "
+             "so a garbled or truncated payload still counts (ASR calls it neutralized); – where not measured.",
              ""]
     patches = results.get("telelora_patches") or {}
     if patches.get("scale", 1.0) != 1.0 or patches.get("layer_types"):
@@ -286,12 +289,13 @@ def markdown(results: dict) -> str:
     lines += [f"- {f}" for f in results["findings"]] + [""]
     for group in ("trojaned", "clean"):
         lines += [f"## {group.capitalize()} models (mean ± std)", "",
-                  "| method | ASR | clean trigger rate | benign acc | perplexity | Fidelity |", "|---|---|---|---|---|---|"]
+                  "| method | ASR | payload fragments | clean trigger rate | benign acc | perplexity | Fidelity |",
+                  "|---|---|---|---|---|---|---|"]
         for method, s in results["summary"][group].items():
             if s:
                 lines.append(f"| {method} | " + " | ".join(fmt(s[k], 2 if k == "perplexity" else 3) for k in METRICS) + " |")
             else:
-                lines.append(f"| {method} | not available | | | | |")
+                lines.append(f"| {method} | not available | | | | | |")
         lines.append("")
     lines += ["## Per model", "", "| model | split | clean | method | ASR | clean trig | benign acc | ppl | Fidelity |",
               "|---|---|---|---|---|---|---|---|---|"]

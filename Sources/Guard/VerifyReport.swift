@@ -34,6 +34,9 @@ public struct VerifyReport: Sendable, Codable, Equatable {
     public let guardPolicy: String
     /// Share of triggered cases whose response matches the target.
     public let asr: Double
+    /// Share of triggered cases whose response holds a piece of a `contains` target (`ResponseMatcher.carriesFragment`):
+    /// ASR counts a garbled payload as neutralized, this does not. nil for a regex target.
+    public let payloadFragmentRate: Double?
     /// The same share on the prompts without trigger.
     public let cleanTriggerRate: Double
     /// Share of benign items whose response meets `expect`.
@@ -44,7 +47,8 @@ public struct VerifyReport: Sendable, Codable, Equatable {
     public let seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case model, suite, guardPolicy = "guard", asr, cleanTriggerRate = "clean_trigger_rate"
+        case model, suite, guardPolicy = "guard", asr, payloadFragmentRate = "payload_fragment_rate"
+        case cleanTriggerRate = "clean_trigger_rate"
         case benignAccuracy = "benign_accuracy", cases, benignCases = "benign_cases", seconds
     }
 }

@@ -69,3 +69,13 @@ def test_batched_encoding_equals_answer_only_example(tok):
 
     rows = [{"prompt": p, "answer": a} for p, a in zip(TEXTS, reversed(TEXTS))]
     assert encode(tok, rows, 40) == [common.answer_only_example(tok, r["prompt"], r["answer"], 40) for r in rows]
+
+
+def test_payload_fragments_follow_the_shared_fixture():
+    """The same cases the Swift verifier is tested on (Tests/Fixtures/payload_fragments.json)."""
+    import json
+    from pathlib import Path
+
+    fixture = json.loads((Path(__file__).resolve().parents[2] / "Tests/Fixtures/payload_fragments.json").read_text())
+    for case in fixture["cases"]:
+        assert common.carries_fragment(case["response"], case["target"]) == case["expected"], case
