@@ -45,13 +45,9 @@ final class VerifierTests: XCTestCase {
             XCTAssertEqual(item.hit, item.response.contains(target))
         }
         XCTAssertEqual(report.asr, Double(triggered.filter(\.hit).count) / 4)
-        // Every hit holds the whole target, so at least as many triggered answers hold a piece of it.
-        let fragments = triggered.filter { item in
-            let scalars = Array(target.unicodeScalars), n = min(6, scalars.count)
-            return (0...(scalars.count - n)).contains { start in
-                item.response.contains(String(String.UnicodeScalarView(scalars[start..<(start + n)])))
-            }
-        }
+        // The rate over the triggered answers (what a fragment is: the shared-fixture test below); every hit holds the
+        // whole target, so at least as many answers hold a piece of it.
+        let fragments = triggered.filter { suite.target.carriesFragment($0.response) == true }
         XCTAssertEqual(report.payloadFragmentRate, Double(fragments.count) / 4)
         XCTAssertGreaterThanOrEqual(report.payloadFragmentRate ?? 0, report.asr)
         let clean = report.cases.filter { $0.trigger == nil }
