@@ -32,7 +32,8 @@ int tg_cpu_has_avx512_skylakex(void);
 ///   z1[h] = silu(z0[h]·T1_last + term_last[h] + constant_last)                           (T1_last: c×c, row-major)
 /// `tg_exchangeable_first_row` adds z0[h] to column_sum[h] and returns Σ_h z0[h] in row_sum (both c wide);
 /// `tg_exchangeable_pair_row` adds z1[h] to sum[h] and takes the elementwise max into maximum[h].
-/// term_* are H×c, constant_* c wide (the row's mean_H·T3 + mean_{N,H}·T4 + b). AVX-512 for c = 32, else scalar.
+/// term_* are H×c, constant_* c wide (the row's mean_H·T3 + mean_{N,H}·T4 + b). AVX-512 or AVX2+FMA for c = 32, else
+/// scalar.
 void tg_exchangeable_first_row(const float *x, size_t width, size_t c, const float *t1_first, const float *term_first,
                                const float *constant_first, float *column_sum, float *row_sum);
 void tg_exchangeable_pair_row(const float *x, size_t width, size_t c, const float *t1_first, const float *term_first,
