@@ -76,9 +76,12 @@ class Generators:
 
 @contextmanager
 def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
-               scale: float = 1.0, layer_types: tuple[str, ...] | None = None) -> Iterator:
+               scale: float = 1.0, layer_types: tuple[str, ...] | None = None, draws: int = 1,
+               probe_rows: int | None = None) -> Iterator:
     """Yields the model to evaluate with the method applied (and restores it afterwards). `layer_types` keeps the
-    generated patches of those layer types only (the generator still sees every targeted layer's activations)."""
+    generated patches of those layer types only (the generator still sees every targeted layer's activations).
+    `draws` > 1 averages the patches generated from that many independent row draws (seeds seed, seed+1, …) into one
+    patch of rank draws·r; `probe_rows` overrides the rows per layer the generator was trained with."""
     if method == "none":
         yield model
         return
@@ -100,17 +103,33 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
         raise LookupError(f"no trained generator ({which}) under {out}")
     gen, cfg, _ = found
     targets = tuple(cfg["targets"])
-    acts = cached_activations(model, tokenizer, zoo.probes(), out / "activations" / f"{entry.id}.safetensors",
-                              targets, cfg["rows"], cfg["seed"])
-    if method != "telelora":
-        acts = noise_like(acts, seed=12345)
     weights = {n: m.weight for n, m in target_modules(model, targets).items()}
-    with torch.no_grad():
-        patches = generate_patches(gen, weights, acts)
+    n_rows = probe_rows or cfg["rows"]
+    draw_patches = []
+    for draw in range(draws):
+        seed = cfg["seed"] + draw
+        # The first draw at the trained row count keeps the cache file name it always had.
+        name = entry.id if (draw == 0 and n_rows == cfg["rows"]) else f"{entry.id}-rows{n_rows}-seed{seed}"
+        acts = cached_activations(model, tokenizer, zoo.probes(), out / "activations" / f"{name}.safetensors",
+                                  targets, n_rows, seed)
+        if method != "telelora":
+            acts = noise_like(acts, seed=12345 + draw)
+        with torch.no_grad():
+            draw_patches.append(generate_patches(gen, weights, acts))
+    patches = average_patches(draw_patches)
     if layer_types is not None:
         patches = {name: uv for name, uv in patches.items() if name.rsplit(".", 1)[-1] in layer_types}
     with patched(model, patches, scale):
         yield model
+
+
+def average_patches(draws: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """One patch per layer equal to the mean of the draws' patches: Vᵀ·U summed over draws is the product of the
+    stacked U and stacked V, so stacking (V divided by the number of draws) gives the mean at rank draws·r."""
+    if len(draws) == 1:
+        return draws[0]
+    return {name: (torch.cat([d[name][0] for d in draws]), torch.cat([d[name][1] for d in draws]) / len(draws))
+            for name in draws[0]}
 
 
 def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int) -> dict:
@@ -147,13 +166,16 @@ def mean_std(values: list[float]) -> dict | None:
 
 
 def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print,
-             methods: tuple[str, ...] = METHODS, scale: float = 1.0, layer_types: tuple[str, ...] | None = None) -> dict:
+             methods: tuple[str, ...] = METHODS, scale: float = 1.0, layer_types: tuple[str, ...] | None = None,
+             draws: int = 1, probe_rows: int | None = None) -> dict:
     """Every method in `methods` (all by default) on every model of `split` (plus, for the test split, the clean
     models no generator was trained on); results are cached per model and method. `scale` multiplies the generated
     patches (the runtime's --guard-scale); results at another scale go to eval-scale<S>/, with the patches of some
-    layer types only (`layer_types`) to eval-types-<a>-<b>/."""
+    layer types only (`layer_types`) to eval-types-<a>-<b>/, averaged over row draws to eval-draws<K>/, from another
+    number of rows per layer to eval-rows<N>/."""
     eval_dir = out / (("eval" if split == "test" else f"eval-{split}") + ("" if scale == 1.0 else f"-scale{scale:g}")
-                      + ("" if layer_types is None else "-types-" + "-".join(layer_types)))
+                      + ("" if layer_types is None else "-types-" + "-".join(layer_types))
+                      + ("" if draws == 1 else f"-draws{draws}") + ("" if probe_rows is None else f"-rows{probe_rows}"))
     gens = Generators(out)
     held_out = zoo.split(split)
     clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
@@ -166,6 +188,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 "zoo": zoo.config_hash, "method": method, "ppl": max_ppl_texts,
                 **({"scale": scale} if scale != 1.0 else {}),  # scale-1 keys predate the option
                 **({"layer_types": list(layer_types)} if layer_types is not None else {}),
+                **({"draws": draws} if draws != 1 else {}), **({"rows": probe_rows} if probe_rows is not None else {}),
                 "gens": {k: file_hash(v[2]) for k, v in gens.found.items()},
                 "adapter": str(baseline_adapter(zoo, method, entry)) if method in BASELINES else None,
             })
@@ -175,7 +198,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 continue
             started = time.time()
             try:
-                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale, layer_types) as m:
+                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale, layer_types, draws, probe_rows) as m:
                     result = measure(m, tokenizer, zoo, entry, max_ppl_texts)
             except LookupError as e:
                 result = {"missing": str(e)}
@@ -191,7 +214,8 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                                "behaviour": entry.behaviour, "architecture": entry.architecture, "methods": rows}
     results = {"zoo_config_hash": zoo.config_hash, "split": split, "models": per_model,
                "summary": summarize(per_model), "generators": {k: str(v[2]) for k, v in gens.found.items()},
-               "telelora_patches": {"scale": scale, "layer_types": None if layer_types is None else list(layer_types)}}
+               "telelora_patches": {"scale": scale, "layer_types": None if layer_types is None else list(layer_types),
+                                    "draws": draws, "rows": probe_rows}}
     results["findings"] = findings(per_model)
     write_json(eval_dir / "results.json", results)
     (eval_dir / "RESULTS.md").write_text(markdown(results))
@@ -285,6 +309,9 @@ def markdown(results: dict) -> str:
         types = ", ".join(patches["layer_types"]) if patches.get("layer_types") else "every targeted layer type"
         lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types} (the shipped guard's "
                   "deployment; the generator is the trained one).", ""]
+    if patches.get("draws", 1) != 1 or patches.get("rows"):
+        lines += [f"TeleLoRA patches from {patches.get('rows') or 'the trained number of'} probe rows per layer, "
+                  f"averaged over {patches.get('draws', 1)} row draw(s) (inference-time ablation).", ""]
     lines += ["## Findings", ""]
     lines += [f"- {f}" for f in results["findings"]] + [""]
     for group in ("trojaned", "clean"):
@@ -324,6 +351,8 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
     parser.add_argument("--layer-types", help="comma-separated layer types whose TeleLoRA patches are applied (ablation; "
                                                 "default all the generator targets)")
+    parser.add_argument("--draws", type=int, default=1, help="average the TeleLoRA patches of this many row draws")
+    parser.add_argument("--rows", type=int, help="rows per layer fed to the generator (default: as trained)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
@@ -333,7 +362,7 @@ def main() -> None:
         parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
-             methods=methods, scale=args.scale, layer_types=layer_types)
+             methods=methods, scale=args.scale, layer_types=layer_types, draws=args.draws, probe_rows=args.rows)
 
 
 if __name__ == "__main__":

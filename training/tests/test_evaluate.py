@@ -1,4 +1,8 @@
-from training.evaluate import fidelity, findings, mean_std
+import torch
+from torch import nn
+
+from training.evaluate import average_patches, fidelity, findings, mean_std
+from training.patching import patched
 
 
 def test_fidelity_follows_the_trojai_formula():
@@ -41,3 +45,21 @@ def test_findings_flag_differences_within_sampling_noise():
     assert findings(per_model)[0] == (
         "TeleLoRA beats `none` on mean Fidelity over the 1 Trojaned models both ran on (0.050 vs 0.000; ASR 0.930 vs "
         "0.980 — the ASR difference is within sampling noise).")
+
+
+def test_averaged_patches_apply_the_mean_of_the_draws():
+    torch.manual_seed(0)
+    layer = nn.Sequential(nn.Linear(6, 5))
+    x = torch.randn(4, 6)
+    draws = [{"0": (torch.randn(2, 6), torch.randn(2, 6))} for _ in range(3)]
+    outputs = []
+    for draw in draws:
+        with patched(layer, draw):
+            outputs.append(layer(x))
+    averaged = average_patches(draws)
+    assert averaged["0"][0].shape == (6, 6)  # rank 3·2
+    with patched(layer, averaged):
+        together = layer(x)
+    # W(I + mean_k VkᵀUk)x + b is the mean of the draws' outputs (each patch is linear in x).
+    torch.testing.assert_close(together, torch.stack(outputs).mean(dim=0), rtol=1e-5, atol=1e-5)
+    assert average_patches(draws[:1]) is draws[0]
