@@ -27,6 +27,7 @@ from .activations import cached_activations
 from .common import IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, set_seed, write_json
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
 from .patching import DEFAULT_TARGETS, patched, target_modules
+from .restore_targets import restored_rows
 from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
 
 
@@ -52,6 +53,10 @@ class GeneratorTrainConfig:
     # only pins the model's greedy answer; the KL pins its whole next-token distribution, prompt included, so the
     # patch is pushed to act on what triggers change and leave the rest alone. 0: plain alignment loss.
     benign_kl: float = 0.0
+    # What a triggered alignment row should make the patched model say: "reference", the corpus answer the zoo stored;
+    # "own", the model's own greedy answer to the prompt without the trigger (training/restore_targets.py).
+    triggered_target: str = "reference"
+    answer_tokens: int = 48  # greedy tokens for "own" targets: the zoo's eval.max_new_tokens (set per preset)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     @staticmethod
@@ -76,7 +81,9 @@ class GeneratorTrainConfig:
         presets = {"tiny": GeneratorTrainConfig.tiny, "cpu": GeneratorTrainConfig.cpu, "full": GeneratorTrainConfig.full}
         if name not in presets:
             raise ValueError(f"unknown preset {name!r}; known: {', '.join(presets)}")
-        return presets[name]()
+        from .config import preset
+
+        return replace(presets[name](), answer_tokens=preset(name).eval.max_new_tokens)
 
     @staticmethod
     def full() -> "GeneratorTrainConfig":
@@ -101,7 +108,12 @@ def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: 
     acts = cached_activations(model, tokenizer, zoo.probes(), cache_dir / f"{entry.id}.safetensors",
                               config.targets, max(config.rows, config.row_pool), config.seed)
     acts = {k: v.to(device) for k, v in acts.items()}
-    rows = zoo.alignment(entry)
+    if config.triggered_target == "own":
+        rows = restored_rows(zoo, entry, model, tokenizer, cache_dir / f"{entry.id}-own-targets.json", config.answer_tokens)
+    elif config.triggered_target == "reference":
+        rows = zoo.alignment(entry)
+    else:
+        raise ValueError(f"train_generator: triggered_target must be reference or own, found {config.triggered_target!r}")
     examples = [answer_only_example(tokenizer, a["prompt"], a["answer"], config.max_length) for a in rows]
     benign = [a.get("kind") == "benign" for a in rows]
     weights = {name: m.weight for name, m in modules.items()}
@@ -224,6 +236,9 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
     device = device or default_device()
     run_dir = output_dir(out, config)
     cfg_json = json.loads(json.dumps(asdict(config), default=list))
+    if config.triggered_target == "reference":
+        # Unused then, and absent from the hashes of generators trained before the option existed.
+        del cfg_json["triggered_target"], cfg_json["answer_tokens"]
     key = config_hash({"train": cfg_json, "zoo": zoo.config_hash})
     record = run_dir / "train.json"
     if record.exists() and json.loads(record.read_text()).get("config_hash") == key:
@@ -313,11 +328,13 @@ def main() -> None:
     parser.add_argument("--weight-set-layers", type=int, help="read W's rows as a set (ablation; not exportable)")
     parser.add_argument("--benign-kl", type=float, help="weight of the KL to the unpatched model on benign rows")
     parser.add_argument("--seed", type=int, help="training seed (initialisation, model and batch order, row draws)")
+    parser.add_argument("--triggered-target", choices=["reference", "own"],
+                        help="triggered rows' target: the corpus answer, or the model's own untriggered answer")
     args = parser.parse_args()
     set_cpu_threads()
     config = GeneratorTrainConfig.for_preset(args.preset)
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("benign_kl", args.benign_kl),
-                                   ("seed", args.seed)) if v is not None}
+                                   ("seed", args.seed), ("triggered_target", args.triggered_target)) if v is not None}
     gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm),
                                        ("weight_set_layers", args.weight_set_layers)) if v is not None}
     config = replace(config, input=args.input, generator=replace(config.generator, **gen_overrides), **overrides)
