@@ -118,6 +118,20 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void avx2_first
         for (int q = 0; q < 4; q++) z[i][q] = avx2_silu(z[i][q]);
 }
 
+__attribute__((target("avx2,fma"), always_inline)) static inline void avx2_first_row_block(
+    const float *x, size_t h, int count, const __m256 *t1, const float *term, const __m256 *constant, float *column_sum,
+    __m256 *row) {
+    __m256 z[2][4];
+    avx2_first_layer_pair(x, h, count, t1, term, constant, z);
+    for (int i = 0; i < count; i++) {
+        float *sh = column_sum + (h + i) * 32;
+        for (int q = 0; q < 4; q++) {
+            _mm256_storeu_ps(sh + 8 * q, _mm256_add_ps(_mm256_loadu_ps(sh + 8 * q), z[i][q]));
+            row[q] = _mm256_add_ps(row[q], z[i][q]);
+        }
+    }
+}
+
 __attribute__((target("avx2,fma"))) static void first_row_avx2_c32(const float *x, size_t width, const float *t1_first,
                                                                  const float *term, const float *constant_first,
                                                                  float *column_sum, float *row_sum) {
@@ -127,19 +141,38 @@ __attribute__((target("avx2,fma"))) static void first_row_avx2_c32(const float *
         constant[q] = _mm256_loadu_ps(constant_first + 8 * q);
         row[q] = _mm256_setzero_ps();
     }
-    for (size_t h = 0; h < width; h += 2) {
-        const int count = h + 2 <= width ? 2 : 1;
-        __m256 z[2][4];
-        avx2_first_layer_pair(x, h, count, t1, term, constant, z);
+    size_t h = 0;
+    for (; h + 2 <= width; h += 2) avx2_first_row_block(x, h, 2, t1, term, constant, column_sum, row);
+    if (h < width) avx2_first_row_block(x, h, 1, t1, term, constant, column_sum, row);
+    for (int q = 0; q < 4; q++) _mm256_storeu_ps(row_sum + 8 * q, _mm256_add_ps(_mm256_loadu_ps(row_sum + 8 * q), row[q]));
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void avx2_pair_row_block(
+    const float *x, size_t h, int count, const __m256 *t1, const float *term, const __m256 *constant,
+    const float *t1_last, const float *term_last, const float *constant_last, float *sum, float *maximum) {
+    __m256 z[2][4];
+    avx2_first_layer_pair(x, h, count, t1, term, constant, z);
+    float z0[2][32] __attribute__((aligned(32)));
+    for (int i = 0; i < count; i++)
+        for (int q = 0; q < 4; q++) _mm256_store_ps(z0[i] + 8 * q, z[i][q]);
+    __m256 acc[2][4];
+    for (int i = 0; i < count; i++)
+        for (int q = 0; q < 4; q++)
+            acc[i][q] = _mm256_add_ps(_mm256_loadu_ps(term_last + (h + i) * 32 + 8 * q), _mm256_loadu_ps(constant_last + 8 * q));
+    for (size_t j = 0; j < 32; j++) {
         for (int i = 0; i < count; i++) {
-            float *sh = column_sum + (h + i) * 32;
-            for (int q = 0; q < 4; q++) {
-                _mm256_storeu_ps(sh + 8 * q, _mm256_add_ps(_mm256_loadu_ps(sh + 8 * q), z[i][q]));
-                row[q] = _mm256_add_ps(row[q], z[i][q]);
-            }
+            const __m256 w = _mm256_broadcast_ss(&z0[i][j]);
+            for (int q = 0; q < 4; q++) acc[i][q] = _mm256_fmadd_ps(w, _mm256_loadu_ps(t1_last + j * 32 + 8 * q), acc[i][q]);
         }
     }
-    for (int q = 0; q < 4; q++) _mm256_storeu_ps(row_sum + 8 * q, _mm256_add_ps(_mm256_loadu_ps(row_sum + 8 * q), row[q]));
+    for (int i = 0; i < count; i++) {
+        float *sh = sum + (h + i) * 32, *mh = maximum + (h + i) * 32;
+        for (int q = 0; q < 4; q++) {
+            const __m256 s = avx2_silu(acc[i][q]);
+            _mm256_storeu_ps(sh + 8 * q, _mm256_add_ps(_mm256_loadu_ps(sh + 8 * q), s));
+            _mm256_storeu_ps(mh + 8 * q, _mm256_max_ps(_mm256_loadu_ps(mh + 8 * q), s));
+        }
+    }
 }
 
 __attribute__((target("avx2,fma"))) static void pair_row_avx2_c32(const float *x, size_t width, const float *t1_first,
@@ -151,33 +184,10 @@ __attribute__((target("avx2,fma"))) static void pair_row_avx2_c32(const float *x
         t1[q] = _mm256_loadu_ps(t1_first + 8 * q);
         constant[q] = _mm256_loadu_ps(constant_first + 8 * q);
     }
-    float z0[2][32] __attribute__((aligned(32)));
-    for (size_t h = 0; h < width; h += 2) {
-        const int count = h + 2 <= width ? 2 : 1;
-        __m256 z[2][4];
-        avx2_first_layer_pair(x, h, count, t1, term, constant, z);
-        for (int i = 0; i < count; i++)
-            for (int q = 0; q < 4; q++) _mm256_store_ps(z0[i] + 8 * q, z[i][q]);
-        __m256 acc[2][4];
-        for (int i = 0; i < count; i++)
-            for (int q = 0; q < 4; q++)
-                acc[i][q] = _mm256_add_ps(_mm256_loadu_ps(term_last + (h + i) * 32 + 8 * q),
-                                          _mm256_loadu_ps(constant_last + 8 * q));
-        for (size_t j = 0; j < 32; j++) {
-            for (int i = 0; i < count; i++) {
-                const __m256 w = _mm256_broadcast_ss(&z0[i][j]);
-                for (int q = 0; q < 4; q++) acc[i][q] = _mm256_fmadd_ps(w, _mm256_loadu_ps(t1_last + j * 32 + 8 * q), acc[i][q]);
-            }
-        }
-        for (int i = 0; i < count; i++) {
-            float *sh = sum + (h + i) * 32, *mh = maximum + (h + i) * 32;
-            for (int q = 0; q < 4; q++) {
-                const __m256 s = avx2_silu(acc[i][q]);
-                _mm256_storeu_ps(sh + 8 * q, _mm256_add_ps(_mm256_loadu_ps(sh + 8 * q), s));
-                _mm256_storeu_ps(mh + 8 * q, _mm256_max_ps(_mm256_loadu_ps(mh + 8 * q), s));
-            }
-        }
-    }
+    size_t h = 0;
+    for (; h + 2 <= width; h += 2)
+        avx2_pair_row_block(x, h, 2, t1, term, constant, t1_last, term_last, constant_last, sum, maximum);
+    if (h < width) avx2_pair_row_block(x, h, 1, t1, term, constant, t1_last, term_last, constant_last, sum, maximum);
 }
 
 __attribute__((target("avx512f"))) static inline __m512 avx512_silu(__m512 v) {
