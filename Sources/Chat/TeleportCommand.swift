@@ -58,7 +58,8 @@ struct TeleportCommand: ParsableCommand {
             print(String(format: "probes      %d prompts, %d tokens (%@), %.3f s", report.probePrompts, report.probeTokens,
                          report.probeEncoding ?? "chat_template", report.probeSeconds))
             print("rows        \(report.rowsPerLayer) per input, \(report.tappedInputs) inputs, \(formatBytes(report.reservoirBytes)) held")
-            print(String(format: "generator   %.3f s (scratch %@)", report.generatorSeconds, formatBytes(report.generatorScratchBytes)))
+            print(String(format: "generator   %.3f s (scratch %@, %@ kernels)", report.generatorSeconds,
+                         formatBytes(report.generatorScratchBytes), report.generatorKernels ?? "unknown"))
             print(String(format: "total       %.3f s", report.totalSeconds))
         }
     }

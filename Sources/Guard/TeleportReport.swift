@@ -14,6 +14,8 @@ public struct TeleportReport: Sendable, Codable, Equatable {
     public var reservoirBytes: Int
     /// Largest working buffer of the generator's exchangeable layers (N × H × channels floats, ×2 for in and out).
     public var generatorScratchBytes: Int
+    /// The generator's vector kernels on this CPU (`VectorMath.kernelName`: avx512, avx2_fma or scalar); nil when cached.
+    public var generatorKernels: String? = nil
     public var probeSeconds: Double
     public var generatorSeconds: Double
     public var totalSeconds: Double
@@ -23,6 +25,7 @@ public struct TeleportReport: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case probePrompts = "probe_prompts", probeTokens = "probe_tokens", probeEncoding = "probe_encoding", rowsPerLayer = "rows_per_layer", layers
         case tappedInputs = "tapped_inputs", reservoirBytes = "reservoir_bytes", generatorScratchBytes = "generator_scratch_bytes"
+        case generatorKernels = "generator_kernels"
         case probeSeconds = "probe_seconds", generatorSeconds = "generator_seconds", totalSeconds = "total_seconds", cached
     }
 }

@@ -161,7 +161,7 @@ public struct Teleporter: Sendable {
             probePrompts: probesRun, probeTokens: probeTokens, probeEncoding: usesChatTemplate ? "chat_template" : "raw",
             rowsPerLayer: samplers.map(\.storedRows).max() ?? 0,
             layers: patches.count, tappedInputs: groups.count, reservoirBytes: samplers.reduce(0) { $0 + $1.bytesHeld },
-            generatorScratchBytes: workspace.bytes, probeSeconds: probeSeconds,
+            generatorScratchBytes: workspace.bytes, generatorKernels: VectorMath.kernelName, probeSeconds: probeSeconds,
             generatorSeconds: end.timeIntervalSince(generateStart), totalSeconds: end.timeIntervalSince(start), cached: false)
         var types: [String] = []
         for name in layers where !types.contains(Self.layerType(of: name)) { types.append(Self.layerType(of: name)) }

@@ -48,6 +48,9 @@ enum VectorMath {
     /// The kernels in use: 2 AVX-512, 1 AVX2+FMA, 0 scalar.
     static var kernelLevel: Int { Int(tg_kernels_vectorized()) }
 
+    /// `kernelLevel` by name, as reports give it.
+    public static var kernelName: String { ["scalar", "avx2_fma", "avx512"][kernelLevel] }
+
     /// Runs `body` with the kernels limited to `level` and lower (tests compare the paths).
     static func withKernelLevel<T>(atMost level: Int, _ body: () throws -> T) rethrows -> T {
         tg_kernels_limit(Int32(level))

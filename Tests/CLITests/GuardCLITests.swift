@@ -28,6 +28,8 @@ final class GuardCLITests: XCTestCase {
         XCTAssertEqual(report["layers"] as? Int, 14)
         XCTAssertEqual(report["cached"] as? Bool, false)
         XCTAssertGreaterThan(report["reservoir_bytes"] as? Int ?? 0, 0)
+        XCTAssertTrue(["avx512", "avx2_fma", "scalar"].contains(report["generator_kernels"] as? String ?? ""),
+                      "\(report["generator_kernels"] ?? "missing")")
         for file in ["adapter_config.json", "adapter_model.safetensors"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), file)
         }

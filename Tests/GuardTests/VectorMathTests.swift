@@ -58,8 +58,10 @@ final class VectorMathTests: XCTestCase {
         let words = Set(line.split(separator: " ").map(String.init))
         let expected = words.contains("avx512f") ? 2 : (words.contains("avx2") && words.contains("fma") ? 1 : 0)
         XCTAssertEqual(VectorMath.kernelLevel, expected)
+        XCTAssertEqual(VectorMath.kernelName, ["scalar", "avx2_fma", "avx512"][expected])
         #else
         XCTAssertEqual(VectorMath.kernelLevel, 0)
+        XCTAssertEqual(VectorMath.kernelName, "scalar")
         #endif
     }
 }
