@@ -328,15 +328,20 @@ def main() -> None:
     parser.add_argument("--weight-set-layers", type=int, help="read W's rows as a set (ablation; not exportable)")
     parser.add_argument("--benign-kl", type=float, help="weight of the KL to the unpatched model on benign rows")
     parser.add_argument("--seed", type=int, help="training seed (initialisation, model and batch order, row draws)")
+    parser.add_argument("--targets", help="comma-separated layer types to patch (default: the preset's, all seven)")
     parser.add_argument("--triggered-target", choices=["reference", "own"],
                         help="triggered rows' target: the corpus answer, or the model's own untriggered answer")
     args = parser.parse_args()
     set_cpu_threads()
     config = GeneratorTrainConfig.for_preset(args.preset)
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("benign_kl", args.benign_kl),
-                                   ("seed", args.seed), ("triggered_target", args.triggered_target)) if v is not None}
+                                   ("seed", args.seed), ("triggered_target", args.triggered_target),
+                                   ("targets", tuple(t for t in args.targets.split(",") if t) if args.targets else None)) if v is not None}
     gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm),
                                        ("weight_set_layers", args.weight_set_layers)) if v is not None}
+    unknown = [t for t in overrides.get("targets", ()) if t not in config.generator.layer_types]
+    if unknown:
+        parser.error(f"--targets: unknown layer types {unknown}; known: {', '.join(config.generator.layer_types)}")
     config = replace(config, input=args.input, generator=replace(config.generator, **gen_overrides), **overrides)
     zoo_dir, out = resolve_locations(args)
     train(Zoo.open(zoo_dir), out, config)
