@@ -77,11 +77,12 @@ class Generators:
 @contextmanager
 def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
                scale: float = 1.0, layer_types: tuple[str, ...] | None = None, draws: int = 1,
-               probe_rows: int | None = None) -> Iterator:
+               probe_rows: int | None = None, ensemble: tuple[Generators, ...] = ()) -> Iterator:
     """Yields the model to evaluate with the method applied (and restores it afterwards). `layer_types` keeps the
     generated patches of those layer types only (the generator still sees every targeted layer's activations).
     `draws` > 1 averages the patches generated from that many independent row draws (seeds seed, seed+1, …) into one
-    patch of rank draws·r; `probe_rows` overrides the rows per layer the generator was trained with."""
+    patch of rank draws·r; `probe_rows` overrides the rows per layer the generator was trained with; `ensemble` adds
+    other trained generators (e.g. other seeds) whose patches are averaged in the same way."""
     if method == "none":
         yield model
         return
@@ -101,21 +102,26 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     found = gens.get(which)
     if found is None:
         raise LookupError(f"no trained generator ({which}) under {out}")
-    gen, cfg, _ = found
-    targets = tuple(cfg["targets"])
+    members = [found] + [g.get(which) for g in ensemble if g.get(which) is not None]
+    targets = tuple(found[1]["targets"])
+    if any(tuple(cfg["targets"]) != targets for _, cfg, _ in members):
+        raise ValueError(f"evaluate: an ensemble's generators must patch the same layer types, found "
+                         f"{[cfg['targets'] for _, cfg, _ in members]}")
     weights = {n: m.weight for n, m in target_modules(model, targets).items()}
-    n_rows = probe_rows or cfg["rows"]
     draw_patches = []
-    for draw in range(draws):
-        seed = cfg["seed"] + draw
-        # The first draw at the trained row count keeps the cache file name it always had.
-        name = entry.id if (draw == 0 and n_rows == cfg["rows"]) else f"{entry.id}-rows{n_rows}-seed{seed}"
-        acts = cached_activations(model, tokenizer, zoo.probes(), out / "activations" / f"{name}.safetensors",
-                                  targets, n_rows, seed)
-        if method != "telelora":
-            acts = noise_like(acts, seed=12345 + draw)
-        with torch.no_grad():
-            draw_patches.append(generate_patches(gen, weights, acts))
+    for member, (gen, cfg, _) in enumerate(members):
+        n_rows = probe_rows or cfg["rows"]
+        for draw in range(draws):
+            seed = cfg["seed"] + draw
+            # The first draw at the trained row count keeps the cache file name it always had.
+            name = (entry.id if (member == 0 and draw == 0 and n_rows == cfg["rows"])
+                    else f"{entry.id}-rows{n_rows}-seed{seed}")
+            acts = cached_activations(model, tokenizer, zoo.probes(), out / "activations" / f"{name}.safetensors",
+                                      targets, n_rows, seed)
+            if method != "telelora":
+                acts = noise_like(acts, seed=12345 + draw)
+            with torch.no_grad():
+                draw_patches.append(generate_patches(gen, weights, acts))
     patches = average_patches(draw_patches)
     if layer_types is not None:
         patches = {name: uv for name, uv in patches.items() if name.rsplit(".", 1)[-1] in layer_types}
@@ -167,16 +173,19 @@ def mean_std(values: list[float]) -> dict | None:
 
 def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print,
              methods: tuple[str, ...] = METHODS, scale: float = 1.0, layer_types: tuple[str, ...] | None = None,
-             draws: int = 1, probe_rows: int | None = None) -> dict:
+             draws: int = 1, probe_rows: int | None = None, ensemble: tuple[Path, ...] = ()) -> dict:
     """Every method in `methods` (all by default) on every model of `split` (plus, for the test split, the clean
     models no generator was trained on); results are cached per model and method. `scale` multiplies the generated
     patches (the runtime's --guard-scale); results at another scale go to eval-scale<S>/, with the patches of some
     layer types only (`layer_types`) to eval-types-<a>-<b>/, averaged over row draws to eval-draws<K>/, from another
-    number of rows per layer to eval-rows<N>/."""
+    number of rows per layer to eval-rows<N>/, averaged with the generators under the `ensemble` run directories to
+    eval-ensemble<K>/ (K generators in all)."""
     eval_dir = out / (("eval" if split == "test" else f"eval-{split}") + ("" if scale == 1.0 else f"-scale{scale:g}")
                       + ("" if layer_types is None else "-types-" + "-".join(layer_types))
-                      + ("" if draws == 1 else f"-draws{draws}") + ("" if probe_rows is None else f"-rows{probe_rows}"))
+                      + ("" if draws == 1 else f"-draws{draws}") + ("" if probe_rows is None else f"-rows{probe_rows}")
+                      + ("" if not ensemble else f"-ensemble{len(ensemble) + 1}"))
     gens = Generators(out)
+    members = tuple(Generators(d) for d in ensemble)
     held_out = zoo.split(split)
     clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
     per_model: dict[str, dict] = {}
@@ -190,6 +199,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 **({"layer_types": list(layer_types)} if layer_types is not None else {}),
                 **({"draws": draws} if draws != 1 else {}), **({"rows": probe_rows} if probe_rows is not None else {}),
                 "gens": {k: file_hash(v[2]) for k, v in gens.found.items()},
+                **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in members]} if members else {}),
                 "adapter": str(baseline_adapter(zoo, method, entry)) if method in BASELINES else None,
             })
             cache = eval_dir / "cases" / entry.id / f"{method}.json"
@@ -198,7 +208,8 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 continue
             started = time.time()
             try:
-                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale, layer_types, draws, probe_rows) as m:
+                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale, layer_types, draws, probe_rows,
+                                members) as m:
                     result = measure(m, tokenizer, zoo, entry, max_ppl_texts)
             except LookupError as e:
                 result = {"missing": str(e)}
@@ -215,7 +226,8 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
     results = {"zoo_config_hash": zoo.config_hash, "split": split, "models": per_model,
                "summary": summarize(per_model), "generators": {k: str(v[2]) for k, v in gens.found.items()},
                "telelora_patches": {"scale": scale, "layer_types": None if layer_types is None else list(layer_types),
-                                    "draws": draws, "rows": probe_rows}}
+                                    "draws": draws, "rows": probe_rows,
+                                    "ensemble": [str(d) for d in ensemble]}}
     results["findings"] = findings(per_model)
     write_json(eval_dir / "results.json", results)
     (eval_dir / "RESULTS.md").write_text(markdown(results))
@@ -309,6 +321,9 @@ def markdown(results: dict) -> str:
         types = ", ".join(patches["layer_types"]) if patches.get("layer_types") else "every targeted layer type"
         lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types} (the shipped guard's "
                   "deployment; the generator is the trained one).", ""]
+    if patches.get("ensemble"):
+        lines += [f"TeleLoRA patches averaged with those of the generators under {', '.join(patches['ensemble'])} "
+                  "(ensemble ablation).", ""]
     if patches.get("draws", 1) != 1 or patches.get("rows"):
         lines += [f"TeleLoRA patches from {patches.get('rows') or 'the trained number of'} probe rows per layer, "
                   f"averaged over {patches.get('draws', 1)} row draw(s) (inference-time ablation).", ""]
@@ -353,6 +368,8 @@ def main() -> None:
                                                 "default all the generator targets)")
     parser.add_argument("--draws", type=int, default=1, help="average the TeleLoRA patches of this many row draws")
     parser.add_argument("--rows", type=int, help="rows per layer fed to the generator (default: as trained)")
+    parser.add_argument("--ensemble", help="comma-separated run directories whose generators' patches are averaged "
+                                           "with this one's (e.g. other seeds)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
@@ -362,7 +379,8 @@ def main() -> None:
         parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
-             methods=methods, scale=args.scale, layer_types=layer_types, draws=args.draws, probe_rows=args.rows)
+             methods=methods, scale=args.scale, layer_types=layer_types, draws=args.draws, probe_rows=args.rows,
+             ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else ())
 
 
 if __name__ == "__main__":

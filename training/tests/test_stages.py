@@ -90,6 +90,14 @@ def test_train_evaluate_export_run_on_a_micro_zoo(micro_zoo, tmp_path):
     assert json.loads((repo / "training" / "results.json").read_text())["summary"] == results["summary"]
     assert (repo / "training" / "RESULTS.md").read_text() == (out / "eval" / "RESULTS.md").read_text()
 
+    # A generator averaged with itself is itself: the ensemble path changes the patch's rank, not the patch.
+    twice = evaluate(micro_zoo, out, "test", log=lambda *_: None, methods=("none", "telelora"), ensemble=(out,))
+    together = twice["models"]["m-test"]["methods"]["telelora"]
+    assert together["asr"] == rows["telelora"]["asr"]
+    assert together["benign_accuracy"] == rows["telelora"]["benign_accuracy"]
+    assert together["perplexity"] == pytest.approx(rows["telelora"]["perplexity"], rel=1e-4)
+    assert twice["telelora_patches"]["ensemble"] == [str(out)] and (out / "eval-ensemble2" / "results.json").exists()
+
 
 def test_evaluate_runs_only_the_methods_asked_for(micro_zoo, tmp_path):
     results = evaluate(micro_zoo, tmp_path / "out", "test", log=lambda *_: None, methods=("none", "oracle_lora"))
