@@ -22,6 +22,7 @@ import json
 import statistics
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -74,15 +75,43 @@ class Generators:
         return self.found.get(name)
 
 
+@dataclass(frozen=True)
+class PatchOptions:
+    """How the generated TeleLoRA patches are applied (ablations; the defaults are the shipped guard): `scale` times
+    the patch (the runtime's --guard-scale); only the patches of `layer_types` (the generator still sees every
+    targeted layer); the mean of the patches of `draws` independent row draws (seeds seed, seed+1, …), as one patch
+    of rank draws·r; `rows` per layer instead of the trained number; averaged with the generators under the
+    `ensemble` run directories (e.g. other seeds) in the same way."""
+    scale: float = 1.0
+    layer_types: tuple[str, ...] | None = None
+    draws: int = 1
+    rows: int | None = None
+    ensemble: tuple[Path, ...] = ()
+
+    def folder(self, split: str) -> str:
+        """evaluate's output folder: eval[-<split>][-scale<S>][-types-<a>-<b>][-draws<K>][-rows<N>][-ensemble<K>]."""
+        return (("eval" if split == "test" else f"eval-{split}") + ("" if self.scale == 1.0 else f"-scale{self.scale:g}")
+                + ("" if self.layer_types is None else "-types-" + "-".join(self.layer_types))
+                + ("" if self.draws == 1 else f"-draws{self.draws}") + ("" if self.rows is None else f"-rows{self.rows}")
+                + ("" if not self.ensemble else f"-ensemble{len(self.ensemble) + 1}"))
+
+    def cache_key(self, ensemble: tuple[Generators, ...]) -> dict:
+        """What a cached result depends on; empty at the defaults, so results cached before an option existed stay."""
+        return {**({"scale": self.scale} if self.scale != 1.0 else {}),
+                **({"layer_types": list(self.layer_types)} if self.layer_types is not None else {}),
+                **({"draws": self.draws} if self.draws != 1 else {}), **({"rows": self.rows} if self.rows is not None else {}),
+                **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in ensemble]} if ensemble else {})}
+
+    def record(self) -> dict:
+        return {"scale": self.scale, "layer_types": None if self.layer_types is None else list(self.layer_types),
+                "draws": self.draws, "rows": self.rows, "ensemble": [str(d) for d in self.ensemble]}
+
+
 @contextmanager
 def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
-               scale: float = 1.0, layer_types: tuple[str, ...] | None = None, draws: int = 1,
-               probe_rows: int | None = None, ensemble: tuple[Generators, ...] = ()) -> Iterator:
-    """Yields the model to evaluate with the method applied (and restores it afterwards). `layer_types` keeps the
-    generated patches of those layer types only (the generator still sees every targeted layer's activations).
-    `draws` > 1 averages the patches generated from that many independent row draws (seeds seed, seed+1, …) into one
-    patch of rank draws·r; `probe_rows` overrides the rows per layer the generator was trained with; `ensemble` adds
-    other trained generators (e.g. other seeds) whose patches are averaged in the same way."""
+               options: PatchOptions = PatchOptions(), ensemble: tuple[Generators, ...] = ()) -> Iterator:
+    """Yields the model to evaluate with the method applied (and restores it afterwards); TeleLoRA patches as
+    `options` say, with `ensemble` the generators found under `options.ensemble`."""
     if method == "none":
         yield model
         return
@@ -110,8 +139,8 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     weights = {n: m.weight for n, m in target_modules(model, targets).items()}
     draw_patches = []
     for member, (gen, cfg, _) in enumerate(members):
-        n_rows = probe_rows or cfg["rows"]
-        for draw in range(draws):
+        n_rows = options.rows or cfg["rows"]
+        for draw in range(options.draws):
             seed = cfg["seed"] + draw
             # The first draw at the trained row count keeps the cache file name it always had.
             name = (entry.id if (member == 0 and draw == 0 and n_rows == cfg["rows"])
@@ -123,9 +152,9 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
             with torch.no_grad():
                 draw_patches.append(generate_patches(gen, weights, acts))
     patches = average_patches(draw_patches)
-    if layer_types is not None:
-        patches = {name: uv for name, uv in patches.items() if name.rsplit(".", 1)[-1] in layer_types}
-    with patched(model, patches, scale):
+    if options.layer_types is not None:
+        patches = {name: uv for name, uv in patches.items() if name.rsplit(".", 1)[-1] in options.layer_types}
+    with patched(model, patches, options.scale):
         yield model
 
 
@@ -172,20 +201,13 @@ def mean_std(values: list[float]) -> dict | None:
 
 
 def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print,
-             methods: tuple[str, ...] = METHODS, scale: float = 1.0, layer_types: tuple[str, ...] | None = None,
-             draws: int = 1, probe_rows: int | None = None, ensemble: tuple[Path, ...] = ()) -> dict:
+             methods: tuple[str, ...] = METHODS, options: PatchOptions = PatchOptions()) -> dict:
     """Every method in `methods` (all by default) on every model of `split` (plus, for the test split, the clean
-    models no generator was trained on); results are cached per model and method. `scale` multiplies the generated
-    patches (the runtime's --guard-scale); results at another scale go to eval-scale<S>/, with the patches of some
-    layer types only (`layer_types`) to eval-types-<a>-<b>/, averaged over row draws to eval-draws<K>/, from another
-    number of rows per layer to eval-rows<N>/, averaged with the generators under the `ensemble` run directories to
-    eval-ensemble<K>/ (K generators in all)."""
-    eval_dir = out / (("eval" if split == "test" else f"eval-{split}") + ("" if scale == 1.0 else f"-scale{scale:g}")
-                      + ("" if layer_types is None else "-types-" + "-".join(layer_types))
-                      + ("" if draws == 1 else f"-draws{draws}") + ("" if probe_rows is None else f"-rows{probe_rows}")
-                      + ("" if not ensemble else f"-ensemble{len(ensemble) + 1}"))
+    models no generator was trained on); results are cached per model and method. TeleLoRA patches are applied as
+    `options` say; results go to `options.folder(split)`."""
+    eval_dir = out / options.folder(split)
     gens = Generators(out)
-    members = tuple(Generators(d) for d in ensemble)
+    members = tuple(Generators(d) for d in options.ensemble)
     held_out = zoo.split(split)
     clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
     per_model: dict[str, dict] = {}
@@ -195,11 +217,8 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
         for method in methods:
             key = config_hash({
                 "zoo": zoo.config_hash, "method": method, "ppl": max_ppl_texts,
-                **({"scale": scale} if scale != 1.0 else {}),  # scale-1 keys predate the option
-                **({"layer_types": list(layer_types)} if layer_types is not None else {}),
-                **({"draws": draws} if draws != 1 else {}), **({"rows": probe_rows} if probe_rows is not None else {}),
+                **options.cache_key(members),
                 "gens": {k: file_hash(v[2]) for k, v in gens.found.items()},
-                **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in members]} if members else {}),
                 "adapter": str(baseline_adapter(zoo, method, entry)) if method in BASELINES else None,
             })
             cache = eval_dir / "cases" / entry.id / f"{method}.json"
@@ -208,8 +227,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 continue
             started = time.time()
             try:
-                with mitigation(method, model, tokenizer, zoo, entry, gens, out, scale, layer_types, draws, probe_rows,
-                                members) as m:
+                with mitigation(method, model, tokenizer, zoo, entry, gens, out, options, members) as m:
                     result = measure(m, tokenizer, zoo, entry, max_ppl_texts)
             except LookupError as e:
                 result = {"missing": str(e)}
@@ -225,9 +243,7 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                                "behaviour": entry.behaviour, "architecture": entry.architecture, "methods": rows}
     results = {"zoo_config_hash": zoo.config_hash, "split": split, "models": per_model,
                "summary": summarize(per_model), "generators": {k: str(v[2]) for k, v in gens.found.items()},
-               "telelora_patches": {"scale": scale, "layer_types": None if layer_types is None else list(layer_types),
-                                    "draws": draws, "rows": probe_rows,
-                                    "ensemble": [str(d) for d in ensemble]}}
+               "telelora_patches": options.record()}
     results["findings"] = findings(per_model)
     write_json(eval_dir / "results.json", results)
     (eval_dir / "RESULTS.md").write_text(markdown(results))
@@ -379,8 +395,9 @@ def main() -> None:
         parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
-             methods=methods, scale=args.scale, layer_types=layer_types, draws=args.draws, probe_rows=args.rows,
-             ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else ())
+             methods=methods, options=PatchOptions(
+                 scale=args.scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
+                 ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else ()))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from .common import config_hash, write_json
+from .evaluate import PatchOptions
 from .generator import EPS, W_STAT_NAMES, GeneratorConfig, TeleLoRAGenerator, weight_column_stats
 from .generator import __doc__ as GENERATOR_DOC
 from .patching import target_pattern
@@ -171,11 +172,6 @@ def deployed(generator: TeleLoRAGenerator, scale: float) -> TeleLoRAGenerator:
     return copy.eval()
 
 
-def eval_dir_name(scale: float, layer_types: tuple[str, ...] | None) -> str:
-    """training/evaluate.py's folder for a test-split evaluation at this scale and layer types."""
-    return "eval" + ("" if scale == 1.0 else f"-scale{scale:g}") + ("" if layer_types is None else "-types-" + "-".join(layer_types))
-
-
 def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: float = 1.0,
            layer_types: tuple[str, ...] | None = None) -> dict:
     record = json.loads((out / "generator" / "train.json").read_text())
@@ -186,7 +182,7 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
     target_dir.mkdir(parents=True, exist_ok=True)
     probes = zoo.probes()
     write_json(target_dir / "probes.json", probes)
-    eval_dir = out / eval_dir_name(scale, layer_types)
+    eval_dir = out / PatchOptions(scale=scale, layer_types=layer_types).folder("test")
     results_path = eval_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else None
     if (scale != 1.0 or layer_types is not None) and results is None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from training.evaluate import evaluate
+from training.evaluate import PatchOptions, evaluate
 from training.export import export, load_exported
 from training.generator import GeneratorConfig
 from training.train_generator import GeneratorTrainConfig, train
@@ -91,7 +91,8 @@ def test_train_evaluate_export_run_on_a_micro_zoo(micro_zoo, tmp_path):
     assert (repo / "training" / "RESULTS.md").read_text() == (out / "eval" / "RESULTS.md").read_text()
 
     # A generator averaged with itself is itself: the ensemble path changes the patch's rank, not the patch.
-    twice = evaluate(micro_zoo, out, "test", log=lambda *_: None, methods=("none", "telelora"), ensemble=(out,))
+    twice = evaluate(micro_zoo, out, "test", log=lambda *_: None, methods=("none", "telelora"),
+                     options=PatchOptions(ensemble=(out,)))
     together = twice["models"]["m-test"]["methods"]["telelora"]
     assert together["asr"] == rows["telelora"]["asr"]
     assert together["benign_accuracy"] == rows["telelora"]["benign_accuracy"]
