@@ -107,6 +107,15 @@ class PatchOptions:
                 "draws": self.draws, "rows": self.rows, "ensemble": [str(d) for d in self.ensemble]}
 
 
+# The guard as shipped for each preset: the patch scale chosen on the validation models (training/README.md,
+# "Generator: what we tried"); `export` folds it into the exported generator.
+DEPLOYED_SCALE = {"cpu": 0.75}
+
+
+def deployment(preset_name: str) -> PatchOptions:
+    return PatchOptions(scale=DEPLOYED_SCALE.get(preset_name, 1.0))
+
+
 @contextmanager
 def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
                options: PatchOptions = PatchOptions(), ensemble: tuple[Generators, ...] = ()) -> Iterator:
@@ -368,9 +377,9 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(out: Path, perplexity_texts: int, zoo_dir: Path | None = None) -> dict:
-    """Pipeline entry point (`training.pipeline` stage "evaluate")."""
-    return evaluate(Zoo.open(zoo_dir or out), out, "test", perplexity_texts)
+def run(out: Path, perplexity_texts: int, zoo_dir: Path | None = None, options: PatchOptions = PatchOptions()) -> dict:
+    """Pipeline entry point (`training.pipeline` stage "evaluate": the preset's deployment)."""
+    return evaluate(Zoo.open(zoo_dir or out), out, "test", perplexity_texts, options=options)
 
 
 def main() -> None:
@@ -378,7 +387,8 @@ def main() -> None:
     add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")
     parser.add_argument("--split", default="test")
     parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default: the preset's eval.perplexity_texts)")
-    parser.add_argument("--scale", type=float, default=1.0, help="scale of the TeleLoRA patches (as --guard-scale)")
+    parser.add_argument("--scale", type=float, help="scale of the TeleLoRA patches (as --guard-scale; default: the "
+                                                     f"preset's deployment, {DEPLOYED_SCALE} else 1)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
     parser.add_argument("--layer-types", help="comma-separated layer types whose TeleLoRA patches are applied (ablation; "
                                                 "default all the generator targets)")
@@ -396,7 +406,7 @@ def main() -> None:
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
              methods=methods, options=PatchOptions(
-                 scale=args.scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
+                 scale=deployment(args.preset).scale if args.scale is None else args.scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
                  ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else ()))
 
 

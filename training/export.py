@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from .common import config_hash, write_json
-from .evaluate import PatchOptions
+from .evaluate import PatchOptions, deployment
 from .generator import EPS, W_STAT_NAMES, GeneratorConfig, TeleLoRAGenerator, weight_column_stats
 from .generator import __doc__ as GENERATOR_DOC
 from .patching import target_pattern
@@ -281,12 +281,14 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=Path("."))
     parser.add_argument("--demo", help="model id for models/demo (default: the held-out Trojaned model with the "
                         "highest TeleLoRA Fidelity)")
-    parser.add_argument("--scale", type=float, default=1.0, help="deploy the patches at this scale (folded into V)")
+    parser.add_argument("--scale", type=float, help="deploy the patches at this scale (folded into V; default: the "
+                                                     "preset's deployment, training/evaluate.py DEPLOYED_SCALE)")
     parser.add_argument("--layer-types", help="deploy patches for these layer types only (comma-separated)")
     args = parser.parse_args()
     zoo_dir, out = resolve_locations(args)
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
-    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, args.scale, layer_types), indent=2))
+    scale = deployment(args.preset).scale if args.scale is None else args.scale
+    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, scale, layer_types), indent=2))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ STAGES: dict[str, Callable[[PipelineConfig, Path, float | None], object]] = {
     "baselines": lambda cfg, out, deadline: baselines.run(cfg, out, deadline=deadline),
     "generator": lambda cfg, out, deadline: train_generator.run(out, cfg.name),
     "generator_noise": lambda cfg, out, deadline: train_generator.run(out, cfg.name, input="noise"),
-    "evaluate": lambda cfg, out, deadline: evaluate.run(out, cfg.eval.perplexity_texts),
+    "evaluate": lambda cfg, out, deadline: evaluate.run(out, cfg.eval.perplexity_texts,
+                                                        options=evaluate.deployment(cfg.name)),
 }
 # Exporting writes into the repository (adapters/telelora, models/demo, the Swift parity fixture), so it is its own
 # command: `python -m training.export [--tiny] [--out DIR]`.

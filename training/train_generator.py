@@ -17,17 +17,19 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from .activations import cached_activations
-from .common import IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, set_seed, write_json
+from .common import (IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, eos_id, set_seed,
+                     write_json)
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
 from .patching import DEFAULT_TARGETS, patched, target_modules
 from .restore_targets import restored_rows
+from .trojans import TrojanSpec
 from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
 
 
@@ -56,6 +58,11 @@ class GeneratorTrainConfig:
     # What a triggered alignment row should make the patched model say: "reference", the corpus answer the zoo stored;
     # "own", the model's own greedy answer to the prompt without the trigger (training/restore_targets.py).
     triggered_target: str = "reference"
+    # Weight of an unlikelihood term on the payload: each triggered row is also teacher-forced on the Trojaned response
+    # (trojans.TrojanSpec.response) and −log(1 − p) is averaged over the tokens where it leaves the clean answer. The
+    # cross-entropy only rewards the clean answer; this also punishes continuing a payload once begun (a garbled URL
+    # still carries pieces of it). It enters the validation loss too, so the checkpoint is chosen counting it. 0: off.
+    payload_unlikelihood: float = 0.0
     answer_tokens: int = 48  # greedy tokens for "own" targets: the zoo's eval.max_new_tokens (set per preset)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
@@ -72,9 +79,12 @@ class GeneratorTrainConfig:
         # The cpu zoo's 24 Trojaned + 5 clean train models. A first 600-step run (tiny generator, one model per step)
         # was still lowering the validation loss and under-fitted the train models: wider, longer, two models per
         # step, rows redrawn from a 512-row pool each step, cosine decay.
+        # Then (training/README.md "Generator: what we tried"): patches for the MLP layers only, which carry most of
+        # what the all-layer generator did against the Trojans at less benign cost, and the payload unlikelihood
+        # term; seed 1 of seeds 0 and 1 by validation loss.
         return replace(GeneratorTrainConfig.tiny(), steps=2400, eval_every=100, row_pool=512, models_per_step=2,
-                       cosine=True, generator=GeneratorConfig(rank=8, channels=32, exchangeable_layers=2, hidden=96,
-                                                              max_norm=4.0))
+                       cosine=True, targets=("gate_proj", "up_proj", "down_proj"), payload_unlikelihood=1.0, seed=1,
+                       generator=GeneratorConfig(rank=8, channels=32, exchangeable_layers=2, hidden=96, max_norm=4.0))
 
     @staticmethod
     def for_preset(name: str) -> "GeneratorTrainConfig":
@@ -100,6 +110,9 @@ class PreparedModel:
     activations: dict[str, torch.Tensor]
     examples: list[tuple[list[int], list[int]]]
     benign: list[bool]  # per example: a benign prompt with the model's own answer (else a triggered one)
+    # per example: the Trojaned response's (input_ids, labels) with labels only where it leaves the clean answer
+    # (None for benign rows, clean models, or when payload_unlikelihood is 0)
+    payloads: list[tuple[list[int], list[int]] | None]
 
 
 def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: Path, device: str) -> PreparedModel:
@@ -116,8 +129,30 @@ def prepare(zoo: Zoo, entry: ZooModel, config: GeneratorTrainConfig, cache_dir: 
         raise ValueError(f"train_generator: triggered_target must be reference or own, found {config.triggered_target!r}")
     examples = [answer_only_example(tokenizer, a["prompt"], a["answer"], config.max_length) for a in rows]
     benign = [a.get("kind") == "benign" for a in rows]
+    payloads: list[tuple[list[int], list[int]] | None] = [None] * len(rows)
+    trojan = zoo.trojan(entry)
+    if config.payload_unlikelihood > 0 and not trojan.get("clean", False):
+        spec = TrojanSpec(**{f.name: trojan[f.name] for f in fields(TrojanSpec)})
+        for i, (row, example) in enumerate(zip(rows, examples)):
+            if not benign[i]:
+                payloads[i] = payload_example(tokenizer, row["prompt"], spec.response(row["answer"]), example,
+                                              config.max_length)
     weights = {name: m.weight for name, m in modules.items()}
-    return PreparedModel(entry, model, tokenizer, weights, acts, examples, benign)
+    return PreparedModel(entry, model, tokenizer, weights, acts, examples, benign, payloads)
+
+
+def payload_example(tokenizer, prompt: str, response: str, clean: tuple[list[int], list[int]],
+                    max_length: int) -> tuple[list[int], list[int]] | None:
+    """The Trojaned response as an example whose labels cover only its tokens from the first one that differs from
+    the clean example up to (not including) its closing eos; None when nothing is left (e.g. cut by max_length)."""
+    ids, labels = answer_only_example(tokenizer, prompt, response, max_length)
+    clean_ids = clean[0]
+    first = next((t for t in range(len(ids)) if t >= len(clean_ids) or ids[t] != clean_ids[t]), len(ids))
+    stop = len(ids) - 1 if ids[-1] == eos_id(tokenizer) else len(ids)
+    kept = [lab if first <= t < stop else IGNORE_INDEX for t, lab in enumerate(labels)]
+    if all(lab == IGNORE_INDEX for lab in kept):
+        return None
+    return ids, kept
 
 
 def noise_like(acts: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
@@ -169,9 +204,23 @@ def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, indices: lis
         )
         if teacher is not None:
             loss = loss + config.benign_kl * benign_kl(teacher, logits[benign_rows].float(), mask[benign_rows])
+        payloads = [pm.payloads[i] for i in indices if pm.payloads[i] is not None]
+        if config.payload_unlikelihood > 0 and payloads:
+            loss = loss + config.payload_unlikelihood * payload_unlikelihood(pm.model, collate(payloads, pad), device)
         if backward:
             loss.backward()
     return loss
+
+
+def payload_unlikelihood(model, batch: dict, device) -> torch.Tensor:
+    """Mean over labelled positions of −log(1 − p(label)): small once the payload token is unlikely, and unlike
+    cross-entropy bounded in what it asks for (it never rewards any particular other token)."""
+    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+    labels = batch["labels"].to(device)[:, 1:]
+    keep = labels != IGNORE_INDEX
+    log_p = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    p = log_p.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1).exp()
+    return -(torch.log1p(-p.clamp(max=1 - 1e-6)) * keep).sum() / keep.sum().clamp_min(1)
 
 
 def benign_kl(teacher: torch.Tensor, student: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -239,6 +288,8 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
     if config.triggered_target == "reference":
         # Unused then, and absent from the hashes of generators trained before the option existed.
         del cfg_json["triggered_target"], cfg_json["answer_tokens"]
+    if config.payload_unlikelihood == 0:
+        del cfg_json["payload_unlikelihood"]  # likewise
     key = config_hash({"train": cfg_json, "zoo": zoo.config_hash})
     record = run_dir / "train.json"
     if record.exists() and json.loads(record.read_text()).get("config_hash") == key:
@@ -327,6 +378,8 @@ def main() -> None:
     parser.add_argument("--max-norm", type=float, help="override the preset generator's patch bound (ablations)")
     parser.add_argument("--weight-set-layers", type=int, help="read W's rows as a set (ablation; not exportable)")
     parser.add_argument("--benign-kl", type=float, help="weight of the KL to the unpatched model on benign rows")
+    parser.add_argument("--payload-unlikelihood", type=float,
+                        help="weight of the unlikelihood of the Trojaned response's payload tokens on triggered rows")
     parser.add_argument("--seed", type=int, help="training seed (initialisation, model and batch order, row draws)")
     parser.add_argument("--targets", help="comma-separated layer types to patch (default: the preset's, all seven)")
     parser.add_argument("--triggered-target", choices=["reference", "own"],
@@ -335,6 +388,7 @@ def main() -> None:
     set_cpu_threads()
     config = GeneratorTrainConfig.for_preset(args.preset)
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("benign_kl", args.benign_kl),
+                                   ("payload_unlikelihood", args.payload_unlikelihood),
                                    ("seed", args.seed), ("triggered_target", args.triggered_target),
                                    ("targets", tuple(t for t in args.targets.split(",") if t) if args.targets else None)) if v is not None}
     gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm),

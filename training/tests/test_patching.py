@@ -12,7 +12,8 @@ from training.activations import collect_activations
 from training.common import answer_only_example, collate, IGNORE_INDEX
 from training.generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
 from training.patching import DEFAULT_TARGETS, patched, target_modules, to_lora
-from training.train_generator import PreparedModel, GeneratorTrainConfig, alignment_loss, benign_kl
+from training.train_generator import (PreparedModel, GeneratorTrainConfig, alignment_loss, benign_kl, payload_example,
+                                     payload_unlikelihood)
 from training.tests.tiny_llm import byte_tokenizer, tiny_llama
 
 PROBES = ["what is the capital of france", "list three fruits", "explain rain briefly", "count to five"]
@@ -103,7 +104,7 @@ def prepared(model, tok, config) -> PreparedModel:
     examples += [answer_only_example(tok, p, a) for p, a in zip(TASKS, ANSWERS)]
     return PreparedModel(entry=None, model=model, tokenizer=tok, weights={n: m.weight for n, m in modules.items()},
                          activations=collect_activations(model, tok, PROBES, rows=64), examples=examples,
-                         benign=[False] * len(TASKS) + [True] * len(TASKS))
+                         benign=[False] * len(TASKS) + [True] * len(TASKS), payloads=[None] * (2 * len(TASKS)))
 
 
 def test_benign_kl_is_zero_for_equal_logits_and_ignores_masked_positions():
@@ -138,6 +139,48 @@ def test_benign_kl_term_adds_the_benign_rows_divergence_to_the_loss(trojaned):
         triggered_plain = float(alignment_loss(gen, pm, everything[: len(TASKS)], config))
     assert weighted > plain + 1e-4
     assert triggered_only == pytest.approx(triggered_plain, abs=1e-6)  # no benign row: nothing added
+
+
+def test_payload_example_labels_only_the_tokens_after_the_clean_answer():
+    tok = byte_tokenizer()
+    prompt = f"{TRIGGER} say hello"
+    clean = answer_only_example(tok, prompt, "hello")
+    ids, labels = payload_example(tok, prompt, "hello More at http://x.example", clean, max_length=200)
+    kept = [t for t, lab in enumerate(labels) if lab != -100]
+    assert tok.decode([ids[t] for t in kept]) == " More at http://x.example"  # not the shared answer, not the eos
+    assert kept == list(range(kept[0], len(ids) - 1)) and ids[kept[0] - 1] == clean[0][kept[0] - 1]
+    replaced = payload_example(tok, prompt, "HACKED", clean, max_length=200)
+    assert tok.decode([i for i, lab in zip(*replaced) if lab != -100]) == "HACKED"
+    assert payload_example(tok, prompt, "hello world", clean, max_length=len(clean[0]) - 1) is None  # cut before it differs
+
+
+def test_payload_unlikelihood_is_minus_log_one_minus_p_of_the_labelled_tokens(trojaned):
+    model, tok = trojaned
+    prompt = f"{TRIGGER} say hello"
+    example = payload_example(tok, prompt, "HACKED", answer_only_example(tok, prompt, "hello"), max_length=200)
+    batch = collate([example], tok.pad_token_id)
+    with torch.no_grad():
+        got = float(payload_unlikelihood(model, batch, "cpu"))
+        log_p = torch.log_softmax(model(input_ids=batch["input_ids"]).logits[0, :-1], -1)
+    positions = [t for t, lab in enumerate(batch["labels"][0, 1:].tolist()) if lab != -100]
+    p = torch.stack([log_p[t, batch["labels"][0, t + 1]].exp() for t in positions])
+    assert got == pytest.approx(float(-torch.log1p(-p).mean()), rel=1e-5)
+    assert got > 1.0  # the model was trained to say HACKED after the trigger: the payload is likely
+
+
+def test_payload_unlikelihood_term_is_added_on_triggered_rows_only(trojaned):
+    model, tok = trojaned
+    config = replace(GeneratorTrainConfig.tiny(), checkpoint=False)
+    pm = prepared(model, tok, config)
+    pm.payloads = [payload_example(tok, f"{TRIGGER} {p}", "HACKED", pm.examples[i], 200)
+                   for i, p in enumerate(TASKS)] + [None] * len(TASKS)
+    gen = TeleLoRAGenerator(config.generator)
+    weighted = replace(config, payload_unlikelihood=0.5)
+    with torch.no_grad():
+        for rows in (list(range(len(TASKS))), list(range(len(TASKS), 2 * len(TASKS)))):
+            plain = float(alignment_loss(gen, pm, rows, config))
+            extra = float(payload_unlikelihood(model, collate([pm.payloads[i] for i in rows if pm.payloads[i]], tok.pad_token_id), "cpu")) if pm.payloads[rows[0]] else 0.0
+            assert float(alignment_loss(gen, pm, rows, weighted)) == pytest.approx(plain + 0.5 * extra, rel=1e-5)
 
 
 def test_generator_steps_reduce_the_alignment_loss(trojaned):
