@@ -404,9 +404,10 @@ def main() -> None:
     if "none" not in methods or unknown:
         parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
+    scale = deployment(args.preset).scale if args.scale is None else args.scale
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
              methods=methods, options=PatchOptions(
-                 scale=deployment(args.preset).scale if args.scale is None else args.scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
+                 scale=scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
                  ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else ()))
 
 
