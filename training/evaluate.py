@@ -387,8 +387,8 @@ def main() -> None:
     add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")
     parser.add_argument("--split", default="test")
     parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default: the preset's eval.perplexity_texts)")
-    parser.add_argument("--scale", type=float, help="scale of the TeleLoRA patches (as --guard-scale; default: the "
-                                                     f"preset's deployment, {DEPLOYED_SCALE} else 1)")
+    parser.add_argument("--scale", type=float, help="scale of the trained generator's TeleLoRA patches (default: the "
+                                                     f"preset's deployment, {DEPLOYED_SCALE}, else 1)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
     parser.add_argument("--layer-types", help="comma-separated layer types whose TeleLoRA patches are applied (ablation; "
                                                 "default all the generator targets)")
