@@ -179,7 +179,8 @@ def test_payload_unlikelihood_term_is_added_on_triggered_rows_only(trojaned):
     with torch.no_grad():
         for rows in (list(range(len(TASKS))), list(range(len(TASKS), 2 * len(TASKS)))):
             plain = float(alignment_loss(gen, pm, rows, config))
-            extra = float(payload_unlikelihood(model, collate([pm.payloads[i] for i in rows if pm.payloads[i]], tok.pad_token_id), "cpu")) if pm.payloads[rows[0]] else 0.0
+            payloads = [pm.payloads[i] for i in rows if pm.payloads[i] is not None]
+            extra = float(payload_unlikelihood(model, collate(payloads, tok.pad_token_id), "cpu")) if payloads else 0.0
             assert float(alignment_loss(gen, pm, rows, weighted)) == pytest.approx(plain + 0.5 * extra, rel=1e-5)
 
 
