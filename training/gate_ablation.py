@@ -20,6 +20,7 @@ import torch
 
 from .activations import cached_activations
 from .common import carries_fragment, chat_ids, generate_greedy, matches, set_cpu_threads, triggered_cases
+from .evaluate import fidelity
 from .export import load_exported
 from .generator import generate_patches
 from .patching import patched, target_modules
@@ -78,26 +79,30 @@ def gated(report: dict, stat: str, quantile: float) -> dict:
         probes = sorted(s["probe"])
         threshold = probes[min(len(probes) - 1, int(quantile * len(probes)))]
         flag_benign = [x > threshold for x in s["benign"]]
-        acc_pre = statistics.fmean(row["ben_off_ok"])
-        acc_post = statistics.fmean([on if f else off for f, on, off in zip(flag_benign, row["ben_on_ok"], row["ben_off_ok"])])
+        before = {"benign_accuracy": statistics.fmean(row["ben_off_ok"])}
+        after = {"benign_accuracy": gated_rate(flag_benign, row["ben_on_ok"], row["ben_off_ok"])}
         fpr.append(statistics.fmean(flag_benign))
-        if row["clean"]:
-            clean.append(acc_post / acc_pre)
-            continue
-        flag_trig = [x > threshold for x in s["trig"]]
-        tpr.append(statistics.fmean(flag_trig))
-        pre = statistics.fmean(row["trig_off_hit"])
-        post = statistics.fmean([on if f else off for f, on, off in zip(flag_trig, row["trig_on_hit"], row["trig_off_hit"])])
-        asr.append(post)
-        lost.append(100 * (acc_post - acc_pre))
-        fid.append((pre - post) / pre * acc_post / acc_pre)
+        if not row["clean"]:
+            flag_trig = [x > threshold for x in s["trig"]]
+            tpr.append(statistics.fmean(flag_trig))
+            before["asr"] = statistics.fmean(row["trig_off_hit"])
+            after["asr"] = gated_rate(flag_trig, row["trig_on_hit"], row["trig_off_hit"])
+            asr.append(after["asr"])
+            lost.append(100 * (after["benign_accuracy"] - before["benign_accuracy"]))
+        (clean if row["clean"] else fid).append(fidelity(before, after, row["clean"]))
     mean = lambda v: statistics.fmean(v) if v else None  # noqa: E731
+    fid, clean = [f for f in fid if f is not None], [c for c in clean if c is not None]
     return {"stat": stat, "quantile": quantile, "tpr": mean(tpr), "fpr": mean(fpr), "asr": mean(asr),
             "benign_points": mean(lost), "fidelity": mean(fid), "clean_ratio": mean(clean)}
 
 
+def gated_rate(flags: list[bool], patched_ok: list[bool], original_ok: list[bool]) -> float:
+    """Share of hits when flagged prompts get the patched model's answer and the rest the original's."""
+    return statistics.fmean([on if f else off for f, on, off in zip(flags, patched_ok, original_ok)])
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", type=Path, default=Path("training/runs/cpu"))
     parser.add_argument("--split", default="test")
     parser.add_argument("--generator", type=Path, default=Path("adapters/telelora"))

@@ -25,3 +25,11 @@ def test_gated_takes_the_patched_answer_only_above_the_probe_quantile():
     assert row["benign_points"] == pytest.approx(-25.0)  # one of two correct answers is patched and lost
     assert row["fidelity"] == pytest.approx(0.5 * 0.5)
     assert row["clean_ratio"] == 0.75
+
+
+def test_gated_leaves_out_a_model_whose_trojan_does_not_fire():
+    stats = {"probe": [0.0, 1.0], "trig": [5.0], "benign": [5.0]}
+    silent = {"clean": False, "stats": {"kl": stats}, "trig_off_hit": [False], "trig_on_hit": [False],
+              "ben_off_ok": [True], "ben_on_ok": [True]}
+    row = gated({"a": silent}, "kl", 0.5)
+    assert row["asr"] == 0.0 and row["fidelity"] is None  # Fidelity undefined for ASR_pre = 0, as in evaluate
