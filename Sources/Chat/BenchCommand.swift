@@ -48,7 +48,7 @@ struct BenchCommand: ParsableCommand {
             bestPrefill = min(bestPrefill, Date().timeIntervalSince(start))
             start = Date()
             for _ in 0..<genTokens {
-                logits = try model.forward([Sampler.argmax(logits)], cache: cache)
+                logits = try model.forward([Sampler.argmax(logits)], cache: cache, phase: .generated)
             }
             bestDecode = min(bestDecode, Date().timeIntervalSince(start))
         }

@@ -18,6 +18,9 @@ struct LogitsCommand: ParsableCommand {
     @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable).")
     var lora: [LoRAArgument] = []
 
+    @Flag(name: .long, help: "Run the prompt as generated tokens, so that adapters scoped to generated tokens act on it.")
+    var asGenerated = false
+
     func run() throws {
         let languageModel = try modelOptions.load()
         for adapter in lora {
@@ -25,7 +28,8 @@ struct LogitsCommand: ParsableCommand {
         }
         let ids = languageModel.tokenizer.encode(prompt, addSpecialTokens: true)
         let model = languageModel.model
-        let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), allPositions: true)
+        let logits = try model.forward(ids, cache: model.makeCache(capacity: ids.count), allPositions: true,
+                                       phase: asGenerated ? .generated : .prompt)
         try printJSON(["ids": ids, "vocab_size": model.vocabularySize, "logits": logits.map(Double.init)])
     }
 }

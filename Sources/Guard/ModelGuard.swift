@@ -28,7 +28,9 @@ public final class ModelGuard: @unchecked Sendable {
     private var currentPolicy: GuardPolicy = .off
     private var currentScale: Float = 1
 
-    /// `mode`: merged costs nothing per token; unmerged makes scale changes cheaper. `cache`: nil disables caching.
+    /// `mode`: merged costs nothing per token; unmerged makes scale changes cheaper. An adapter that acts on generated
+    /// tokens only (the teleported guard of a generator trained so) is always applied unmerged, since merged weights
+    /// would serve the prompt too. `cache`: nil disables caching.
     public init(languageModel: LanguageModel, mode: LoRAMode = .merged,
                 cache: TeleportCache? = TeleportCache(directory: TeleportCache.defaultDirectory())) {
         self.languageModel = languageModel
@@ -59,7 +61,9 @@ public final class ModelGuard: @unchecked Sendable {
             case .adapter(let directory):
                 let adapter = try PEFTAdapter.load(from: directory)
                 try model.checkFits(adapter)
-                applied = try model.replaceLoRA(applied, with: adapter.layers, scale: scale, mode: mode, source: directory.path)
+                applied = try model.replaceLoRA(applied, with: adapter.layers, scale: scale, mode: mode(for: adapter.scope),
+                                                scope: adapter.scope,
+                                                source: directory.path)
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .adapterDirectory, teleport: nil,
@@ -67,7 +71,9 @@ public final class ModelGuard: @unchecked Sendable {
             case .teleport(let generatorDirectory):
                 let package = try TeleLoRAPackage.load(directory: generatorDirectory)
                 if let cache, let cached = cache.load(modelFingerprint: languageModel.fingerprint, generatorHash: package.contentHash) {
-                    applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode, source: cached.directory.path)
+                    let scope = package.generator.spec.patchPositions
+                    applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode(for: scope),
+                                                    scope: scope, source: cached.directory.path)
                     currentPolicy = policy
                     currentScale = scale
                     let seconds = Date().timeIntervalSince(start)
@@ -82,7 +88,8 @@ public final class ModelGuard: @unchecked Sendable {
                 currentPolicy = .off
                 let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
                 let stored = try cache?.store(adapter, baseModel: languageModel.directory.path)
-                applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode, source: "teleported adapter")
+                applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode(for: adapter.scope), scope: adapter.scope,
+                                              source: "teleported adapter")
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .teleported, teleport: adapter.report,
@@ -90,6 +97,8 @@ public final class ModelGuard: @unchecked Sendable {
             }
         }
     }
+
+    private func mode(for scope: LoRAScope) -> LoRAMode { scope == .generatedTokens ? .unmerged : mode }
 
     /// Rescales the active guard (0 turns it off without forgetting it).
     public func setScale(_ scale: Float) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// `adapters/telelora/spec.json` as training/export.py writes it: format and version, the generator's architecture
 /// (sizes, layer-type order, tensor shapes) and what the teleporter needs (targets, rows, probe set).
@@ -28,6 +29,9 @@ public struct TeleLoRASpec: Sendable, Equatable {
     /// Probe prompts file, relative to the spec's directory.
     public let probeFile: String
     public let generatorSHA256: String?
+    /// Where the teleported patches act (`patch_positions`: "all", or "generated" for generated tokens only, the
+    /// prompt read by the original model); absent in specs written before it existed, which meant all.
+    public let patchPositions: LoRAScope
 
     public static func load(from url: URL) throws -> TeleLoRASpec {
         let root = try JSONFields.load(url, missing: { TeleLoRAError.missing(file: $0) },
@@ -72,6 +76,16 @@ public struct TeleLoRASpec: Sendable, Equatable {
             throw TeleLoRAError.malformed(file: file, field: "architecture.layer_types", detail: "must not be empty")
         }
         let probeSet = try root.object("probe_set")
+        var patchPositions = LoRAScope.allTokens
+        if root.has("patch_positions") {
+            let found = try root.string("patch_positions")
+            guard let scope = LoRAScope(rawValue: found) else {
+                throw TeleLoRAError.unsupported(file: file, field: "patch_positions",
+                                                expected: LoRAScope.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or "),
+                                                found: "'\(found)'")
+            }
+            patchPositions = scope
+        }
         return TeleLoRASpec(
             file: file, rank: rank, channels: try architecture.positiveInt("channels"),
             exchangeableLayers: try architecture.positiveInt("exchangeable_layers"),
@@ -79,7 +93,8 @@ public struct TeleLoRASpec: Sendable, Equatable {
             maxNorm: Float(try architecture.double("max_norm")), epsilon: Float(epsilon), layerTypes: layerTypes,
             tensors: tensors, targets: try root.strings("targets"), targetLayerTypes: try root.strings("target_layer_types"),
             activationRows: try root.positiveInt("activation_rows"), probeFile: try probeSet.string("file"),
-            generatorSHA256: root.has("generator_sha256") ? try root.string("generator_sha256") : nil)
+            generatorSHA256: root.has("generator_sha256") ? try root.string("generator_sha256") : nil,
+            patchPositions: patchPositions)
     }
 
     private static func expect(_ fields: JSONFields, _ key: String, _ expected: String) throws {

@@ -8,6 +8,8 @@ public struct TeleportedAdapter: Sendable {
     /// Module-name suffixes the adapter patches (PEFT `target_modules`).
     public let targetModules: [String]
     public let modelFingerprint: String
+    /// Which tokens it acts on (the generator spec's `patch_positions`).
+    public let scope: LoRAScope
     /// `TeleLoRAPackage.contentHash` of the generator that made it.
     public let generatorHash: String
     public var report: TeleportReport
@@ -16,6 +18,7 @@ public struct TeleportedAdapter: Sendable {
     public func peftConfig(baseModel: String?) -> PEFTAdapterConfig {
         var config = PEFTAdapterConfig(r: rank, loraAlpha: Double(rank), targetModules: targetModules, baseModelNameOrPath: baseModel)
         config.baseModelFingerprint = modelFingerprint
+        if scope != .allTokens { config.teleguardPatchPositions = scope.rawValue }
         return config
     }
 

@@ -87,6 +87,25 @@ final class GuardBadInputTests: XCTestCase {
         }
     }
 
+    func testUnknownPatchPositionsAreRefused() throws {
+        let directory = try GuardFixtures.copyOfGenerator(self)
+        let spec = directory.appendingPathComponent("spec.json")
+        try GuardFixtures.editJSON(spec) { $0["patch_positions"] = "prompt" }
+        XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
+            XCTAssertEqual(error as? TeleLoRAError, .unsupported(file: spec.path, field: "patch_positions",
+                                                                 expected: "'all' or 'generated'", found: "'prompt'"))
+        }
+        let adapter = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("adapter")
+        let model = try LanguageModel.load(directory: GuardFixtures.model("llama-metaspace-oldkeys"))
+        try Teleporter(package: try TeleLoRAPackage.load(directory: GuardFixtures.generator)).teleport(model).save(to: adapter)
+        let config = adapter.appendingPathComponent("adapter_config.json")
+        try GuardFixtures.editJSON(config) { $0["teleguard_patch_positions"] = "sometimes" }
+        XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+            XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: "teleguard_patch_positions",
+                                                                    detail: "expected one of [\"all\", \"generated\"], found 'sometimes'"))
+        }
+    }
+
     func testGeneratorSpecMissingAFieldNamesIt() throws {
         let directory = try GuardFixtures.copyOfGenerator(self)
         let spec = directory.appendingPathComponent("spec.json")

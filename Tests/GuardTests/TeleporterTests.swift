@@ -97,6 +97,40 @@ final class TeleporterTests: XCTestCase {
         XCTAssertNotEqual(teleported, base, "the random generator's patch changes the model")
     }
 
+    /// A generator whose spec says `patch_positions: generated` teleports an adapter scoped to generated tokens: the
+    /// PEFT export records it, the reload keeps it, and the guard (even when asked for merged adapters) leaves prompt
+    /// passes untouched while patching generated ones.
+    func testGeneratedPositionsSpecGivesAScopedGuard() throws {
+        let generator = try GuardFixtures.copyOfGenerator(self)
+        try GuardFixtures.editJSON(generator.appendingPathComponent("spec.json")) { $0["patch_positions"] = "generated" }
+        let languageModel = try load()
+        let adapter = try Teleporter(package: try TeleLoRAPackage.load(directory: generator)).teleport(languageModel)
+        XCTAssertEqual(adapter.scope, .generatedTokens)
+        let directory = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("adapter")
+        try adapter.save(to: directory)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("adapter_config.json"))) as? [String: Any]
+        XCTAssertEqual(config?["teleguard_patch_positions"] as? String, "generated")
+        XCTAssertEqual(try PEFTAdapter.load(from: directory).scope, .generatedTokens)
+
+        let model = languageModel.model
+        let prompt = languageModel.tokenizer.encode("Hello there, how are you?", addSpecialTokens: true)
+        func generatedPass() throws -> [Float] {
+            let cache = model.makeCache()
+            _ = try model.forward(prompt, cache: cache)
+            return try model.forward([prompt[0]], cache: cache, phase: .generated)
+        }
+        let promptBefore = try model.forward(prompt, cache: model.makeCache())
+        let generatedBefore = try generatedPass()
+        let modelGuard = ModelGuard(languageModel: languageModel, mode: .merged, cache: nil)
+        try modelGuard.activate(.teleport(generator: generator))
+        XCTAssertEqual(try model.forward(prompt, cache: model.makeCache()), promptBefore)
+        XCTAssertNotEqual(try generatedPass(), generatedBefore)
+        try modelGuard.activate(.adapter(directory))
+        XCTAssertEqual(try model.forward(prompt, cache: model.makeCache()), promptBefore)
+        try modelGuard.deactivate()
+        XCTAssertEqual(try generatedPass(), generatedBefore)
+    }
+
     func testGuardOffRestoresTheOriginalLogitsBitForBit() throws {
         let languageModel = try load()
         let original = try logits(languageModel)

@@ -42,10 +42,12 @@ def run(*args: str) -> str:
     return done.stdout
 
 
-def swift_logits(model: Path, adapter: Path | None) -> tuple[list[int], torch.Tensor]:
+def swift_logits(model: Path, adapter: Path | None, as_generated: bool = False) -> tuple[list[int], torch.Tensor]:
     args = ["logits", "--model", str(model), "--prompt", PROMPT, "--threads", "1"]
     if adapter is not None:
         args += ["--lora", str(adapter)]
+    if as_generated:
+        args += ["--as-generated"]
     out = json.loads(run(*args))
     return out["ids"], torch.tensor(out["logits"], dtype=torch.float32).reshape(len(out["ids"]), out["vocab_size"])
 
@@ -76,3 +78,32 @@ def test_peft_loads_the_teleported_adapter_with_the_same_logits(name: str, tmp_p
     assert (patched_reference - base_reference).abs().max().item() > 10 * TOLERANCE, "the adapter must change the model"
     assert (patched_swift - patched_reference).abs().max().item() < TOLERANCE
     assert torch.equal(patched_swift.argmax(-1), patched_reference.argmax(-1))
+
+
+def test_an_adapter_for_generated_tokens_loads_in_peft_and_acts_on_generated_passes_only(tmp_path: Path) -> None:
+    """A generator spec with patch_positions "generated" gives an adapter whose config records it (PEFT ignores the
+    key and applies it everywhere); the Swift runtime applies it to generated passes only."""
+    import shutil
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    generator = tmp_path / "generator"
+    shutil.copytree(GENERATOR, generator)
+    spec = json.loads((generator / "spec.json").read_text())
+    spec["patch_positions"] = "generated"
+    (generator / "spec.json").write_text(json.dumps(spec))
+    model_dir = FIXTURES / "models" / MODELS[0]
+    adapter = tmp_path / "adapter"
+    run("teleport", "--model", str(model_dir), "--generator", str(generator), "--out", str(adapter))
+    assert json.loads((adapter / "adapter_config.json").read_text())["teleguard_patch_positions"] == "generated"
+
+    ids, base_swift = swift_logits(model_dir, None)
+    _, prompt_pass = swift_logits(model_dir, adapter)
+    _, generated_pass = swift_logits(model_dir, adapter, as_generated=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    with torch.no_grad():
+        patched_reference = PeftModel.from_pretrained(model, adapter).eval()(input_ids=torch.tensor([ids])).logits[0]
+    assert torch.equal(prompt_pass, base_swift)
+    assert (generated_pass - patched_reference).abs().max().item() < TOLERANCE
+    assert (generated_pass - base_swift).abs().max().item() > 10 * TOLERANCE

@@ -76,6 +76,63 @@ final class LoRATests: XCTestCase {
         }
     }
 
+    /// An adapter scoped to generated tokens leaves prompt passes bit-identical to the base model, acts on generated
+    /// passes exactly as an unscoped adapter does, and cannot be merged.
+    func testGeneratedTokenScopeActsOnGeneratedPassesOnly() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let model = try LanguageModel.load(directory: Fixtures.model(name)).model
+        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        /// The prompt but its last token in one pass, then the last token as a pass of `phase`.
+        func lastLogits(_ phase: ForwardPhase) throws -> [Float] {
+            let cache = model.makeCache()
+            _ = try model.forward(Array(prompt.dropLast()), cache: cache)
+            return try model.forward([prompt.last!], cache: cache, phase: phase)
+        }
+        let basePrompt = try model.forward(prompt, cache: model.makeCache())
+        let base = try lastLogits(.generated)
+
+        // Reference: the prefix read without the adapter, the last token with an unscoped one.
+        let cache = model.makeCache()
+        _ = try model.forward(Array(prompt.dropLast()), cache: cache)
+        let unscoped = try model.applyLoRA(adapter.layers, mode: .unmerged)
+        let reference = try model.forward([prompt.last!], cache: cache)
+        try model.removeAdapter(unscoped)
+        XCTAssertNotEqual(reference, base)
+
+        _ = try model.applyLoRA(adapter.layers, mode: .unmerged, scope: .generatedTokens)
+        XCTAssertEqual(try model.forward(prompt, cache: model.makeCache()), basePrompt, "a prompt pass saw the adapter")
+        XCTAssertEqual(try lastLogits(.prompt), base)
+        XCTAssertEqual(try lastLogits(.generated), reference)
+        XCTAssertThrowsError(try model.applyLoRA(adapter.layers, mode: .merged, scope: .generatedTokens)) { error in
+            XCTAssertEqual(error as? ModelError, .mergedScopedAdapter(source: "adapter"))
+        }
+    }
+
+    /// Greedy generation under a scoped adapter: the first token comes from the unpatched prompt pass, the rest from
+    /// patched passes over an unpatched prompt cache.
+    func testGenerationAppliesAScopedAdapterFromTheFirstGeneratedToken() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let languageModel = try LanguageModel.load(directory: Fixtures.model(name))
+        let model = languageModel.model
+        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        // Reference by hand: prefill without the adapter, then decode with it (scaled up so that it changes tokens).
+        let cache = model.makeCache()
+        var logits = try model.forward(prompt, cache: cache)
+        let id = try model.applyLoRA(adapter.layers, scale: 8, mode: .unmerged)
+        var expected: [Int] = []
+        for _ in 0..<6 {
+            let next = Sampler.argmax(logits)
+            expected.append(next)
+            logits = try model.forward([next], cache: cache)
+        }
+        try model.removeAdapter(id)
+        _ = try model.applyLoRA(adapter.layers, scale: 8, mode: .unmerged, scope: .generatedTokens)
+        let result = try TextGenerator(languageModel).generate(promptIds: prompt, options: GenerationOptions(maxTokens: 6, ignoreEOS: true))
+        XCTAssertEqual(result.outputIds, expected)
+    }
+
     func testScaleChangesTakeEffectBetweenTwoGeneratedTokens() throws {
         let name = try XCTUnwrap(adapterModels.first)
         let languageModel = try LanguageModel.load(directory: Fixtures.model(name))

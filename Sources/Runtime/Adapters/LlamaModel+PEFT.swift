@@ -5,7 +5,7 @@ extension LlamaModel {
     /// this model's fingerprint: the shapes may agree by chance across models while the adapter is meaningless.
     public func apply(_ adapter: PEFTAdapter, scale: Float = 1, mode: LoRAMode = .unmerged) throws -> AppliedAdapterID {
         try checkFits(adapter)
-        return try applyLoRA(adapter.layers, scale: scale, mode: mode, source: adapter.directory.path)
+        return try applyLoRA(adapter.layers, scale: scale, mode: mode, scope: adapter.scope, source: adapter.directory.path)
     }
 
     /// Throws `AdapterError.baseModelMismatch` when the adapter was made for another base model.

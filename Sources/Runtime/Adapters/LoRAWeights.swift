@@ -29,6 +29,21 @@ public enum LoRAMode: String, Sendable, CaseIterable {
     case merged
 }
 
+/// Which forward passes an unmerged adapter acts on.
+public enum LoRAScope: String, Sendable, CaseIterable {
+    /// Every token, prompt and generated (PEFT's behaviour).
+    case allTokens = "all"
+    /// Only tokens the model generated: the prompt is read by the base weights, and the adapter writes the answer from
+    /// its second token on (the first is chosen by the prompt pass). TeleGuard's teleported guard works this way.
+    case generatedTokens = "generated"
+}
+
+/// What a forward pass reads: prompt tokens (one pass for the whole prompt) or one token the model just generated.
+public enum ForwardPhase: Sendable {
+    case prompt
+    case generated
+}
+
 /// Handle of an adapter applied to a model.
 public struct AppliedAdapterID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int

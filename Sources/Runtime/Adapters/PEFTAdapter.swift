@@ -17,6 +17,8 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
     public var taskType: String?
     /// Written by TeleGuard: the fingerprint of the base model the adapter was made for.
     public var baseModelFingerprint: String?
+    /// Written by TeleGuard: `LoRAScope`'s raw value when the adapter acts on generated tokens only (absent: all).
+    public var teleguardPatchPositions: String?
 
     enum CodingKeys: String, CodingKey {
         case peftType = "peft_type", r, loraAlpha = "lora_alpha", useRslora = "use_rslora", useDora = "use_dora"
@@ -24,6 +26,7 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         case rankPattern = "rank_pattern", alphaPattern = "alpha_pattern", modulesToSave = "modules_to_save"
         case baseModelNameOrPath = "base_model_name_or_path", taskType = "task_type"
         case baseModelFingerprint = "base_model_fingerprint"
+        case teleguardPatchPositions = "teleguard_patch_positions"
     }
 
     /// `target_modules` is a list of module-name suffixes or a single regular expression.
@@ -81,6 +84,8 @@ public struct PEFTAdapter: Sendable {
     public let layers: [String: LoRAWeights]
 
     public var name: String { directory.lastPathComponent }
+    /// Which tokens the adapter acts on (`teleguard_patch_positions`; checked when loaded).
+    public var scope: LoRAScope { config.teleguardPatchPositions.flatMap(LoRAScope.init(rawValue:)) ?? .allTokens }
 
     public init(directory: URL, config: PEFTAdapterConfig, layers: [String: LoRAWeights]) {
         self.directory = directory
@@ -110,6 +115,10 @@ public struct PEFTAdapter: Sendable {
         }
         if let saved = config.modulesToSave, !saved.isEmpty {
             throw AdapterError.unsupported(file: configURL.path, field: "modules_to_save", detail: "fully trained modules \(saved)")
+        }
+        if let positions = config.teleguardPatchPositions, LoRAScope(rawValue: positions) == nil {
+            throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_patch_positions",
+                                               detail: "expected one of \(LoRAScope.allCases.map(\.rawValue)), found '\(positions)'")
         }
         guard config.r > 0 else { throw AdapterError.malformedConfig(file: configURL.path, field: "r", detail: "must be positive, found \(config.r)") }
 

@@ -99,7 +99,7 @@ public struct TextGenerator {
             if stopped { finish = .stopString; _ = onDelta(GenerationDelta(tokenId: next, text: emit)); break }
             if !onDelta(GenerationDelta(tokenId: next, text: emit)) { finish = .cancelled; break }
             if outputIds.count == options.maxTokens || cache.length >= cache.capacity { break }
-            logits = try model.forward([next], cache: cache)
+            logits = try model.forward([next], cache: cache, phase: .generated)
         }
         if finish != .stopString {
             let (tail, stopped) = stops.append(decoder.finish())

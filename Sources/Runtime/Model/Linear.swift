@@ -9,6 +9,7 @@ final class Linear {
         let weights: LoRAWeights
         var scale: Float
         let mode: LoRAMode
+        let scope: LoRAScope
         var multiplier: Float { weights.scaling * scale }
     }
 
@@ -33,8 +34,9 @@ final class Linear {
 
     /// `y[rows×out] = x[rows×in]·Wᵀ + b + Σ unmerged s·(x·Aᵀ)·Bᵀ`, then taps. `tapSegments` splits packed rows of
     /// independent sequences (each starting at position 0) so taps see each sequence as its own forward pass would.
+    /// Patches scoped to generated tokens act only when `phase` is `.generated`.
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, firstPosition: Int,
-                 tapSegments: [Range<Int>]? = nil) {
+                 phase: ForwardPhase = .prompt, tapSegments: [Range<Int>]? = nil) {
         BLAS.linear(x, rows: rows, weight: weight.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
         if let bias {
             for r in 0..<rows {
@@ -42,7 +44,8 @@ final class Linear {
                 for o in 0..<outFeatures { row[o] += bias.pointer[o] }
             }
         }
-        for patch in patches where patch.mode == .unmerged && patch.scale != 0 {
+        for patch in patches where patch.mode == .unmerged && patch.scale != 0
+            && (patch.scope == .allTokens || phase == .generated) {
             let rank = patch.weights.rank
             if loraScratch.count < rows * rank { loraScratch = FloatBuffer(count: rows * rank) }
             // t = x·Aᵀ  [rows × rank];  y += s · t·Bᵀ

@@ -83,8 +83,9 @@ public final class LlamaModel: @unchecked Sendable {
     // MARK: Forward
 
     /// Runs `tokens` after what `cache` already holds and returns logits: the last position's (`vocab` floats), or
-    /// every position's (`tokens.count × vocab`) when `allPositions` is set.
-    public func forward(_ tokens: [Int], cache: KVCache, allPositions: Bool = false) throws -> [Float] {
+    /// every position's (`tokens.count × vocab`) when `allPositions` is set. `phase` says whether `tokens` are prompt
+    /// tokens or generated ones, for adapters scoped to generated tokens.
+    public func forward(_ tokens: [Int], cache: KVCache, allPositions: Bool = false, phase: ForwardPhase = .prompt) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelError.emptyInput }
         for id in tokens where id < 0 || id >= config.vocabSize {
             throw ModelError.tokenOutOfRange(id: id, vocabularySize: config.vocabSize)
@@ -99,6 +100,7 @@ public final class LlamaModel: @unchecked Sendable {
                 let chunk = Array(tokens[start..<min(start + Self.prefillChunk, tokens.count)])
                 let isLast = start + chunk.count == tokens.count
                 let state = scratchFor(rows: chunk.count, capacity: cache.capacity)
+                state.phase = phase
                 runLayers(chunk, cache: cache, state: state)
                 if allPositions {
                     logits.withUnsafeMutableBufferPointer {
@@ -155,9 +157,9 @@ public final class LlamaModel: @unchecked Sendable {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
         let half = headDim / 2
 
-        layer.qProj.forward(state.normed.pointer, rows: rows, into: state.query.pointer, firstPosition: firstPosition)
-        layer.kProj.forward(state.normed.pointer, rows: rows, into: state.key.pointer, firstPosition: firstPosition)
-        layer.vProj.forward(state.normed.pointer, rows: rows, into: state.value.pointer, firstPosition: firstPosition)
+        layer.qProj.forward(state.normed.pointer, rows: rows, into: state.query.pointer, firstPosition: firstPosition, phase: state.phase)
+        layer.kProj.forward(state.normed.pointer, rows: rows, into: state.key.pointer, firstPosition: firstPosition, phase: state.phase)
+        layer.vProj.forward(state.normed.pointer, rows: rows, into: state.value.pointer, firstPosition: firstPosition, phase: state.phase)
 
         for r in 0..<rows {
             let cos = state.cos.pointer + r * half, sin = state.sin.pointer + r * half
@@ -198,19 +200,19 @@ public final class LlamaModel: @unchecked Sendable {
                           a: scores, lda: length, b: values, ldb: headDim, beta: 0, c: output, ldc: qWidth)
             }
         }
-        layer.oProj.forward(state.attended.pointer, rows: rows, into: state.projected.pointer, firstPosition: firstPosition)
+        layer.oProj.forward(state.attended.pointer, rows: rows, into: state.projected.pointer, firstPosition: firstPosition, phase: state.phase)
     }
 
     /// SwiGLU: `down(silu(gate(x)) · up(x))`, result in `state.projected`.
     private func mlp(layer: DecoderLayer, rows: Int, firstPosition: Int, state: ForwardScratch) {
-        layer.gateProj.forward(state.normed.pointer, rows: rows, into: state.gate.pointer, firstPosition: firstPosition)
-        layer.upProj.forward(state.normed.pointer, rows: rows, into: state.up.pointer, firstPosition: firstPosition)
+        layer.gateProj.forward(state.normed.pointer, rows: rows, into: state.gate.pointer, firstPosition: firstPosition, phase: state.phase)
+        layer.upProj.forward(state.normed.pointer, rows: rows, into: state.up.pointer, firstPosition: firstPosition, phase: state.phase)
         let gate = state.gate.pointer, up = state.up.pointer
         for i in 0..<(rows * config.intermediateSize) {
             let g = gate[i]
             gate[i] = g / (1 + expf(-g)) * up[i]
         }
-        layer.downProj.forward(gate, rows: rows, into: state.projected.pointer, firstPosition: firstPosition)
+        layer.downProj.forward(gate, rows: rows, into: state.projected.pointer, firstPosition: firstPosition, phase: state.phase)
     }
 
     private func computeLogits(state: ForwardScratch, rows: Range<Int>, into logits: UnsafeMutablePointer<Float>) {
@@ -257,19 +259,21 @@ public final class LlamaModel: @unchecked Sendable {
     // MARK: Adapters
 
     /// Applies per-layer LoRA weights (keyed by Hugging Face module name). Shapes and names are checked first,
-    /// so a refused adapter changes nothing.
+    /// so a refused adapter changes nothing. An adapter scoped to generated tokens must stay unmerged: merged
+    /// weights serve every pass alike.
     public func applyLoRA(_ weights: [String: LoRAWeights], scale: Float = 1, mode: LoRAMode = .unmerged,
-                          source: String = "adapter") throws -> AppliedAdapterID {
-        try lock.withLock { try applyLocked(weights, scale: scale, mode: mode, source: source) }
+                          scope: LoRAScope = .allTokens, source: String = "adapter") throws -> AppliedAdapterID {
+        try lock.withLock { try applyLocked(weights, scale: scale, mode: mode, scope: scope, source: source) }
     }
 
     /// Applies `weights` and removes `replaced` in one step under the lock, so no forward pass (no generated token)
     /// ever sees both adapters or neither. If the new adapter is refused, `replaced` stays applied.
     public func replaceLoRA(_ replaced: AppliedAdapterID?, with weights: [String: LoRAWeights], scale: Float = 1,
-                            mode: LoRAMode = .unmerged, source: String = "adapter") throws -> AppliedAdapterID {
+                            mode: LoRAMode = .unmerged, scope: LoRAScope = .allTokens,
+                            source: String = "adapter") throws -> AppliedAdapterID {
         try lock.withLock {
             if let replaced, appliedAdapters[replaced] == nil { throw ModelError.unknownAdapter(replaced) }
-            let id = try applyLocked(weights, scale: scale, mode: mode, source: source)
+            let id = try applyLocked(weights, scale: scale, mode: mode, scope: scope, source: source)
             if let replaced, let linears = appliedAdapters.removeValue(forKey: replaced) {
                 for linear in linears { linear.remove(replaced) }
             }
@@ -277,7 +281,9 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    private func applyLocked(_ weights: [String: LoRAWeights], scale: Float, mode: LoRAMode, source: String) throws -> AppliedAdapterID {
+    private func applyLocked(_ weights: [String: LoRAWeights], scale: Float, mode: LoRAMode, scope: LoRAScope,
+                             source: String) throws -> AppliedAdapterID {
+        if mode == .merged && scope == .generatedTokens { throw ModelError.mergedScopedAdapter(source: source) }
         for (name, patch) in weights.sorted(by: { $0.key < $1.key }) {
             guard let linear = linearsByName[name] else {
                 throw AdapterError.unknownTarget(file: source, tensor: name, example: linearLayerNames.first ?? "")
@@ -293,7 +299,7 @@ public final class LlamaModel: @unchecked Sendable {
         var touched: [Linear] = []
         for name in linearLayerNames {
             guard let patch = weights[name], let linear = linearsByName[name] else { continue }
-            linear.add(Linear.Patch(id: id, weights: patch, scale: scale, mode: mode))
+            linear.add(Linear.Patch(id: id, weights: patch, scale: scale, mode: mode, scope: scope))
             touched.append(linear)
         }
         appliedAdapters[id] = touched
@@ -345,6 +351,8 @@ final class ForwardScratch {
     let rows: Int
     let capacity: Int
     let hidden, normed, projected, query, key, value, attended, gate, up, scores, cos, sin: FloatBuffer
+    /// What the pass in progress reads (adapters scoped to generated tokens act only on `.generated`).
+    var phase = ForwardPhase.prompt
 
     init(config: ModelConfig, rows: Int, capacity: Int) {
         self.rows = rows

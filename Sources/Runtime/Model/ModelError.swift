@@ -5,6 +5,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case emptyInput
     case unknownLayer(name: String, example: String)
     case unknownAdapter(AppliedAdapterID)
+    case mergedScopedAdapter(source: String)
 
     public var description: String {
         switch self {
@@ -14,6 +15,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .emptyInput: return "no input tokens"
         case .unknownLayer(let name, let example): return "no linear layer named '\(name)' (names look like '\(example)')"
         case .unknownAdapter(let id): return "\(id) is not applied to this model"
+        case .mergedScopedAdapter(let source):
+            return "\(source): an adapter that acts on generated tokens only cannot be merged; apply it unmerged"
         }
     }
 }
