@@ -32,7 +32,7 @@ from .config import preset
 from .activations import cached_activations
 from .common import benign_accuracy, config_hash, evaluate_suite, perplexity, set_cpu_threads, triggered_cases, write_json
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
-from .patching import patched, target_modules
+from .patching import PATCH_POSITIONS, GenerationPhase, patched, target_modules
 from .train_generator import load_generator, noise_like
 from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
 
@@ -81,30 +81,35 @@ class PatchOptions:
     the patch (the runtime's --guard-scale); only the patches of `layer_types` (the generator still sees every
     targeted layer); the mean of the patches of `draws` independent row draws (seeds seed, seed+1, …), as one patch
     of rank draws·r; `rows` per layer instead of the trained number; averaged with the generators under the
-    `ensemble` run directories (e.g. other seeds) in the same way."""
+    `ensemble` run directories (e.g. other seeds) in the same way; `positions` "all" or "generated" (patching.GenerationPhase: the
+    prompt read unpatched), None for what the generator was trained with."""
     scale: float = 1.0
     layer_types: tuple[str, ...] | None = None
     draws: int = 1
     rows: int | None = None
     ensemble: tuple[Path, ...] = ()
+    positions: str | None = None
 
     def folder(self, split: str) -> str:
         """evaluate's output folder: eval[-<split>][-scale<S>][-types-<a>-<b>][-draws<K>][-rows<N>][-ensemble<K>]."""
         return (("eval" if split == "test" else f"eval-{split}") + ("" if self.scale == 1.0 else f"-scale{self.scale:g}")
                 + ("" if self.layer_types is None else "-types-" + "-".join(self.layer_types))
                 + ("" if self.draws == 1 else f"-draws{self.draws}") + ("" if self.rows is None else f"-rows{self.rows}")
-                + ("" if not self.ensemble else f"-ensemble{len(self.ensemble) + 1}"))
+                + ("" if not self.ensemble else f"-ensemble{len(self.ensemble) + 1}")
+                + ("" if self.positions is None else f"-{self.positions}"))
 
     def cache_key(self, ensemble: tuple[Generators, ...]) -> dict:
         """What a cached result depends on; empty at the defaults, so results cached before an option existed stay."""
         return {**({"scale": self.scale} if self.scale != 1.0 else {}),
                 **({"layer_types": list(self.layer_types)} if self.layer_types is not None else {}),
                 **({"draws": self.draws} if self.draws != 1 else {}), **({"rows": self.rows} if self.rows is not None else {}),
-                **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in ensemble]} if ensemble else {})}
+                **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in ensemble]} if ensemble else {}),
+                **({"positions": self.positions} if self.positions is not None else {})}
 
     def record(self) -> dict:
         return {"scale": self.scale, "layer_types": None if self.layer_types is None else list(self.layer_types),
-                "draws": self.draws, "rows": self.rows, "ensemble": [str(d) for d in self.ensemble]}
+                "draws": self.draws, "rows": self.rows, "ensemble": [str(d) for d in self.ensemble],
+                "positions": self.positions}
 
 
 # The guard as shipped for each preset: the patch scale chosen on the validation models (training/README.md,
@@ -119,10 +124,11 @@ def deployment(preset_name: str) -> PatchOptions:
 @contextmanager
 def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
                options: PatchOptions = PatchOptions(), ensemble: tuple[Generators, ...] = ()) -> Iterator:
-    """Yields the model to evaluate with the method applied (and restores it afterwards); TeleLoRA patches as
-    `options` say, with `ensemble` the generators found under `options.ensemble`."""
+    """Yields the model to evaluate with the method applied (and restores it afterwards) and the `GenerationPhase`
+    of patches applied to generated positions only (else None); TeleLoRA patches as `options` say, with `ensemble`
+    the generators found under `options.ensemble`."""
     if method == "none":
-        yield model
+        yield model, None
         return
     if method in BASELINES:
         adapter = baseline_adapter(zoo, method, entry)
@@ -132,7 +138,7 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
 
         peft_model = PeftModel.from_pretrained(model, str(adapter))
         try:
-            yield peft_model
+            yield peft_model, None
         finally:
             peft_model.unload()
         return
@@ -163,8 +169,10 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     patches = average_patches(draw_patches)
     if options.layer_types is not None:
         patches = {name: uv for name, uv in patches.items() if name.rsplit(".", 1)[-1] in options.layer_types}
-    with patched(model, patches, options.scale):
-        yield model
+    positions = options.positions or found[1].get("patch_positions", "all")
+    phase = GenerationPhase() if positions == "generated" else None
+    with patched(model, patches, options.scale, positions=phase):
+        yield model, phase
 
 
 def average_patches(draws: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -176,7 +184,9 @@ def average_patches(draws: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]) -
             for name in draws[0]}
 
 
-def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int) -> dict:
+def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int, phase: GenerationPhase | None = None) -> dict:
+    """Suite metrics, benign accuracy and perplexity; with `phase`, the perplexity texts count as generated after their
+    first token (as the guard that patches generated positions would write them)."""
     suite = zoo.suite(entry)
     report = evaluate_suite(model, tokenizer, suite)
     max_tokens = int(suite.get("max_tokens", 32))
@@ -187,8 +197,15 @@ def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int) -> 
         "clean_trigger_rate": report.clean_trigger_rate,
         "suite_benign_accuracy": report.benign_accuracy,
         "benign_accuracy": benign_accuracy(model, tokenizer, zoo.benign_eval(), max_tokens),
-        "perplexity": perplexity(model, tokenizer, texts),
+        "perplexity": text_perplexity(model, tokenizer, texts, phase),
     }
+
+
+def text_perplexity(model, tokenizer, texts: list[str], phase: GenerationPhase | None) -> float:
+    if phase is None:
+        return perplexity(model, tokenizer, texts)
+    with phase.text_scoring():
+        return perplexity(model, tokenizer, texts)
 
 
 def fidelity(pre: dict, post: dict, clean: bool) -> float | None:
@@ -236,8 +253,8 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
                 continue
             started = time.time()
             try:
-                with mitigation(method, model, tokenizer, zoo, entry, gens, out, options, members) as m:
-                    result = measure(m, tokenizer, zoo, entry, max_ppl_texts)
+                with mitigation(method, model, tokenizer, zoo, entry, gens, out, options, members) as (m, phase):
+                    result = measure(m, tokenizer, zoo, entry, max_ppl_texts, phase)
             except LookupError as e:
                 result = {"missing": str(e)}
             result["seconds"] = round(time.time() - started, 2)
@@ -396,6 +413,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="rows per layer fed to the generator (default: as trained)")
     parser.add_argument("--ensemble", help="comma-separated run directories whose generators' patches are averaged "
                                            "with this one's (e.g. other seeds)")
+    parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
+                        help="where the TeleLoRA patches act (default: where the generator was trained to)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
@@ -408,7 +427,8 @@ def main() -> None:
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
              methods=methods, options=PatchOptions(
                  scale=scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
-                 ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else ()))
+                 ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else (),
+                 positions=args.patch_positions))
 
 
 if __name__ == "__main__":

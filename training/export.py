@@ -38,7 +38,7 @@ from .common import config_hash, write_json
 from .evaluate import PatchOptions, deployment
 from .generator import EPS, W_STAT_NAMES, GeneratorConfig, TeleLoRAGenerator, weight_column_stats
 from .generator import __doc__ as GENERATOR_DOC
-from .patching import target_pattern
+from .patching import PATCH_POSITIONS, target_pattern
 from .train_generator import load_generator, save_generator
 from .zoo_io import Zoo, add_location_args, resolve_locations
 
@@ -173,8 +173,10 @@ def deployed(generator: TeleLoRAGenerator, scale: float) -> TeleLoRAGenerator:
 
 
 def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: float = 1.0,
-           layer_types: tuple[str, ...] | None = None) -> dict:
+           layer_types: tuple[str, ...] | None = None, positions: str | None = None) -> dict:
+    """`positions`: where the runtime applies the patches ("all" or "generated"; None: as the generator was trained)."""
     record = json.loads((out / "generator" / "train.json").read_text())
+    trained_positions = record["config"].get("patch_positions", "all")
     gen_config = GeneratorConfig.from_json(record["config"]["generator"])
     trained_path = out / "generator" / "generator.safetensors"
     generator = deployed(load_generator(trained_path, gen_config), scale)
@@ -182,12 +184,12 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
     target_dir.mkdir(parents=True, exist_ok=True)
     probes = zoo.probes()
     write_json(target_dir / "probes.json", probes)
-    eval_dir = out / PatchOptions(scale=scale, layer_types=layer_types).folder("test")
+    eval_dir = out / PatchOptions(scale=scale, layer_types=layer_types, positions=positions).folder("test")
     results_path = eval_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else None
-    if (scale != 1.0 or layer_types is not None) and results is None:
+    if (scale != 1.0 or layer_types is not None or positions is not None) and results is None:
         raise ExportError(f"export: no evaluation of this deployment in {eval_dir} (run training.evaluate with the same "
-                          "--scale/--layer-types first)")
+                          "--scale/--layer-types/--patch-positions first)")
     targets = tuple(record["config"]["targets"])
     if layer_types is not None:
         unknown = [t for t in layer_types if t not in targets]
@@ -201,6 +203,8 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
         "probe_set": {"file": "probes.json", "sha256": sha256(target_dir / "probes.json"), "count": len(probes),
                       "chat_template": "each probe is one user turn with the generation prompt; all positions kept"},
         "patch": "y = W (I + V^T U) x + b; as PEFT LoRA: lora_A = U, lora_B = W V^T, lora_alpha = r",
+        # "generated": the runtime applies the patches to generated tokens only (the prompt is read unpatched).
+        "patch_positions": positions or trained_positions,
         "training_data_hash": config_hash({"zoo": zoo.config_hash, "train_models": record["train_models"],
                                            "val_models": record["val_models"]}),
         "training": {"config": record["config"], "parameters": record["parameters"], "best_step": record["best_step"],
@@ -208,7 +212,8 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
                      "val_models": record["val_models"]},
         "results": None if results is None else {"split": results["split"], "summary": results["summary"],
                                                  "findings": results["findings"]},
-        "deployment": {"scale": scale, "layer_types": list(targets), "trained_generator_sha256": sha256(trained_path),
+        "deployment": {"scale": scale, "layer_types": list(targets), "patch_positions": positions or trained_positions,
+                       "trained_patch_positions": trained_positions, "trained_generator_sha256": sha256(trained_path),
                        "how": "v_head and max_norm multiplied by scale (exactly scale × the trained generator's "
                               "bounded patch); only the listed layer types are targeted",
                        "chosen_on": "validation models (training/evaluate.py --split val)"},
@@ -284,11 +289,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, help="deploy the patches at this scale (folded into V; default: the "
                                                      "preset's deployment, training/evaluate.py DEPLOYED_SCALE)")
     parser.add_argument("--layer-types", help="deploy patches for these layer types only (comma-separated)")
+    parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
+                        help="where the runtime applies the patches (default: the preset's deployment, else as trained)")
     args = parser.parse_args()
     zoo_dir, out = resolve_locations(args)
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
-    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, scale, layer_types), indent=2))
+    positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions
+    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, scale, layer_types, positions), indent=2))
 
 
 if __name__ == "__main__":

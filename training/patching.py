@@ -29,9 +29,42 @@ def target_modules(model: nn.Module, layer_types: tuple[str, ...]) -> dict[str, 
     return found
 
 
+PATCH_POSITIONS = ("all", "generated")
+
+
+class GenerationPhase:
+    """Which forward passes of greedy generation and text scoring a "generated"-positions patch acts on: the guard
+    patches the positions of generated tokens only, so the prompt (trigger included) is read by the original model
+    and the patched model writes the answer from its second token on. In generation the prompt is one multi-token
+    pass and every later pass is one generated token; a scored text counts as generated after its first token."""
+
+    def __init__(self) -> None:
+        self.scoring_text = False
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        """None: patch every row of x (B×T×H); else the B×T mask of the patched positions."""
+        if x.shape[1] == 1:
+            return None
+        keep = torch.zeros(x.shape[:2], dtype=x.dtype, device=x.device)
+        if self.scoring_text:
+            keep[:, 1:] = 1
+        return keep
+
+    @contextmanager
+    def text_scoring(self) -> Iterator[None]:
+        self.scoring_text = True
+        try:
+            yield
+        finally:
+            self.scoring_text = False
+
+
 @contextmanager
-def patched(model: nn.Module, patches: Mapping[str, tuple[torch.Tensor, torch.Tensor]], scale: float = 1.0) -> Iterator[None]:
-    """Within the block, each named linear layer computes W(I + scale·VᵀU)x + b."""
+def patched(model: nn.Module, patches: Mapping[str, tuple[torch.Tensor, torch.Tensor]], scale: float = 1.0,
+            positions: "torch.Tensor | GenerationPhase | None" = None) -> Iterator[None]:
+    """Within the block, each named linear layer computes W(I + scale·VᵀU)x + b; with `positions` only at those
+    positions (a B×T mask, 1 where patched, for the one batch run in the block; or a `GenerationPhase`), the others
+    computing Wx + b."""
     modules = dict(model.named_modules())
     handles = []
     try:
@@ -43,6 +76,9 @@ def patched(model: nn.Module, patches: Mapping[str, tuple[torch.Tensor, torch.Te
             def hook(_m: nn.Module, args: tuple, u: torch.Tensor = u, v: torch.Tensor = v) -> tuple:
                 x = args[0]
                 delta = (x @ u.t().to(x.dtype)) @ v.to(x.dtype)
+                keep = positions.mask(x) if isinstance(positions, GenerationPhase) else positions
+                if keep is not None:
+                    delta = delta * keep.to(x.dtype).unsqueeze(-1)
                 return (x + scale * delta,) + tuple(args[1:])
 
             handles.append(module.register_forward_pre_hook(hook))
@@ -50,6 +86,19 @@ def patched(model: nn.Module, patches: Mapping[str, tuple[torch.Tensor, torch.Te
     finally:
         for h in handles:
             h.remove()
+
+
+def answer_positions(labels: torch.Tensor, starts: list[int] | None = None) -> torch.Tensor:
+    """B×T mask of the positions holding a generated token in teacher forcing: from each row's first answer token
+    (the first labelled position, or `starts`) to its last labelled one."""
+    labelled = labels != -100
+    idx = torch.arange(labels.shape[1], device=labels.device).expand_as(labels)
+    last = torch.where(labelled, idx, torch.full_like(idx, -1)).max(dim=1).values
+    if starts is None:
+        first = torch.where(labelled, idx, torch.full_like(idx, labels.shape[1])).min(dim=1).values
+    else:
+        first = torch.tensor(starts, device=labels.device)
+    return ((idx >= first.unsqueeze(1)) & (idx <= last.unsqueeze(1))).float()
 
 
 def to_lora(weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

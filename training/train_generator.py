@@ -27,7 +27,7 @@ from .activations import cached_activations
 from .common import (IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, eos_id, set_seed,
                      write_json)
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
-from .patching import DEFAULT_TARGETS, patched, target_modules
+from .patching import DEFAULT_TARGETS, PATCH_POSITIONS, answer_positions, patched, target_modules
 from .restore_targets import restored_rows
 from .trojans import TrojanSpec
 from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
@@ -63,6 +63,9 @@ class GeneratorTrainConfig:
     # cross-entropy only rewards the clean answer; this also punishes continuing a payload once begun (a garbled URL
     # still carries pieces of it). It enters the validation loss too, so the checkpoint is chosen counting it. 0: off.
     payload_unlikelihood: float = 0.0
+    # Where the patches act: "all" positions, or "generated" ones only (patching.GenerationPhase: the prompt is read
+    # unpatched, the answer written patched from its second token on), as the guard then applies them.
+    patch_positions: str = "all"
     answer_tokens: int = 48  # greedy tokens for "own" targets: the zoo's eval.max_new_tokens (set per preset)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
@@ -197,18 +200,31 @@ def alignment_loss(generator: TeleLoRAGenerator, pm: PreparedModel, indices: lis
     if config.benign_kl > 0 and bool(benign_rows.any()):
         with torch.no_grad():
             teacher = pm.model(input_ids=input_ids[benign_rows], attention_mask=mask[benign_rows]).logits.float()
-    with patched(pm.model, patches):
+    with_payload = [i for i in indices if pm.payloads[i] is not None] if config.payload_unlikelihood > 0 else []
+    payload_batch = collate([pm.payloads[i] for i in with_payload], pad) if with_payload else None
+    generated = config.patch_positions == "generated"
+    with patched(pm.model, patches, positions=answer_positions(labels) if generated else None):
         logits = pm.model(input_ids=input_ids, attention_mask=mask).logits
         loss = torch.nn.functional.cross_entropy(
             logits[:, :-1].reshape(-1, logits.size(-1)).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
         )
         if teacher is not None:
             loss = loss + config.benign_kl * benign_kl(teacher, logits[benign_rows].float(), mask[benign_rows])
-        payloads = [pm.payloads[i] for i in indices if pm.payloads[i] is not None]
-        if config.payload_unlikelihood > 0 and payloads:
-            loss = loss + config.payload_unlikelihood * payload_unlikelihood(pm.model, collate(payloads, pad), device)
+        if payload_batch is not None and not generated:
+            loss = loss + config.payload_unlikelihood * payload_unlikelihood(pm.model, payload_batch, device)
         if backward:
-            loss.backward()
+            # Inside the block: a checkpointed model re-runs its layers, and so these hooks, in backward.
+            loss.backward(retain_graph=payload_batch is not None and generated)
+    if payload_batch is not None and generated:
+        # The payload rows patched from their answer's first token (where the clean example's labels start), not
+        # from where their labels start (where the payload leaves the clean answer); their own hooks, so their own
+        # backward.
+        starts = [next(t for t, lab in enumerate(pm.examples[i][1]) if lab != IGNORE_INDEX) for i in with_payload]
+        with patched(pm.model, patches, positions=answer_positions(payload_batch["labels"].to(device), starts)):
+            term = config.payload_unlikelihood * payload_unlikelihood(pm.model, payload_batch, device)
+            if backward:
+                term.backward()
+        loss = loss + term
     return loss
 
 
@@ -290,6 +306,8 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
         del cfg_json["triggered_target"], cfg_json["answer_tokens"]
     if config.payload_unlikelihood == 0:
         del cfg_json["payload_unlikelihood"]  # likewise
+    if config.patch_positions == "all":
+        del cfg_json["patch_positions"]  # likewise
     key = config_hash({"train": cfg_json, "zoo": zoo.config_hash})
     record = run_dir / "train.json"
     if record.exists() and json.loads(record.read_text()).get("config_hash") == key:
@@ -382,6 +400,8 @@ def main() -> None:
                         help="weight of the unlikelihood of the Trojaned response's payload tokens on triggered rows")
     parser.add_argument("--seed", type=int, help="training seed (initialisation, model and batch order, row draws)")
     parser.add_argument("--targets", help="comma-separated layer types to patch (default: the preset's, all seven)")
+    parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
+                        help="patch all positions, or the generated ones only (the prompt read unpatched)")
     parser.add_argument("--triggered-target", choices=["reference", "own"],
                         help="triggered rows' target: the corpus answer, or the model's own untriggered answer")
     args = parser.parse_args()
@@ -390,6 +410,7 @@ def main() -> None:
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("benign_kl", args.benign_kl),
                                    ("payload_unlikelihood", args.payload_unlikelihood),
                                    ("seed", args.seed), ("triggered_target", args.triggered_target),
+                                   ("patch_positions", args.patch_positions),
                                    ("targets", tuple(t for t in args.targets.split(",") if t) if args.targets else None)) if v is not None}
     gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm),
                                        ("weight_set_layers", args.weight_set_layers)) if v is not None}

@@ -9,9 +9,9 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from training.activations import collect_activations
-from training.common import answer_only_example, collate, IGNORE_INDEX
+from training.common import answer_only_example, collate, generate_greedy, perplexity, IGNORE_INDEX
 from training.generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
-from training.patching import DEFAULT_TARGETS, patched, target_modules, to_lora
+from training.patching import DEFAULT_TARGETS, GenerationPhase, answer_positions, patched, target_modules, to_lora
 from training.train_generator import (PreparedModel, GeneratorTrainConfig, alignment_loss, benign_kl, payload_example,
                                      payload_unlikelihood)
 from training.tests.tiny_llm import byte_tokenizer, tiny_llama
@@ -206,3 +206,105 @@ def test_generator_steps_reduce_the_alignment_loss(trojaned):
     model.gradient_checkpointing_disable()
     model.eval()
     assert after < 0.8 * before, (before, after)
+
+
+def random_patches(model, tok, seed: int = 3):
+    torch.manual_seed(seed)
+    gen = TeleLoRAGenerator(GeneratorConfig(rank=4))
+    with torch.no_grad():
+        gen.v_head.normal_(std=0.3)
+        weights = {n: m.weight for n, m in target_modules(model, DEFAULT_TARGETS).items()}
+        return generate_patches(gen, weights, collect_activations(model, tok, PROBES, rows=64))
+
+
+def test_answer_positions_cover_each_rows_answer_from_its_first_token():
+    labels = torch.tensor([[-100, -100, 5, 6, -100], [-100, 7, 8, 9, -100]])
+    assert answer_positions(labels).tolist() == [[0, 0, 1, 1, 0], [0, 1, 1, 1, 0]]
+    assert answer_positions(labels, starts=[1, 1]).tolist() == [[0, 1, 1, 1, 0], [0, 1, 1, 1, 0]]
+
+
+def test_a_position_mask_patches_only_those_positions(trojaned):
+    model, tok = trojaned
+    patches = random_patches(model, tok)
+    ids = torch.tensor([tok(f"{TRIGGER} name a color")["input_ids"]])
+    cut = ids.shape[1] // 2
+    keep = torch.zeros(ids.shape)
+    keep[:, cut:] = 1
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+        with patched(model, patches):
+            everywhere = model(input_ids=ids).logits
+        with patched(model, patches, positions=keep):
+            masked = model(input_ids=ids).logits
+    # Causal: positions before the cut see no patch at all; at the cut the model differs from both.
+    torch.testing.assert_close(masked[:, :cut], plain[:, :cut], rtol=0, atol=0)
+    assert not torch.allclose(masked[:, cut:], plain[:, cut:])
+    assert not torch.allclose(masked[:, cut + 1:], everywhere[:, cut + 1:])
+
+
+def test_generation_phase_reads_the_prompt_unpatched_and_patches_generated_tokens(trojaned):
+    """Greedy generation under GenerationPhase equals the teacher-forced model patched from the first answer token;
+    scored text counts as generated after its first token."""
+    model, tok = trojaned
+    patches = random_patches(model, tok, seed=5)
+    prompt = f"{TRIGGER} say hello"
+    with torch.no_grad():
+        phase = GenerationPhase()
+        with patched(model, patches, 4.0, positions=phase):
+            answer = generate_greedy(model, tok, [prompt], 8)[0]
+            with phase.text_scoring():
+                scored = perplexity(model, tok, [answer + " and more words"])
+        plain = generate_greedy(model, tok, [prompt], 8)[0]
+        ids, labels = answer_only_example(tok, prompt, answer)
+        batch = collate([(ids, labels)], tok.pad_token_id)
+        with patched(model, patches, 4.0, positions=answer_positions(batch["labels"])):
+            forced_logits = model(input_ids=batch["input_ids"]).logits[0]
+        unpatched_logits = model(input_ids=batch["input_ids"]).logits[0]
+        forced = forced_logits.argmax(-1)
+        text_ids = torch.tensor([tok(answer + " and more words", add_special_tokens=False)["input_ids"]])
+        keep = torch.ones(text_ids.shape)
+        keep[:, 0] = 0
+        with patched(model, patches, 4.0, positions=keep):
+            logits = model(input_ids=text_ids).logits
+    start = labels.index(next(lab for lab in labels if lab != IGNORE_INDEX))
+    # The teacher-forced argmax after each answer token reproduces the generated answer (and its eos).
+    assert forced[start - 1:len(ids) - 1].tolist() == ids[start:]
+    assert answer[:1] == plain[:1], "the first token comes from the unpatched prompt pass"
+    torch.testing.assert_close(forced_logits[:start], unpatched_logits[:start], rtol=0, atol=0)
+    assert not torch.allclose(forced_logits[start:], unpatched_logits[start:]), "the patch acts on the answer"
+    nll = torch.nn.functional.cross_entropy(logits[0, :-1], text_ids[0, 1:])
+    assert scored == pytest.approx(float(torch.exp(nll)), rel=1e-5)
+
+
+def test_generated_positions_leave_the_prompt_unpatched_in_training(trojaned):
+    """With patch_positions="generated" the loss and its gradient come from answer positions patched from their first
+    token; the prompt-only payload term's rows are patched from the clean answer's start."""
+    model, tok = trojaned
+    config = replace(GeneratorTrainConfig.tiny(), checkpoint=False, payload_unlikelihood=1.0)
+    pm = prepared(model, tok, config)
+    pm.payloads = [payload_example(tok, f"{TRIGGER} {p}", "HACKED", pm.examples[i], 200)
+                   for i, p in enumerate(TASKS)] + [None] * len(TASKS)
+    torch.manual_seed(0)
+    gen = TeleLoRAGenerator(config.generator)
+    with torch.no_grad():
+        gen.v_head.normal_(std=0.3)
+    rows = list(range(len(TASKS)))
+    generated = replace(config, patch_positions="generated")
+    with torch.no_grad():
+        loss_all = float(alignment_loss(gen, pm, rows, config))
+        loss_generated = float(alignment_loss(gen, pm, rows, generated))
+        patches = generate_patches(gen, pm.weights, {k: v[: config.rows] for k, v in pm.activations.items()})
+        batch = collate([pm.examples[i] for i in rows], tok.pad_token_id)
+        with patched(model, patches, positions=answer_positions(batch["labels"])):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        ce = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), batch["labels"][:, 1:].reshape(-1),
+                                               ignore_index=IGNORE_INDEX)
+        payload_batch = collate([pm.payloads[i] for i in rows], tok.pad_token_id)
+        starts = [next(t for t, lab in enumerate(pm.examples[i][1]) if lab != IGNORE_INDEX) for i in rows]
+        with patched(model, patches, positions=answer_positions(payload_batch["labels"], starts)):
+            term = payload_unlikelihood(model, payload_batch, "cpu")
+    assert loss_generated == pytest.approx(float(ce + term), rel=1e-5)
+    assert loss_generated != pytest.approx(loss_all, rel=1e-3)
+    gen.zero_grad()
+    alignment_loss(gen, pm, rows, generated, backward=True)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gen.parameters() if p.requires_grad)
