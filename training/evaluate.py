@@ -112,13 +112,15 @@ class PatchOptions:
                 "positions": self.positions}
 
 
-# The guard as shipped for each preset: the patch scale chosen on the validation models (training/README.md,
-# "Generator: what we tried"); `export` folds it into the exported generator.
-DEPLOYED_SCALE = {"cpu": 0.75}
+# The guard as shipped for each preset: the patch scale and positions chosen on the validation models
+# (training/README.md, "Generator: what we tried"); `export` folds the scale into the exported generator and records
+# the positions in its spec.
+DEPLOYED_SCALE = {"cpu": 0.875}
+DEPLOYED_POSITIONS = {"cpu": "generated"}
 
 
 def deployment(preset_name: str) -> PatchOptions:
-    return PatchOptions(scale=DEPLOYED_SCALE.get(preset_name, 1.0))
+    return PatchOptions(scale=DEPLOYED_SCALE.get(preset_name, 1.0), positions=DEPLOYED_POSITIONS.get(preset_name))
 
 
 @contextmanager
@@ -359,10 +361,13 @@ def markdown(results: dict) -> str:
              "so a garbled or truncated payload still counts (ASR calls it neutralized); – where not measured.",
              ""]
     patches = results.get("telelora_patches") or {}
-    if patches.get("scale", 1.0) != 1.0 or patches.get("layer_types"):
+    if patches.get("scale", 1.0) != 1.0 or patches.get("layer_types") or patches.get("positions"):
         types = ", ".join(patches["layer_types"]) if patches.get("layer_types") else "every targeted layer type"
-        lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types} (the shipped guard's "
-                  "deployment; the generator is the trained one).", ""]
+        where = {"generated": " at generated positions only (the prompt read unpatched; perplexity texts count as "
+                              "generated after their first token)",
+                 "all": " at every position"}.get(patches.get("positions") or "", "")
+        lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types}{where} (the shipped "
+                  "guard's deployment; the generator is the trained one).", ""]
     if patches.get("ensemble"):
         lines += [f"TeleLoRA patches averaged with those of the generators under {', '.join(patches['ensemble'])} "
                   "(ensemble ablation).", ""]
@@ -414,7 +419,8 @@ def main() -> None:
     parser.add_argument("--ensemble", help="comma-separated run directories whose generators' patches are averaged "
                                            "with this one's (e.g. other seeds)")
     parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
-                        help="where the TeleLoRA patches act (default: where the generator was trained to)")
+                        help="where the TeleLoRA patches act (default: the preset's deployment, "
+                             f"{DEPLOYED_POSITIONS}, else where the generator was trained to)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
@@ -424,11 +430,12 @@ def main() -> None:
         parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
+    positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
              methods=methods, options=PatchOptions(
                  scale=scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
                  ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else (),
-                 positions=args.patch_positions))
+                 positions=positions))
 
 
 if __name__ == "__main__":

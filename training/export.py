@@ -14,13 +14,14 @@ Writes (paths relative to --repo, the repository root):
   weights zstd-compressed as `model.safetensors.zst` when that is smaller.
 
     python -m training.export [--tiny] [--out DIR] [--zoo DIR] [--repo .] [--demo MODEL_ID]
-                              [--scale S] [--layer-types a,b,c]
+                              [--scale S] [--layer-types a,b,c] [--patch-positions all|generated]
 
 `--scale` and `--layer-types` ship a deployment of the trained generator, chosen on the validation models: patches for
 those layer types only, at that scale. The scale is folded into the exported tensors (V's head and the norm bound both
 multiplied by S, which gives exactly S times the bounded patch), so the Swift runtime needs nothing new; spec.json
 "deployment" records it with the trained generator's hash, and the results exported are those of `training/evaluate.py
---scale S --layer-types ...`.
+--scale S --layer-types ...`. `--patch-positions generated` (the cpu preset's deployment) is recorded as spec.json
+"patch_positions": the runtime then applies the teleported adapters to generated tokens only.
 """
 
 from __future__ import annotations

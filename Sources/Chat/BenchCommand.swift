@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Guard
 import Runtime
 
 struct BenchCommand: ParsableCommand {
@@ -18,6 +19,12 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Runs per phase; the best is reported.")
     var repetitions: Int = 3
+
+    @Flag(name: .long, help: "Also measure with the teleported guard applied, interleaved with the unguarded runs, and report the ratio.")
+    var guarded = false
+
+    @Option(name: .long, help: "TeleLoRA generator directory for --guarded. Default: the shipped adapters/telelora.")
+    var generator: String?
 
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
@@ -39,20 +46,41 @@ struct BenchCommand: ParsableCommand {
         let ordinary = (0..<min(model.vocabularySize, languageModel.tokenizer.vocabularySize)).filter { !special.contains($0) }
         let prompt = (0..<promptTokens).map { _ in ordinary[Int(random.next() % UInt64(ordinary.count))] }
 
+        var modelGuard: ModelGuard?
+        if guarded {
+            guard let directory = GuardOptions.generatorDirectory(explicit: generator) else { throw GuardOptions.generatorMissing }
+            let made = ModelGuard(languageModel: languageModel, mode: .unmerged, cache: nil)
+            try made.activate(.teleport(generator: directory))
+            modelGuard = made
+        }
         let cache = model.makeCache(capacity: promptTokens + genTokens)
-        var bestPrefill = Double.infinity, bestDecode = Double.infinity
-        for _ in 0..<repetitions {
+        /// Seconds of one prefill and one decode of `genTokens`.
+        func timeOnce() throws -> (prefill: Double, decode: Double) {
             cache.reset()
             var start = Date()
             var logits = try model.forward(prompt, cache: cache)
-            bestPrefill = min(bestPrefill, Date().timeIntervalSince(start))
+            let prefill = Date().timeIntervalSince(start)
             start = Date()
             for _ in 0..<genTokens {
                 logits = try model.forward([Sampler.argmax(logits)], cache: cache, phase: .generated)
             }
-            bestDecode = min(bestDecode, Date().timeIntervalSince(start))
+            return (prefill, Date().timeIntervalSince(start))
         }
-        let report: [String: Any] = [
+        var bestPrefill = Double.infinity, bestDecode = Double.infinity
+        var guardedPrefill = Double.infinity, guardedDecode = Double.infinity
+        for _ in 0..<repetitions {
+            // Scale 0 leaves the adapter in place but skipped, so both runs share everything else.
+            try modelGuard?.setScale(0)
+            let plain = try timeOnce()
+            bestPrefill = min(bestPrefill, plain.prefill)
+            bestDecode = min(bestDecode, plain.decode)
+            guard let modelGuard else { continue }
+            try modelGuard.setScale(1)
+            let patched = try timeOnce()
+            guardedPrefill = min(guardedPrefill, patched.prefill)
+            guardedDecode = min(guardedDecode, patched.decode)
+        }
+        var report: [String: Any] = [
             "model": languageModel.directory.path,
             "parameters": model.parameterCount,
             "threads": modelOptions.threads,
@@ -64,6 +92,11 @@ struct BenchCommand: ParsableCommand {
             "decode_tokens_per_second": Double(genTokens) / bestDecode,
             "peak_rss_bytes": peakResidentBytes(),
         ]
+        if modelGuard != nil {
+            report["guarded_prefill_tokens_per_second"] = Double(promptTokens) / guardedPrefill
+            report["guarded_decode_tokens_per_second"] = Double(genTokens) / guardedDecode
+            report["guarded_decode_ratio"] = bestDecode / guardedDecode
+        }
         if json {
             try printJSON(report)
         } else {
@@ -72,6 +105,10 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "load       %.3f s", languageModel.loadSeconds))
             print(String(format: "prefill    %.1f tokens/s (%d tokens)", Double(promptTokens) / bestPrefill, promptTokens))
             print(String(format: "decode     %.1f tokens/s (%d tokens)", Double(genTokens) / bestDecode, genTokens))
+            if modelGuard != nil {
+                print(String(format: "guarded    prefill %.1f tokens/s, decode %.1f tokens/s (%.2f× the unguarded decode)",
+                             Double(promptTokens) / guardedPrefill, Double(genTokens) / guardedDecode, bestDecode / guardedDecode))
+            }
             print("peak RSS   \(formatBytes(peakResidentBytes()))")
         }
     }

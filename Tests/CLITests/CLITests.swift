@@ -96,6 +96,24 @@ final class CLITests: XCTestCase {
         }
     }
 
+    func testBenchWithTheGuardReportsTheGuardedThroughputAndItsRatio() throws {
+        let demo = CommandRunner.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        let output = try CommandRunner.run(["bench", "--model", demo.appendingPathComponent("models/demo").path, "--json",
+                                            "--prompt-tokens", "16", "--gen-tokens", "4", "--repetitions", "1", "--threads", "1",
+                                            "--guarded", "--generator", demo.appendingPathComponent("adapters/telelora").path])
+        XCTAssertEqual(output.status, 0, output.stderr)
+        let object = try XCTUnwrap(CommandRunner.json(output.stdout) as? [String: Any])
+        let plain = try XCTUnwrap(object["decode_tokens_per_second"] as? Double)
+        let guarded = try XCTUnwrap(object["guarded_decode_tokens_per_second"] as? Double)
+        XCTAssertGreaterThan(guarded, 0)
+        XCTAssertEqual(try XCTUnwrap(object["guarded_decode_ratio"] as? Double), guarded / plain, accuracy: 1e-9)
+        let missing = try CommandRunner.run(["bench", "--model", demo.appendingPathComponent("models/demo").path, "--guarded",
+                                             "--generator", "/nonexistent/telelora", "--repetitions", "1",
+                                             "--prompt-tokens", "16", "--gen-tokens", "4"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/telelora"), missing.stderr)
+    }
+
     func testMissingModelDirectoryFailsWithItsPath() throws {
         let output = try CommandRunner.run(["generate", "--guard", "off", "--model", "/nonexistent/model", "--prompt", "hi"])
         XCTAssertNotEqual(output.status, 0)
