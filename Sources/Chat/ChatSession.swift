@@ -90,7 +90,10 @@ final class ChatSession {
             throw error
         }
         lastSeconds = Date().timeIntervalSince(start)
-        cachedTokens = Array((promptIds + result.outputIds).prefix(cache.length))
+        // The answer's keys and values were written by generated-token passes; under a guard scoped to generated tokens
+        // the next turn must read the answer as prompt, so only the prompt is reusable then.
+        let kept = model.hasGeneratedTokenAdapter ? promptIds : promptIds + result.outputIds
+        cachedTokens = Array(kept.prefix(cache.length))
         lastResult = result
         return result
     }

@@ -59,6 +59,45 @@ final class ChatREPLTests: XCTestCase {
         XCTAssertGreaterThan(reused, 10, result.stderr)
     }
 
+    /// Under a guard scoped to generated tokens (the shipped one), the next turn reads the previous answer as prompt,
+    /// unpatched: the cache is reused up to the previous prompt only (without the guard, up to the answer too), and the
+    /// second answer equals the whole conversation's answer from scratch with the same guard.
+    func testAScopedGuardReadsEarlierAnswersAsPrompt() throws {
+        let repository = CommandRunner.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        let demo = repository.appendingPathComponent("models/demo").path
+        let generator = repository.appendingPathComponent("adapters/telelora").path
+        let spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: generator + "/spec.json"))) as? [String: Any]
+        XCTAssertEqual(spec?["patch_positions"] as? String, "generated")
+        let script = "Calculate 9 plus 9.\n/stats\nCalculate 2 plus 2.\n/stats\n/quit\n"
+        /// (prompt tokens, reused tokens) of each turn's /stats line, and the answers.
+        func chat(_ guardValue: String) throws -> (stats: [(Int, Int)], answers: [String]) {
+            let run = try CommandRunner.run(["chat", "--model", demo, "--max-tokens", "10", "--temperature", "0", "--no-history",
+                                             "--guard", guardValue, "--generator", generator, "--no-teleport-cache"], stdin: script)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let stats = run.stderr.matches(of: #/\((\d+) prompt tokens, (\d+) reused/#).map { (Int($0.1)!, Int($0.2)!) }
+            return (stats, run.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init))
+        }
+        let guarded = try chat("teleport"), plain = try chat("off")
+        XCTAssertEqual(guarded.stats.count, 2)
+        XCTAssertEqual(plain.stats.count, 2)
+        XCTAssertEqual(guarded.stats[1].1, guarded.stats[0].0, "only the first prompt is reused under the scoped guard")
+        XCTAssertGreaterThan(plain.stats[1].1, plain.stats[0].0, "without it the first answer is reused too")
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let input = folder.appendingPathComponent("in.jsonl"), output = folder.appendingPathComponent("out.jsonl")
+        let messages = [["role": "user", "content": "Calculate 9 plus 9."], ["role": "assistant", "content": guarded.answers[0]],
+                        ["role": "user", "content": "Calculate 2 plus 2."]]
+        try JSONSerialization.data(withJSONObject: ["messages": messages, "max_tokens": 10, "temperature": 0]).write(to: input)
+        let batch = try CommandRunner.run(["batch", "--model", demo, "--input", input.path, "--output", output.path,
+                                           "--guard", "teleport", "--generator", generator, "--no-teleport-cache"])
+        XCTAssertEqual(batch.status, 0, batch.stderr)
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
+        XCTAssertEqual(guarded.answers.count, 2, "\(guarded.answers)")
+        XCTAssertEqual(record["text"] as? String, guarded.answers.last)
+    }
+
     func testCommandErrorsAdaptersAndGuardCompare() throws {
         let adapter = model.appendingPathComponent("lora").path
         let script = """

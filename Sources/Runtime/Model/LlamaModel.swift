@@ -322,6 +322,14 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// Whether an active adapter acts on generated tokens only: generated tokens' keys and values then differ from
+    /// those a prompt pass over the same tokens computes, so a cache holding them must not be reused as a prompt.
+    public var hasGeneratedTokenAdapter: Bool {
+        lock.withLock {
+            appliedAdapters.values.contains { $0.contains { $0.patches.contains { $0.scope == .generatedTokens && $0.scale != 0 } } }
+        }
+    }
+
     public var appliedAdapterIDs: [AppliedAdapterID] {
         lock.withLock { appliedAdapters.keys.sorted { $0.rawValue < $1.rawValue } }
     }
