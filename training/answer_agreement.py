@@ -19,7 +19,7 @@ import torch
 
 from .activations import cached_activations
 from .common import generate_greedy, matches, set_cpu_threads, write_json
-from .evaluate import Generators
+from .evaluate import Generators, evaluated_models
 from .generator import generate_patches
 from .patching import PATCH_POSITIONS, GenerationPhase, patched, target_modules
 from .zoo_io import Zoo, add_location_args, load_model, resolve_locations
@@ -55,9 +55,7 @@ def run(zoo: Zoo, out: Path, split: str, deployments: list[str], max_tokens: int
     items = zoo.benign_eval()
     prompts, expects = [it["prompt"] for it in items], [it["expect"] for it in items]
     per_model: dict[str, dict] = {}
-    # As training.evaluate: the test split also takes the clean models no generator was trained on.
-    extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
-    for entry in zoo.split(split) + extra:
+    for entry in evaluated_models(zoo, split):
         model, tok = load_model(zoo.model_dir(entry))
         weights = {n: m.weight for n, m in target_modules(model, targets).items()}
         acts = cached_activations(model, tok, zoo.probes(), out / "activations" / f"{entry.id}.safetensors", targets,

@@ -81,8 +81,8 @@ class PatchOptions:
     the patch (the runtime's --guard-scale); only the patches of `layer_types` (the generator still sees every
     targeted layer); the mean of the patches of `draws` independent row draws (seeds seed, seed+1, …), as one patch
     of rank draws·r; `rows` per layer instead of the trained number; averaged with the generators under the
-    `ensemble` run directories (e.g. other seeds) in the same way; `positions` "all" or "generated" (patching.GenerationPhase: the
-    prompt read unpatched), None for what the generator was trained with."""
+    `ensemble` run directories (e.g. other seeds) in the same way; `positions` "all" or "generated"
+    (patching.GenerationPhase: the prompt read unpatched), None for what the generator was trained with."""
     scale: float = 1.0
     layer_types: tuple[str, ...] | None = None
     draws: int = 1
@@ -186,7 +186,8 @@ def average_patches(draws: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]) -
             for name in draws[0]}
 
 
-def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int, phase: GenerationPhase | None = None) -> dict:
+def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int,
+            phase: GenerationPhase | None = None) -> dict:
     """Suite metrics, benign accuracy and perplexity; with `phase`, the perplexity texts count as generated after their
     first token (as the guard that patches generated positions would write them)."""
     suite = zoo.suite(entry)
@@ -228,6 +229,12 @@ def mean_std(values: list[float]) -> dict | None:
     return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "n": len(values)}
 
 
+def evaluated_models(zoo: Zoo, split: str) -> list[ZooModel]:
+    """The models of `split`, plus, for the test split, the clean models no generator was trained on."""
+    extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
+    return zoo.split(split) + extra
+
+
 def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100, log: Callable = print,
              methods: tuple[str, ...] = METHODS, options: PatchOptions = PatchOptions()) -> dict:
     """Every method in `methods` (all by default) on every model of `split` (plus, for the test split, the clean
@@ -236,10 +243,8 @@ def evaluate(zoo: Zoo, out: Path, split: str = "test", max_ppl_texts: int = 100,
     eval_dir = out / options.folder(split)
     gens = Generators(out)
     members = tuple(Generators(d) for d in options.ensemble)
-    held_out = zoo.split(split)
-    clean_extra = [m for m in zoo.models if m.clean and m.split not in ("train", split)] if split == "test" else []
     per_model: dict[str, dict] = {}
-    for entry in held_out + clean_extra:
+    for entry in evaluated_models(zoo, split):
         model, tokenizer = load_model(zoo.model_dir(entry))
         rows: dict[str, dict] = {}
         for method in methods:

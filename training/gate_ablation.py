@@ -20,7 +20,7 @@ import torch
 
 from .activations import cached_activations
 from .common import carries_fragment, chat_ids, generate_greedy, matches, set_cpu_threads, triggered_cases
-from .evaluate import fidelity
+from .evaluate import evaluated_models, fidelity
 from .export import load_exported
 from .generator import generate_patches
 from .patching import patched, target_modules
@@ -116,10 +116,8 @@ def main() -> None:
     targets = tuple(spec["target_layer_types"])
     probes = zoo.probes()
     benign = zoo.benign_eval()
-    entries = zoo.split(args.split) + ([m for m in zoo.models if m.clean and m.split not in ("train", args.split)]
-                                       if args.split == "test" else [])
     report = {}
-    for entry in entries:
+    for entry in evaluated_models(zoo, args.split):
         model, tok = load_model(zoo.model_dir(entry))
         weights = {n: m.weight for n, m in target_modules(model, targets).items()}
         acts = cached_activations(model, tok, probes, args.out.parent / "gate-activations" / f"{entry.id}.safetensors",

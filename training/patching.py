@@ -13,6 +13,8 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
+from .common import IGNORE_INDEX
+
 DEFAULT_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -91,7 +93,7 @@ def patched(model: nn.Module, patches: Mapping[str, tuple[torch.Tensor, torch.Te
 def answer_positions(labels: torch.Tensor, starts: list[int] | None = None) -> torch.Tensor:
     """B×T mask of the positions holding a generated token in teacher forcing: from each row's first answer token
     (the first labelled position, or `starts`) to its last labelled one."""
-    labelled = labels != -100
+    labelled = labels != IGNORE_INDEX
     idx = torch.arange(labels.shape[1], device=labels.device).expand_as(labels)
     last = torch.where(labelled, idx, torch.full_like(idx, -1)).max(dim=1).values
     if starts is None:
