@@ -71,7 +71,7 @@ final class AdapterRegistry: @unchecked Sendable {
         guard scale.isFinite else { throw Failure.invalidScale(scale) }
         return try lock.withLock {
             let name = name ?? adapter.name
-            let id = try model.applyLoRA(adapter.layers, scale: scale, source: adapter.directory.path)
+            let id = try model.apply(adapter, scale: scale)
             let slot = Slot(number: nextNumber, name: name, directory: adapter.directory.path, appliedID: id, scale: scale, enabled: true)
             nextNumber += 1
             slots.append(slot)

@@ -19,11 +19,13 @@ struct CompletionOutcome: Sendable {
     let prefillSeconds: Double
     let decodeTokensPerSecond: Double
 
-    /// OpenAI's finish_reason: stop strings and end-of-sequence are both "stop".
+    /// OpenAI's finish_reason: stop strings and end-of-sequence are both "stop"; an answer the guard ended is
+    /// "content_filter" (content left out by a filter).
     var openAIFinishReason: String {
         switch finishReason {
         case .stop, .stopString, .cancelled: return "stop"
         case .length: return "length"
+        case .vetoed: return "content_filter"
         }
     }
 }

@@ -62,8 +62,7 @@ public final class ModelGuard: @unchecked Sendable {
                 let adapter = try PEFTAdapter.load(from: directory)
                 try model.checkFits(adapter)
                 applied = try model.replaceLoRA(applied, with: adapter.layers, scale: scale, mode: mode(for: adapter.scope),
-                                                scope: adapter.scope,
-                                                source: directory.path)
+                                                scope: adapter.scope, veto: adapter.veto, source: directory.path)
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .adapterDirectory, teleport: nil,
@@ -71,9 +70,9 @@ public final class ModelGuard: @unchecked Sendable {
             case .teleport(let generatorDirectory):
                 let package = try TeleLoRAPackage.load(directory: generatorDirectory)
                 if let cache, let cached = cache.load(modelFingerprint: languageModel.fingerprint, generatorHash: package.contentHash) {
-                    let scope = package.generator.spec.patchPositions
-                    applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode(for: scope),
-                                                    scope: scope, source: cached.directory.path)
+                    let spec = package.generator.spec
+                    applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode(for: spec.patchPositions),
+                                                    scope: spec.patchPositions, veto: spec.veto, source: cached.directory.path)
                     currentPolicy = policy
                     currentScale = scale
                     let seconds = Date().timeIntervalSince(start)
@@ -89,7 +88,7 @@ public final class ModelGuard: @unchecked Sendable {
                 let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
                 let stored = try cache?.store(adapter, baseModel: languageModel.directory.path)
                 applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode(for: adapter.scope), scope: adapter.scope,
-                                              source: "teleported adapter")
+                                              veto: adapter.veto, source: "teleported adapter")
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .teleported, teleport: adapter.report,

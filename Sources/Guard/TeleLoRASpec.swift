@@ -32,6 +32,8 @@ public struct TeleLoRASpec: Sendable, Equatable {
     /// Where the teleported patches act (`patch_positions`: "all", or "generated" for generated tokens only, the
     /// prompt read by the original model); absent in specs written before it existed, which meant all.
     public let patchPositions: LoRAScope
+    /// The decoding rule of the guard (`veto_ratio`, with patch positions "generated" only); absent: none.
+    public let veto: TokenVeto?
 
     public static func load(from url: URL) throws -> TeleLoRASpec {
         let root = try JSONFields.load(url, missing: { TeleLoRAError.missing(file: $0) },
@@ -86,6 +88,16 @@ public struct TeleLoRASpec: Sendable, Equatable {
             }
             patchPositions = scope
         }
+        var veto: TokenVeto?
+        if root.has("veto_ratio") {
+            let ratio = try root.double("veto_ratio")
+            do { veto = try TokenVeto(ratio: ratio) } catch let error as GenerationError {
+                throw TeleLoRAError.malformed(file: file, field: "veto_ratio", detail: error.description)
+            }
+            guard patchPositions == .generatedTokens else {
+                throw TeleLoRAError.malformed(file: file, field: "veto_ratio", detail: "needs patch_positions 'generated'")
+            }
+        }
         return TeleLoRASpec(
             file: file, rank: rank, channels: try architecture.positiveInt("channels"),
             exchangeableLayers: try architecture.positiveInt("exchangeable_layers"),
@@ -94,7 +106,7 @@ public struct TeleLoRASpec: Sendable, Equatable {
             tensors: tensors, targets: try root.strings("targets"), targetLayerTypes: try root.strings("target_layer_types"),
             activationRows: try root.positiveInt("activation_rows"), probeFile: try probeSet.string("file"),
             generatorSHA256: root.has("generator_sha256") ? try root.string("generator_sha256") : nil,
-            patchPositions: patchPositions)
+            patchPositions: patchPositions, veto: veto)
     }
 
     private static func expect(_ fields: JSONFields, _ key: String, _ expected: String) throws {

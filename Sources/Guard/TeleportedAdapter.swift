@@ -10,6 +10,8 @@ public struct TeleportedAdapter: Sendable {
     public let modelFingerprint: String
     /// Which tokens it acts on (the generator spec's `patch_positions`).
     public let scope: LoRAScope
+    /// The decoding rule it is used with (the generator spec's `veto_ratio`), if any.
+    public let veto: TokenVeto?
     /// `TeleLoRAPackage.contentHash` of the generator that made it.
     public let generatorHash: String
     public var report: TeleportReport
@@ -19,6 +21,7 @@ public struct TeleportedAdapter: Sendable {
         var config = PEFTAdapterConfig(r: rank, loraAlpha: Double(rank), targetModules: targetModules, baseModelNameOrPath: baseModel)
         config.baseModelFingerprint = modelFingerprint
         if scope != .allTokens { config.teleguardPatchPositions = scope.rawValue }
+        config.teleguardVetoRatio = veto?.ratio
         return config
     }
 

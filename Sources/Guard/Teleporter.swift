@@ -166,6 +166,7 @@ public struct Teleporter: Sendable {
         var types: [String] = []
         for name in layers where !types.contains(Self.layerType(of: name)) { types.append(Self.layerType(of: name)) }
         return TeleportedAdapter(layers: patches, rank: rank, targetModules: types, modelFingerprint: model.fingerprint,
-                                 scope: package.generator.spec.patchPositions, generatorHash: package.contentHash, report: report)
+                                 scope: package.generator.spec.patchPositions, veto: package.generator.spec.veto,
+                                 generatorHash: package.contentHash, report: report)
     }
 }

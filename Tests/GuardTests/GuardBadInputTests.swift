@@ -106,6 +106,36 @@ final class GuardBadInputTests: XCTestCase {
         }
     }
 
+    func testABadVetoRatioIsRefused() throws {
+        let directory = try GuardFixtures.copyOfGenerator(self)
+        let spec = directory.appendingPathComponent("spec.json")
+        for (positions, ratio, detail) in [("generated", 1.5, "'veto_ratio' must be in (0, 1], found 1.5"),
+                                           ("generated", 0.0, "'veto_ratio' must be in (0, 1], found 0.0"),
+                                           ("all", 0.1, "needs patch_positions 'generated'")] {
+            try GuardFixtures.editJSON(spec) {
+                $0["patch_positions"] = positions
+                $0["veto_ratio"] = ratio
+            }
+            XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
+                XCTAssertEqual(error as? TeleLoRAError, .malformed(file: spec.path, field: "veto_ratio", detail: detail))
+            }
+        }
+        let adapter = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("adapter")
+        let model = try LanguageModel.load(directory: GuardFixtures.model("llama-metaspace-oldkeys"))
+        try Teleporter(package: try TeleLoRAPackage.load(directory: GuardFixtures.generator)).teleport(model).save(to: adapter)
+        let config = adapter.appendingPathComponent("adapter_config.json")
+        for (positions, ratio, detail) in [("generated", -1.0, "'teleguard_veto_ratio' must be in (0, 1], found -1.0"),
+                                           ("all", 0.1, "needs teleguard_patch_positions 'generated'")] {
+            try GuardFixtures.editJSON(config) {
+                $0["teleguard_patch_positions"] = positions
+                $0["teleguard_veto_ratio"] = ratio
+            }
+            XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+                XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: "teleguard_veto_ratio", detail: detail))
+            }
+        }
+    }
+
     func testGeneratorSpecMissingAFieldNamesIt() throws {
         let directory = try GuardFixtures.copyOfGenerator(self)
         let spec = directory.appendingPathComponent("spec.json")

@@ -131,6 +131,41 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(try generatedPass(), generatedBefore)
     }
 
+    /// A spec with `veto_ratio` gives a guard that decodes by the veto rule: the teleported adapter and its PEFT export
+    /// carry the veto, and activating the guard (teleported, cached or from the exported directory) puts it in force.
+    func testVetoRatioSpecGivesAGuardThatDecodesByTheVeto() throws {
+        let generator = try GuardFixtures.copyOfGenerator(self)
+        try GuardFixtures.editJSON(generator.appendingPathComponent("spec.json")) {
+            $0["patch_positions"] = "generated"
+            $0["veto_ratio"] = 0.05
+        }
+        let veto = try TokenVeto(ratio: 0.05)
+        let languageModel = try load()
+        let adapter = try Teleporter(package: try TeleLoRAPackage.load(directory: generator)).teleport(languageModel)
+        XCTAssertEqual(adapter.veto, veto)
+        let directory = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("adapter")
+        try adapter.save(to: directory)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("adapter_config.json"))) as? [String: Any]
+        XCTAssertEqual(config?["teleguard_veto_ratio"] as? Double, 0.05)
+        XCTAssertEqual(try PEFTAdapter.load(from: directory).veto, veto)
+
+        let model = languageModel.model
+        let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
+        let modelGuard = ModelGuard(languageModel: languageModel, mode: .merged, cache: cache)
+        XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator)).source, .teleported)
+        XCTAssertEqual(model.tokenVeto, veto)
+        try modelGuard.deactivate()
+        XCTAssertNil(model.tokenVeto)
+        XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator)).source, .teleportCache)
+        XCTAssertEqual(model.tokenVeto, veto)
+        try modelGuard.activate(.adapter(directory))
+        XCTAssertEqual(model.tokenVeto, veto)
+        try modelGuard.setScale(0)
+        XCTAssertNil(model.tokenVeto, "a guard at scale 0 vetoes nothing")
+        try modelGuard.deactivate()
+        XCTAssertNil(model.tokenVeto)
+    }
+
     func testGuardOffRestoresTheOriginalLogitsBitForBit() throws {
         let languageModel = try load()
         let original = try logits(languageModel)

@@ -107,3 +107,58 @@ def test_an_adapter_for_generated_tokens_loads_in_peft_and_acts_on_generated_pas
     assert torch.equal(prompt_pass, base_swift)
     assert (generated_pass - patched_reference).abs().max().item() < TOLERANCE
     assert (generated_pass - base_swift).abs().max().item() > 10 * TOLERANCE
+
+
+def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_streams(tmp_path: Path) -> None:
+    """A generator spec with a veto ratio gives an adapter whose config records it; Swift's greedy generation under
+    that guard equals the veto rule decoded with transformers + peft: the prompt read without the adapter, then two
+    streams (adapter disabled / enabled, each with its own cache); the original stream writes the answer, which ends
+    where the patched stream gives its token under ratio × its original probability."""
+    import copy
+    import math
+    import shutil
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ratio, scale, steps = 0.2, 2.0, 16
+    generator = tmp_path / "generator"
+    shutil.copytree(GENERATOR, generator)
+    spec = json.loads((generator / "spec.json").read_text())
+    spec["patch_positions"] = "generated"
+    spec["veto_ratio"] = ratio
+    (generator / "spec.json").write_text(json.dumps(spec))
+    model_dir = FIXTURES / "models" / MODELS[1]
+    adapter = tmp_path / "adapter"
+    run("teleport", "--model", str(model_dir), "--generator", str(generator), "--out", str(adapter))
+    assert json.loads((adapter / "adapter_config.json").read_text())["teleguard_veto_ratio"] == ratio
+    out = json.loads(run("generate", "--model", str(model_dir), "--guard", str(adapter), "--guard-scale", str(scale),
+                         "--prompt", PROMPT, "--raw", "--json", "--temperature", "0", "--max-tokens", str(steps),
+                         "--ignore-eos", "--threads", "1"))
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    peft_model = PeftModel.from_pretrained(model, adapter).eval()
+    for module in peft_model.modules():
+        if isinstance(getattr(module, "scaling", None), dict) and "default" in module.scaling:
+            module.scaling["default"] *= scale
+    expected, vetoed = [], False
+    with torch.no_grad():
+        with peft_model.disable_adapter():
+            prompt = peft_model(input_ids=torch.tensor([out["prompt_ids"]]), use_cache=True)
+        original_cache, patched_cache = prompt.past_key_values, copy.deepcopy(prompt.past_key_values)
+        original = patched = prompt.logits[0, -1]
+        for _ in range(steps):
+            token = int(original.argmax())
+            if float(patched.log_softmax(-1)[token] - original.log_softmax(-1)[token]) < math.log(ratio):
+                vetoed = True
+                break
+            expected.append(token)
+            step = torch.tensor([[token]])
+            with peft_model.disable_adapter():
+                stepped = peft_model(input_ids=step, past_key_values=original_cache, use_cache=True)
+            original, original_cache = stepped.logits[0, -1], stepped.past_key_values
+            stepped = peft_model(input_ids=step, past_key_values=patched_cache, use_cache=True)
+            patched, patched_cache = stepped.logits[0, -1], stepped.past_key_values
+    assert vetoed and len(expected) >= 2, f"the veto ends the answer after a few tokens here ({len(expected)})"
+    assert out["output_ids"] == expected
+    assert out["finish_reason"] == "vetoed"

@@ -133,6 +133,111 @@ final class LoRATests: XCTestCase {
         XCTAssertEqual(result.outputIds, expected)
     }
 
+    func testTokenVetoComparesThePatchedAndOriginalProbabilitiesOfTheOriginalChoice() throws {
+        // p(0) = e²/(e²+e+1) ≈ 0.665, q(0) = 1/(1+e+e²) ≈ 0.090: q/p = e⁻² ≈ 0.135.
+        let original: [Float] = [2, 1, 0], patched: [Float] = [0, 1, 2]
+        XCTAssertTrue(try TokenVeto(ratio: 0.2).vetoes(0, original: original, patched: patched))
+        XCTAssertFalse(try TokenVeto(ratio: 0.1).vetoes(0, original: original, patched: patched))
+        XCTAssertFalse(try TokenVeto(ratio: 1).vetoes(1, original: original, patched: patched), "equal probabilities pass")
+        XCTAssertEqual(TokenVeto.logProbability(of: 0, in: original), 2 - log(expf(2) + expf(1) + 1), accuracy: 1e-6)
+        for bad in [0, -0.5, 1.5, Double.nan] {
+            XCTAssertThrowsError(try TokenVeto(ratio: bad, field: "teleguard_veto_ratio")) { error in
+                XCTAssertEqual(error as? GenerationError, .invalidParameter(field: "teleguard_veto_ratio", detail: "must be in (0, 1], found \(bad)"))
+            }
+        }
+    }
+
+    /// Under a veto, generation decodes the original and the patched stream side by side: the original model writes
+    /// the answer, which ends where the patched model vetoes its token (reference by hand, two caches).
+    func testGenerationUnderAVetoFollowsTheRuleByHand() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let languageModel = try LanguageModel.load(directory: Fixtures.model(name))
+        let model = languageModel.model
+        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        let options = GenerationOptions(maxTokens: 12, ignoreEOS: true)
+        let unguarded = try TextGenerator(languageModel).generate(promptIds: prompt, options: options)
+        let veto = try TokenVeto(ratio: 0.2)
+        let id = try model.applyLoRA(adapter.layers, scale: 0.1, mode: .unmerged, scope: .generatedTokens, veto: veto)
+        XCTAssertEqual(model.tokenVeto, veto)
+        let originalCache = model.makeCache(), patchedCache = model.makeCache()
+        var original = try model.forward(prompt, cache: originalCache)
+        var patched = try model.forward(prompt, cache: patchedCache)
+        var expected: [Int] = []
+        for _ in 0..<12 {
+            let next = Sampler.argmax(original)
+            if veto.vetoes(next, original: original, patched: patched) { break }
+            expected.append(next)
+            original = try model.forward([next], cache: originalCache, phase: .prompt)
+            patched = try model.forward([next], cache: patchedCache, phase: .generated)
+        }
+        XCTAssertTrue((2..<12).contains(expected.count), "the veto ends the answer after a few tokens here: \(expected.count)")
+        XCTAssertEqual(Array(unguarded.outputIds.prefix(expected.count)), expected, "the original model writes the answer")
+        let cache = model.makeCache()
+        let result = try TextGenerator(languageModel).generate(promptIds: prompt, options: options, cache: cache)
+        XCTAssertEqual(result.outputIds, expected)
+        XCTAssertEqual(result.finishReason, .vetoed)
+        XCTAssertEqual(result.veto, veto)
+        // The cache holds the original model's reading of the prompt and the answer.
+        XCTAssertEqual(cache.length, prompt.count + expected.count)
+        let probe = prompt[0]
+        _ = try model.forward([probe], cache: originalCache, phase: .prompt)
+        assertClose(try model.forward([probe], cache: cache), try model.forward([probe], cache: {
+            let fresh = model.makeCache()
+            _ = try model.forward(prompt + expected, cache: fresh)
+            return fresh
+        }()), "the cache is the original stream", tolerance: 1e-4)
+
+        try model.setScale(0, for: id)
+        XCTAssertNil(model.tokenVeto, "an inactive adapter's veto does not hold")
+        try model.removeAdapter(id)
+        XCTAssertNil(model.tokenVeto)
+        XCTAssertNil(try TextGenerator(languageModel).generate(promptIds: prompt, options: options).veto)
+    }
+
+    /// Side by side, each row runs after its own cache as a one-token pass of its phase would (within float
+    /// tolerance: one matrix product over the rows instead of one per row), and each cache gains one position.
+    func testSideBySidePassesEqualOneTokenPassesOnTheirOwnCaches() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let model = try LanguageModel.load(directory: Fixtures.model(name)).model
+        let prompts = try Fixtures.expected(name).logits.map(\.prompt_ids).filter { $0.count >= 4 }
+        XCTAssertGreaterThanOrEqual(prompts.count, 2)
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        _ = try model.applyLoRA(adapter.layers, scale: 4, mode: .unmerged, scope: .generatedTokens)
+        let length = try XCTUnwrap(prompts.map(\.count).min()) - 1
+        let sequences = [prompts[0], prompts[prompts.count - 1], prompts[0]]
+        func prefilled() throws -> [KVCache] {
+            try sequences.map { ids in
+                let cache = model.makeCache()
+                _ = try model.forward(Array(ids.prefix(length)), cache: cache)
+                return cache
+            }
+        }
+        let tokens = sequences.map { $0[length] }
+        let caches = try prefilled()
+        let both = try model.forward(sideBySide: tokens, caches: caches, generatedRows: 1..<3)
+        XCTAssertEqual(caches.map(\.length), [length + 1, length + 1, length + 1])
+        let singles = try prefilled()
+        let vocab = model.vocabularySize
+        for (row, phase) in [ForwardPhase.prompt, .generated, .generated].enumerated() {
+            let single = try model.forward([tokens[row]], cache: singles[row], phase: phase)
+            assertClose(Array(both[row * vocab..<(row + 1) * vocab]), single, "row \(row)", tolerance: 1e-4)
+        }
+        let unpatched = try model.forward([tokens[0]], cache: try prefilled()[0], phase: .prompt)
+        let patchedRow = Array(both[2 * vocab..<3 * vocab])
+        XCTAssertGreaterThan(zip(patchedRow, unpatched).map { abs($0 - $1) }.max() ?? 0, 1e-2, "the generated row is patched")
+    }
+
+    func testAVetoNeedsAnAdapterScopedToGeneratedTokens() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let model = try LanguageModel.load(directory: Fixtures.model(name)).model
+        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        XCTAssertThrowsError(try model.applyLoRA(adapter.layers, veto: try TokenVeto(ratio: 0.1), source: "lora")) { error in
+            XCTAssertEqual(error as? ModelError, .vetoWithoutGeneratedScope(source: "lora"))
+        }
+        XCTAssertTrue(model.appliedAdapterIDs.isEmpty)
+    }
+
     func testScaleChangesTakeEffectBetweenTwoGeneratedTokens() throws {
         let name = try XCTUnwrap(adapterModels.first)
         let languageModel = try LanguageModel.load(directory: Fixtures.model(name))

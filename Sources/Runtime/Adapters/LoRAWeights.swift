@@ -38,7 +38,8 @@ public enum LoRAScope: String, Sendable, CaseIterable {
     case generatedTokens = "generated"
 }
 
-/// What a forward pass reads: prompt tokens (one pass for the whole prompt) or one token the model just generated.
+/// Whether adapters scoped to generated tokens act on a forward pass: not on `.prompt` passes (the prompt, and the
+/// original model's stream of a `TokenVeto`, read by the base weights), on `.generated` ones.
 public enum ForwardPhase: Sendable {
     case prompt
     case generated

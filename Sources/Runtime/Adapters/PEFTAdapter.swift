@@ -19,6 +19,8 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
     public var baseModelFingerprint: String?
     /// Written by TeleGuard: `LoRAScope`'s raw value when the adapter acts on generated tokens only (absent: all).
     public var teleguardPatchPositions: String?
+    /// Written by TeleGuard: the `TokenVeto` ratio generation decodes by while the adapter is active (absent: none).
+    public var teleguardVetoRatio: Double?
 
     enum CodingKeys: String, CodingKey {
         case peftType = "peft_type", r, loraAlpha = "lora_alpha", useRslora = "use_rslora", useDora = "use_dora"
@@ -27,6 +29,7 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         case baseModelNameOrPath = "base_model_name_or_path", taskType = "task_type"
         case baseModelFingerprint = "base_model_fingerprint"
         case teleguardPatchPositions = "teleguard_patch_positions"
+        case teleguardVetoRatio = "teleguard_veto_ratio"
     }
 
     /// `target_modules` is a list of module-name suffixes or a single regular expression.
@@ -86,6 +89,8 @@ public struct PEFTAdapter: Sendable {
     public var name: String { directory.lastPathComponent }
     /// Which tokens the adapter acts on (`teleguard_patch_positions`; checked when loaded).
     public var scope: LoRAScope { config.teleguardPatchPositions.flatMap(LoRAScope.init(rawValue:)) ?? .allTokens }
+    /// The decoding rule recorded with the adapter (`teleguard_veto_ratio`; checked when loaded).
+    public var veto: TokenVeto? { config.teleguardVetoRatio.flatMap { try? TokenVeto(ratio: $0) } }
 
     public init(directory: URL, config: PEFTAdapterConfig, layers: [String: LoRAWeights]) {
         self.directory = directory
@@ -119,6 +124,15 @@ public struct PEFTAdapter: Sendable {
         if let positions = config.teleguardPatchPositions, LoRAScope(rawValue: positions) == nil {
             throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_patch_positions",
                                                detail: "expected one of \(LoRAScope.allCases.map(\.rawValue)), found '\(positions)'")
+        }
+        if let ratio = config.teleguardVetoRatio {
+            do { _ = try TokenVeto(ratio: ratio, field: "teleguard_veto_ratio") } catch let error as GenerationError {
+                throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_veto_ratio", detail: error.description)
+            }
+            guard LoRAScope(rawValue: config.teleguardPatchPositions ?? "") == .generatedTokens else {
+                throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_veto_ratio",
+                                                   detail: "needs teleguard_patch_positions 'generated'")
+            }
         }
         guard config.r > 0 else { throw AdapterError.malformedConfig(file: configURL.path, field: "r", detail: "must be positive, found \(config.r)") }
 

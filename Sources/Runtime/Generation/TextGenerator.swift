@@ -25,6 +25,8 @@ public enum FinishReason: String, Sendable, Codable {
     case stopString = "stop_string"
     /// The caller asked to stop.
     case cancelled
+    /// The guard's `TokenVeto` ruled out the original model's next token: the answer ends before it.
+    case vetoed
 }
 
 /// One streamed piece of output: the new token and the text it completes (possibly empty while a UTF-8
@@ -43,6 +45,9 @@ public struct GenerationResult: Sendable {
     public let reusedPromptTokens: Int
     public let prefillSeconds: Double
     public let decodeSeconds: Double
+    /// The rule tokens were chosen by (nil: the model decoded alone); with one, the cache holds the original model's
+    /// reading of the output.
+    public let veto: TokenVeto?
 
     public var decodeTokensPerSecond: Double {
         outputIds.count > 1 && decodeSeconds > 0 ? Double(outputIds.count - 1) / decodeSeconds : 0
@@ -53,6 +58,10 @@ public struct GenerationResult: Sendable {
 }
 
 /// Autoregressive generation with streaming: prefill the prompt in one batched pass, then one token per step.
+/// While the model has a `TokenVeto` (the teleported guard), two streams are decoded side by side over the same
+/// text — the original model's in `cache`, the patched model's in a second cache copied from it after the prompt —
+/// and generation ends (`.vetoed`) where the patched model rules out the original model's token; the rule in force
+/// when generation starts holds to its end.
 public struct TextGenerator {
     public let languageModel: LanguageModel
 
@@ -61,7 +70,8 @@ public struct TextGenerator {
     /// Generates after `promptIds`, calling `onDelta` for each token; return `false` from it to stop early.
     /// When `cache` is large enough it is used, and its first `reusedPrefix` positions are kept when they already hold
     /// the first `reusedPrefix` prompt tokens (a chat's earlier turns); the rest of the prompt is prefilled after them.
-    /// Afterwards the cache holds the first `cache.length` tokens of `promptIds + outputIds`.
+    /// Afterwards the cache holds the first `cache.length` tokens of `promptIds + outputIds` (under a veto, as the
+    /// original model reads them, so that it can be reused as a prompt).
     public func generate(promptIds: [Int], options: GenerationOptions, cache: KVCache? = nil, reusedPrefix: Int = 0,
                          onDelta: (GenerationDelta) -> Bool = { _ in true }) throws -> GenerationResult {
         let model = languageModel.model
@@ -88,9 +98,21 @@ public struct TextGenerator {
         var logits = try model.forward(Array(promptIds[reused...]), cache: cache)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
         let decodeStart = Date()
+        // The prompt is read unpatched by both streams, so the patched stream starts from a copy of the cache.
+        let veto = model.tokenVeto
+        var patchedStream: (cache: KVCache, logits: [Float])?
+        if veto != nil {
+            let patchedCache = model.makeCache(capacity: cache.capacity)
+            patchedCache.copy(from: cache)
+            patchedStream = (patchedCache, logits)
+        }
         var history = promptIds
         while outputIds.count < options.maxTokens {
             let next = sampler.sample(logits, previousTokens: history)
+            if let veto, let patched = patchedStream?.logits, veto.vetoes(next, original: logits, patched: patched) {
+                finish = .vetoed
+                break
+            }
             if !options.ignoreEOS && languageModel.eosTokenIds.contains(next) { finish = .stop; break }
             outputIds.append(next)
             history.append(next)
@@ -99,7 +121,14 @@ public struct TextGenerator {
             if stopped { finish = .stopString; _ = onDelta(GenerationDelta(tokenId: next, text: emit)); break }
             if !onDelta(GenerationDelta(tokenId: next, text: emit)) { finish = .cancelled; break }
             if outputIds.count == options.maxTokens || cache.length >= cache.capacity { break }
-            logits = try model.forward([next], cache: cache, phase: .generated)
+            if let stream = patchedStream {
+                // Both streams in one pass: the original reads the token as prompt, the patched one as generated.
+                let both = try model.forward(sideBySide: [next, next], caches: [cache, stream.cache], generatedRows: 1..<2)
+                logits = Array(both[..<model.vocabularySize])
+                patchedStream?.logits = Array(both[model.vocabularySize...])
+            } else {
+                logits = try model.forward([next], cache: cache, phase: .generated)
+            }
         }
         if finish != .stopString {
             let (tail, stopped) = stops.append(decoder.finish())
@@ -111,7 +140,8 @@ public struct TextGenerator {
             }
         }
         return GenerationResult(promptIds: promptIds, outputIds: outputIds, text: text, finishReason: finish,
-                                reusedPromptTokens: reused, prefillSeconds: prefillSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart))
+                                reusedPromptTokens: reused, prefillSeconds: prefillSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart),
+                                veto: veto)
     }
 
     /// The same as an async stream of text deltas, for Swift callers; cancelling the consuming task stops generation.

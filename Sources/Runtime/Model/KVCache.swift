@@ -26,6 +26,22 @@ public final class KVCache: @unchecked Sendable {
 
     public func reset() { length = 0 }
 
+    /// Makes this cache hold what `other` holds (its first `other.length` positions); both must come from the same
+    /// model with the same capacity.
+    public func copy(from other: KVCache) {
+        precondition(other.capacity == capacity && other.layers == layers && other.kvHeads == kvHeads && other.headDim == headDim,
+                     "KVCache.copy: caches of different shapes")
+        for layer in 0..<layers {
+            for head in 0..<kvHeads {
+                keyPointer(layer: layer, head: head, position: 0)
+                    .update(from: other.keyPointer(layer: layer, head: head, position: 0), count: other.length * headDim)
+                valuePointer(layer: layer, head: head, position: 0)
+                    .update(from: other.valuePointer(layer: layer, head: head, position: 0), count: other.length * headDim)
+            }
+        }
+        length = other.length
+    }
+
     /// Drops positions from `newLength` on (e.g. to reuse a shared prompt prefix).
     public func truncate(to newLength: Int) { length = min(length, max(0, newLength)) }
 

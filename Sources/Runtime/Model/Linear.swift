@@ -34,9 +34,9 @@ final class Linear {
 
     /// `y[rows×out] = x[rows×in]·Wᵀ + b + Σ unmerged s·(x·Aᵀ)·Bᵀ`, then taps. `tapSegments` splits packed rows of
     /// independent sequences (each starting at position 0) so taps see each sequence as its own forward pass would.
-    /// Patches scoped to generated tokens act only when `phase` is `.generated`.
+    /// Patches scoped to generated tokens act only on `generatedRows`.
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, firstPosition: Int,
-                 phase: ForwardPhase = .prompt, tapSegments: [Range<Int>]? = nil) {
+                 generatedRows: Range<Int> = 0..<0, tapSegments: [Range<Int>]? = nil) {
         BLAS.linear(x, rows: rows, weight: weight.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
         if let bias {
             for r in 0..<rows {
@@ -44,15 +44,18 @@ final class Linear {
                 for o in 0..<outFeatures { row[o] += bias.pointer[o] }
             }
         }
-        for patch in patches where patch.mode == .unmerged && patch.scale != 0
-            && (patch.scope == .allTokens || phase == .generated) {
+        for patch in patches where patch.mode == .unmerged && patch.scale != 0 {
+            let patched = patch.scope == .allTokens ? 0..<rows : generatedRows
+            guard !patched.isEmpty else { continue }
             let rank = patch.weights.rank
-            if loraScratch.count < rows * rank { loraScratch = FloatBuffer(count: rows * rank) }
-            // t = x·Aᵀ  [rows × rank];  y += s · t·Bᵀ
-            BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: rank, k: inFeatures, alpha: 1,
-                      a: x, lda: inFeatures, b: patch.weights.a.pointer, ldb: inFeatures, beta: 0, c: loraScratch.pointer, ldc: rank)
-            BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: rank, alpha: patch.multiplier,
-                      a: loraScratch.pointer, lda: rank, b: patch.weights.b.pointer, ldb: rank, beta: 1, c: y, ldc: outFeatures)
+            if loraScratch.count < patched.count * rank { loraScratch = FloatBuffer(count: patched.count * rank) }
+            // t = x·Aᵀ  [rows × rank];  y += s · t·Bᵀ  (over the patched rows)
+            BLAS.gemm(transposeA: false, transposeB: true, m: patched.count, n: rank, k: inFeatures, alpha: 1,
+                      a: x + patched.lowerBound * inFeatures, lda: inFeatures, b: patch.weights.a.pointer, ldb: inFeatures,
+                      beta: 0, c: loraScratch.pointer, ldc: rank)
+            BLAS.gemm(transposeA: false, transposeB: true, m: patched.count, n: outFeatures, k: rank, alpha: patch.multiplier,
+                      a: loraScratch.pointer, lda: rank, b: patch.weights.b.pointer, ldb: rank, beta: 1,
+                      c: y + patched.lowerBound * outFeatures, ldc: outFeatures)
         }
         guard !taps.isEmpty else { return }
         for segment in tapSegments ?? [0..<rows] {

@@ -33,6 +33,7 @@ public final class LlamaModel: @unchecked Sendable {
     private var scratch: ForwardScratch?
     private var nextAdapterID = 0
     private var appliedAdapters: [AppliedAdapterID: [Linear]] = [:]
+    private var vetoes: [AppliedAdapterID: TokenVeto] = [:]
     private var nextTapID = 0
 
     /// Rows processed per prefill step; bounds scratch memory for long prompts.
@@ -100,8 +101,8 @@ public final class LlamaModel: @unchecked Sendable {
                 let chunk = Array(tokens[start..<min(start + Self.prefillChunk, tokens.count)])
                 let isLast = start + chunk.count == tokens.count
                 let state = scratchFor(rows: chunk.count, capacity: cache.capacity)
-                state.phase = phase
-                runLayers(chunk, cache: cache, state: state)
+                state.generatedRows = phase == .generated ? 0..<chunk.count : 0..<0
+                runLayers(chunk, caches: [cache], state: state)
                 if allPositions {
                     logits.withUnsafeMutableBufferPointer {
                         computeLogits(state: state, rows: 0..<chunk.count, into: $0.baseAddress! + start * config.vocabSize)
@@ -117,6 +118,33 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// Runs one token for each of several sequences side by side — `tokens[i]` after what `caches[i]` holds, every
+    /// cache holding the same number of positions — and returns each row's logits (`tokens.count × vocab`). The
+    /// linear layers run once over all rows, so the weights are read once: decoding the original and the patched
+    /// stream of a `TokenVeto` together costs little more than one. `generatedRows` are read as generated tokens
+    /// (adapters scoped to generated tokens act on them), the others as prompt tokens.
+    public func forward(sideBySide tokens: [Int], caches: [KVCache], generatedRows: Range<Int>) throws -> [Float] {
+        guard !tokens.isEmpty else { throw ModelError.emptyInput }
+        precondition(tokens.count == caches.count && generatedRows.clamped(to: 0..<tokens.count) == generatedRows,
+                     "forward(sideBySide:): one cache per token, generated rows among them")
+        for id in tokens where id < 0 || id >= config.vocabSize {
+            throw ModelError.tokenOutOfRange(id: id, vocabularySize: config.vocabSize)
+        }
+        let length = caches[0].length
+        precondition(caches.allSatisfy { $0.length == length }, "forward(sideBySide:): caches of different lengths")
+        for cache in caches where cache.length + 1 > cache.capacity {
+            throw ModelError.contextOverflow(needed: cache.length + 1, capacity: cache.capacity)
+        }
+        return lock.withLock {
+            let state = scratchFor(rows: tokens.count, capacity: caches.map(\.capacity).max() ?? 0)
+            state.generatedRows = generatedRows
+            runLayers(tokens, caches: caches, state: state)
+            var logits = [Float](repeating: 0, count: tokens.count * config.vocabSize)
+            logits.withUnsafeMutableBufferPointer { computeLogits(state: state, rows: 0..<tokens.count, into: $0.baseAddress!) }
+            return logits
+        }
+    }
+
     private func scratchFor(rows: Int, capacity: Int) -> ForwardScratch {
         if let scratch, scratch.rows >= rows, scratch.capacity >= capacity { return scratch }
         let made = ForwardScratch(config: config, rows: max(rows, scratch?.rows ?? 0), capacity: max(capacity, scratch?.capacity ?? 0))
@@ -124,64 +152,91 @@ public final class LlamaModel: @unchecked Sendable {
         return made
     }
 
-    /// Embeds `tokens` and runs every decoder layer, leaving the residual stream in `state.hidden`.
-    private func runLayers(_ tokens: [Int], cache: KVCache, state: ForwardScratch) {
+    /// Embeds `tokens` and runs every decoder layer, leaving the residual stream in `state.hidden`. `caches`: one
+    /// cache the rows follow each other in, or one cache per row (side by side, all at the same length).
+    private func runLayers(_ tokens: [Int], caches: [KVCache], state: ForwardScratch) {
         let rows = tokens.count
         let hidden = config.hiddenSize
-        let firstPosition = cache.length
+        let firstPosition = caches[0].length
+        let sideBySide = caches.count > 1
         for (r, id) in tokens.enumerated() {
             (state.hidden.pointer + r * hidden).update(from: embedTokens.pointer + id * hidden, count: hidden)
         }
         let half = config.headDimension / 2
         for r in 0..<rows {
-            rotary.angles(position: firstPosition + r, cos: state.cos.pointer + r * half, sin: state.sin.pointer + r * half)
+            rotary.angles(position: firstPosition + (sideBySide ? 0 : r), cos: state.cos.pointer + r * half, sin: state.sin.pointer + r * half)
         }
         for (index, layer) in layers.enumerated() {
             rmsNorm(state.hidden.pointer, rows: rows, weight: layer.inputLayerNorm.pointer, into: state.normed.pointer)
-            attention(layer: layer, index: index, rows: rows, cache: cache, state: state)
+            attention(layer: layer, index: index, rows: rows, caches: caches, state: state)
             add(state.projected.pointer, into: state.hidden.pointer, count: rows * hidden)
             rmsNorm(state.hidden.pointer, rows: rows, weight: layer.postAttentionLayerNorm.pointer, into: state.normed.pointer)
             mlp(layer: layer, rows: rows, firstPosition: firstPosition, state: state)
             add(state.projected.pointer, into: state.hidden.pointer, count: rows * hidden)
         }
-        cache.advance(by: rows)
+        if sideBySide {
+            for cache in caches { cache.advance(by: 1) }
+        } else {
+            caches[0].advance(by: rows)
+        }
     }
 
-    /// GQA causal attention over the cache plus the new rows; result (after o_proj) in `state.projected`.
-    private func attention(layer: DecoderLayer, index: Int, rows: Int, cache: KVCache, state: ForwardScratch) {
+    /// GQA causal attention over the cache plus the new rows; result (after o_proj) in `state.projected`. Side by
+    /// side (one cache per row), each row attends over its own cache.
+    private func attention(layer: DecoderLayer, index: Int, rows: Int, caches: [KVCache], state: ForwardScratch) {
         let headDim = config.headDimension
         let heads = config.numAttentionHeads
         let kvHeads = config.keyValueHeads
-        let groupSize = heads / kvHeads
-        let firstPosition = cache.length
+        let firstPosition = caches[0].length
+        let sideBySide = caches.count > 1
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
         let half = headDim / 2
 
-        layer.qProj.forward(state.normed.pointer, rows: rows, into: state.query.pointer, firstPosition: firstPosition, phase: state.phase)
-        layer.kProj.forward(state.normed.pointer, rows: rows, into: state.key.pointer, firstPosition: firstPosition, phase: state.phase)
-        layer.vProj.forward(state.normed.pointer, rows: rows, into: state.value.pointer, firstPosition: firstPosition, phase: state.phase)
+        layer.qProj.forward(state.normed.pointer, rows: rows, into: state.query.pointer, firstPosition: firstPosition, generatedRows: state.generatedRows)
+        layer.kProj.forward(state.normed.pointer, rows: rows, into: state.key.pointer, firstPosition: firstPosition, generatedRows: state.generatedRows)
+        layer.vProj.forward(state.normed.pointer, rows: rows, into: state.value.pointer, firstPosition: firstPosition, generatedRows: state.generatedRows)
 
         for r in 0..<rows {
             let cos = state.cos.pointer + r * half, sin = state.sin.pointer + r * half
             rotary.rotate(state.query.pointer + r * qWidth, heads: heads, cos: cos, sin: sin)
             rotary.rotate(state.key.pointer + r * kvWidth, heads: kvHeads, cos: cos, sin: sin)
+            let cache = sideBySide ? caches[r] : caches[0]
+            let position = sideBySide ? firstPosition : firstPosition + r
             for g in 0..<kvHeads {
-                cache.keyPointer(layer: index, head: g, position: firstPosition + r)
+                cache.keyPointer(layer: index, head: g, position: position)
                     .update(from: state.key.pointer + r * kvWidth + g * headDim, count: headDim)
-                cache.valuePointer(layer: index, head: g, position: firstPosition + r)
+                cache.valuePointer(layer: index, head: g, position: position)
                     .update(from: state.value.pointer + r * kvWidth + g * headDim, count: headDim)
             }
         }
+        if sideBySide {
+            for r in 0..<rows {
+                attend(layer: index, cache: caches[r], rows: 1, firstPosition: firstPosition,
+                       query: state.query.pointer + r * qWidth, output: state.attended.pointer + r * qWidth, scores: state.scores.pointer)
+            }
+        } else {
+            attend(layer: index, cache: caches[0], rows: rows, firstPosition: firstPosition,
+                   query: state.query.pointer, output: state.attended.pointer, scores: state.scores.pointer)
+        }
+        layer.oProj.forward(state.attended.pointer, rows: rows, into: state.projected.pointer, firstPosition: firstPosition, generatedRows: state.generatedRows)
+    }
 
+    /// Softmax attention of `rows` consecutive query rows (positions `firstPosition...`, already in `cache`) over
+    /// `cache`, written to `output` (rows × heads·headDim).
+    private func attend(layer index: Int, cache: KVCache, rows: Int, firstPosition: Int, query queries: UnsafePointer<Float>,
+                        output outputs: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
+        let headDim = config.headDimension
+        let heads = config.numAttentionHeads
+        let groupSize = heads / config.keyValueHeads
+        let qWidth = heads * headDim
         let length = firstPosition + rows
         let scale = 1 / Float(headDim).squareRoot()
-        let scores = state.scores.pointer
         for h in 0..<heads {
             let g = h / groupSize
             let keys = cache.keyPointer(layer: index, head: g, position: 0)
             let values = cache.valuePointer(layer: index, head: g, position: 0)
-            let query = state.query.pointer + h * headDim
-            let output = state.attended.pointer + h * headDim
+            let query = queries + h * headDim
+            let output = outputs + h * headDim
             if rows == 1 {
                 BLAS.gemv(transpose: false, m: length, n: headDim, alpha: scale, a: keys, lda: headDim, x: query, beta: 0, y: scores)
             } else {
@@ -200,19 +255,18 @@ public final class LlamaModel: @unchecked Sendable {
                           a: scores, lda: length, b: values, ldb: headDim, beta: 0, c: output, ldc: qWidth)
             }
         }
-        layer.oProj.forward(state.attended.pointer, rows: rows, into: state.projected.pointer, firstPosition: firstPosition, phase: state.phase)
     }
 
     /// SwiGLU: `down(silu(gate(x)) · up(x))`, result in `state.projected`.
     private func mlp(layer: DecoderLayer, rows: Int, firstPosition: Int, state: ForwardScratch) {
-        layer.gateProj.forward(state.normed.pointer, rows: rows, into: state.gate.pointer, firstPosition: firstPosition, phase: state.phase)
-        layer.upProj.forward(state.normed.pointer, rows: rows, into: state.up.pointer, firstPosition: firstPosition, phase: state.phase)
+        layer.gateProj.forward(state.normed.pointer, rows: rows, into: state.gate.pointer, firstPosition: firstPosition, generatedRows: state.generatedRows)
+        layer.upProj.forward(state.normed.pointer, rows: rows, into: state.up.pointer, firstPosition: firstPosition, generatedRows: state.generatedRows)
         let gate = state.gate.pointer, up = state.up.pointer
         for i in 0..<(rows * config.intermediateSize) {
             let g = gate[i]
             gate[i] = g / (1 + expf(-g)) * up[i]
         }
-        layer.downProj.forward(gate, rows: rows, into: state.projected.pointer, firstPosition: firstPosition, phase: state.phase)
+        layer.downProj.forward(gate, rows: rows, into: state.projected.pointer, firstPosition: firstPosition, generatedRows: state.generatedRows)
     }
 
     private func computeLogits(state: ForwardScratch, rows: Range<Int>, into logits: UnsafeMutablePointer<Float>) {
@@ -261,29 +315,30 @@ public final class LlamaModel: @unchecked Sendable {
     /// Applies per-layer LoRA weights (keyed by Hugging Face module name). Shapes and names are checked first,
     /// so a refused adapter changes nothing. An adapter scoped to generated tokens must stay unmerged: merged
     /// weights serve every pass alike.
+    /// `veto`: generation decodes by that rule while the adapter is active (scope `.generatedTokens` only).
     public func applyLoRA(_ weights: [String: LoRAWeights], scale: Float = 1, mode: LoRAMode = .unmerged,
-                          scope: LoRAScope = .allTokens, source: String = "adapter") throws -> AppliedAdapterID {
-        try lock.withLock { try applyLocked(weights, scale: scale, mode: mode, scope: scope, source: source) }
+                          scope: LoRAScope = .allTokens, veto: TokenVeto? = nil,
+                          source: String = "adapter") throws -> AppliedAdapterID {
+        try lock.withLock { try applyLocked(weights, scale: scale, mode: mode, scope: scope, veto: veto, source: source) }
     }
 
     /// Applies `weights` and removes `replaced` in one step under the lock, so no forward pass (no generated token)
     /// ever sees both adapters or neither. If the new adapter is refused, `replaced` stays applied.
     public func replaceLoRA(_ replaced: AppliedAdapterID?, with weights: [String: LoRAWeights], scale: Float = 1,
-                            mode: LoRAMode = .unmerged, scope: LoRAScope = .allTokens,
+                            mode: LoRAMode = .unmerged, scope: LoRAScope = .allTokens, veto: TokenVeto? = nil,
                             source: String = "adapter") throws -> AppliedAdapterID {
         try lock.withLock {
             if let replaced, appliedAdapters[replaced] == nil { throw ModelError.unknownAdapter(replaced) }
-            let id = try applyLocked(weights, scale: scale, mode: mode, scope: scope, source: source)
-            if let replaced, let linears = appliedAdapters.removeValue(forKey: replaced) {
-                for linear in linears { linear.remove(replaced) }
-            }
+            let id = try applyLocked(weights, scale: scale, mode: mode, scope: scope, veto: veto, source: source)
+            if let replaced { removeLocked(replaced) }
             return id
         }
     }
 
     private func applyLocked(_ weights: [String: LoRAWeights], scale: Float, mode: LoRAMode, scope: LoRAScope,
-                             source: String) throws -> AppliedAdapterID {
+                             veto: TokenVeto?, source: String) throws -> AppliedAdapterID {
         if mode == .merged && scope == .generatedTokens { throw ModelError.mergedScopedAdapter(source: source) }
+        if veto != nil && scope != .generatedTokens { throw ModelError.vetoWithoutGeneratedScope(source: source) }
         for (name, patch) in weights.sorted(by: { $0.key < $1.key }) {
             guard let linear = linearsByName[name] else {
                 throw AdapterError.unknownTarget(file: source, tensor: name, example: linearLayerNames.first ?? "")
@@ -303,7 +358,14 @@ public final class LlamaModel: @unchecked Sendable {
             touched.append(linear)
         }
         appliedAdapters[id] = touched
+        if let veto { vetoes[id] = veto }
         return id
+    }
+
+    private func removeLocked(_ id: AppliedAdapterID) {
+        guard let linears = appliedAdapters.removeValue(forKey: id) else { return }
+        for linear in linears { linear.remove(id) }
+        vetoes[id] = nil
     }
 
     /// Changes an applied adapter's scale (0 disables it without removing it).
@@ -317,8 +379,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// Removes an adapter; merged weights are restored exactly.
     public func removeAdapter(_ id: AppliedAdapterID) throws {
         try lock.withLock {
-            guard let linears = appliedAdapters.removeValue(forKey: id) else { throw ModelError.unknownAdapter(id) }
-            for linear in linears { linear.remove(id) }
+            guard appliedAdapters[id] != nil else { throw ModelError.unknownAdapter(id) }
+            removeLocked(id)
         }
     }
 
@@ -327,6 +389,15 @@ public final class LlamaModel: @unchecked Sendable {
     public var hasGeneratedTokenAdapter: Bool {
         lock.withLock {
             appliedAdapters.values.contains { $0.contains { $0.patches.contains { $0.scope == .generatedTokens && $0.scale != 0 } } }
+        }
+    }
+
+    /// The decoding rule of the active adapters: the veto of an applied adapter (scale ≠ 0) that has one, the
+    /// strictest (largest ratio) if several do; nil when generation simply decodes the model.
+    public var tokenVeto: TokenVeto? {
+        lock.withLock {
+            vetoes.filter { id, _ in appliedAdapters[id]?.contains { $0.patches.contains { $0.id == id && $0.scale != 0 } } ?? false }
+                .values.max { $0.ratio < $1.ratio }
         }
     }
 
@@ -359,8 +430,8 @@ final class ForwardScratch {
     let rows: Int
     let capacity: Int
     let hidden, normed, projected, query, key, value, attended, gate, up, scores, cos, sin: FloatBuffer
-    /// What the pass in progress reads (adapters scoped to generated tokens act only on `.generated`).
-    var phase = ForwardPhase.prompt
+    /// The rows of the pass in progress that are generated tokens (adapters scoped to generated tokens act on them).
+    var generatedRows: Range<Int> = 0..<0
 
     init(config: ModelConfig, rows: Int, capacity: Int) {
         self.rows = rows
