@@ -6,7 +6,8 @@ guarded greedy answers to the held-out benign prompts are compared with the ungu
 share of the unguarded model's correct answers that stay correct and that stay identical, and the ratio of answer
 lengths (characters; above 1: the guard makes answers longer).
 
-    python -m training.answer_agreement [--zoo DIR] --out RUN_DIR [--split test] [--deployments all@0.75,generated@0.875]
+    python -m training.answer_agreement [--zoo DIR] --out RUN_DIR [--split test]
+        [--deployments all@0.75,generated@0.875,generated@1.575~0.002]
 prints one row per model and the means; writes them to RUN_DIR/answer-agreement-<split>.json."""
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .activations import cached_activations
 from .common import generate_greedy, matches, set_cpu_threads, write_json
 from .evaluate import Generators, evaluated_models
 from .generator import generate_patches
-from .patching import PATCH_POSITIONS, GenerationPhase, patched, target_modules
+from .patching import PATCH_POSITIONS, GenerationPhase, TokenVeto, patched, target_modules
 from .zoo_io import Zoo, add_location_args, load_model, resolve_locations
 
 
@@ -36,13 +37,21 @@ def agreement(unguarded: list[str], guarded: list[str], expects: list[dict]) -> 
     }
 
 
-def parse_deployment(text: str) -> tuple[str, float]:
-    """'generated@0.875' → ("generated", 0.875)."""
-    positions, _, scale = text.partition("@")
-    if positions not in PATCH_POSITIONS or not scale:
-        raise ValueError(f"answer_agreement: a deployment is POSITIONS@SCALE with POSITIONS in {PATCH_POSITIONS}, "
-                         f"found {text!r}")
-    return positions, float(scale)
+def parse_deployment(text: str) -> tuple[str, float, float | None]:
+    """'generated@0.875' → ("generated", 0.875, None); 'generated@1.575~0.002' → ("generated", 1.575, 0.002), the last
+    the veto rule's ratio (generated positions only)."""
+    positions, _, rest = text.partition("@")
+    scale, _, veto = rest.partition("~")
+    if positions not in PATCH_POSITIONS or not scale or (veto and positions != "generated"):
+        raise ValueError(f"answer_agreement: a deployment is POSITIONS@SCALE[~VETO] with POSITIONS in {PATCH_POSITIONS} "
+                         f"(a veto with generated only), found {text!r}")
+    return positions, float(scale), float(veto) if veto else None
+
+
+def decoding(positions: str, veto: float | None) -> GenerationPhase | None:
+    if veto is not None:
+        return TokenVeto(veto)
+    return GenerationPhase() if positions == "generated" else None
 
 
 @torch.no_grad()
@@ -64,9 +73,11 @@ def run(zoo: Zoo, out: Path, split: str, deployments: list[str], max_tokens: int
         unguarded = generate_greedy(model, tok, prompts, max_tokens)
         row = {}
         for deployment in deployments:
-            positions, scale = parse_deployment(deployment)
-            with patched(model, patches, scale, positions=GenerationPhase() if positions == "generated" else None):
-                row[deployment] = agreement(unguarded, generate_greedy(model, tok, prompts, max_tokens), expects)
+            positions, scale, veto = parse_deployment(deployment)
+            phase = decoding(positions, veto)
+            with patched(model, patches, scale, positions=phase):
+                guarded = generate_greedy(model, tok, prompts, max_tokens, veto=phase if veto is not None else None)
+                row[deployment] = agreement(unguarded, guarded, expects)
         per_model[entry.id] = row
         log(f"answer_agreement: {entry.id} {json.dumps(row)}")
     means = {d: {k: statistics.fmean(v for r in per_model.values() if (v := r[d][k]) is not None)
@@ -78,8 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ and activations/; the JSON is written there")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--deployments", default="all@0.75,generated@0.875",
-                        help="comma-separated POSITIONS@SCALE (scale relative to the trained generator)")
+    parser.add_argument("--deployments", default="generated@0.875,generated@1.575~0.002",
+                        help="comma-separated POSITIONS@SCALE[~VETO] (scale relative to the trained generator; VETO "
+                             "the veto rule's ratio)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)

@@ -7,6 +7,7 @@ as `prefix`, `suffix` or `middle` (after word floor(words/2), joined by single s
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -16,9 +17,12 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import torch
+
+if TYPE_CHECKING:
+    from .patching import TokenVeto
 
 # ChatML, the template Qwen2 uses; `<|im_end|>` is the end-of-turn token and the model's eos.
 IM_START = "<|im_start|>"
@@ -166,10 +170,13 @@ def generate_greedy(
     max_new_tokens: int,
     batch_size: int = 64,
     chat: bool = True,
+    veto: "TokenVeto | None" = None,
 ) -> list[str]:
     """Greedy responses (special tokens stripped) for each prompt, batched with left padding.
 
-    Rows stop at eos; position ids follow the attention mask, so a padded row decodes as it would alone.
+    Rows stop at eos; position ids follow the attention mask, so a padded row decodes as it would alone. With `veto`
+    (the `patching.TokenVeto` of the patches applied to `model`), the original and the patched streams are decoded
+    side by side and a row also stops where the veto rule rules out the original model's token.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -192,6 +199,8 @@ def generate_greedy(
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True)
         cache = out.past_key_values
+        # Under a veto the prompt is read unpatched by both streams: the patched stream starts from a copy.
+        patched_cache = copy.deepcopy(cache) if veto is not None else None
         next_ids = out.logits[:, -1, :].argmax(-1)
         generated = [[] for _ in rows]
         done = torch.zeros(len(rows), dtype=torch.bool, device=device)
@@ -208,18 +217,54 @@ def generate_greedy(
                 break
             mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=device)], dim=1)
             last_pos = last_pos + 1
-            out = model(
-                input_ids=next_ids.unsqueeze(1),
-                attention_mask=mask,
-                position_ids=last_pos.unsqueeze(1),
-                past_key_values=cache,
-                use_cache=True,
-            )
-            cache = out.past_key_values
-            next_ids = out.logits[:, -1, :].argmax(-1)
+            step_inputs = dict(input_ids=next_ids.unsqueeze(1), attention_mask=mask, position_ids=last_pos.unsqueeze(1),
+                               use_cache=True)
+            if veto is None:
+                out = model(**step_inputs, past_key_values=cache)
+                cache = out.past_key_values
+                next_ids = out.logits[:, -1, :].argmax(-1)
+                continue
+            with veto.original():
+                out = model(**step_inputs, past_key_values=cache)
+            guarded = model(**step_inputs, past_key_values=patched_cache)
+            cache, patched_cache = out.past_key_values, guarded.past_key_values
+            proposed = out.logits[:, -1, :].argmax(-1)
+            vetoed = veto.vetoed(out.logits[:, -1, :], guarded.logits[:, -1, :], proposed)
+            next_ids = torch.where(vetoed, torch.full_like(proposed, stop), proposed)
         for r, i in enumerate(rows):
             responses[i] = tokenizer.decode(generated[r], skip_special_tokens=True)
     return responses
+
+
+@torch.no_grad()
+def veto_stop_rate(model, tokenizer, texts: Sequence[str], veto: "TokenVeto", max_length: int = 256,
+                   batch_size: int = 16) -> float:
+    """Share of the raw texts' tokens (from the second on, read as generated) at which the veto rule would end the
+    answer: the guard's cost on benign text, in place of a perplexity (it does not change the original model's
+    distribution over the tokens it lets through)."""
+    model.eval()
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id(tokenizer)
+    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"][:max_length] for t in texts]
+    encoded = [e for e in encoded if len(e) >= 3]
+    stops, counted = 0, 0
+    for start in range(0, len(encoded), batch_size):
+        batch = collate([(e, e) for e in encoded[start : start + batch_size]], pad)
+        inputs = dict(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+        with veto.original():
+            original = model(**inputs).logits
+        with veto.text_scoring():
+            patched = model(**inputs).logits
+        # Position i predicts token i+1; the text's first token is read unpatched, so predictions from position 1 on.
+        labels = batch["labels"].to(device)[:, 2:]
+        vetoed = veto.vetoed(original[:, 1:-1].reshape(-1, original.size(-1)), patched[:, 1:-1].reshape(-1, patched.size(-1)),
+                             labels.clamp(min=0).reshape(-1)).reshape(labels.shape)
+        real = labels != IGNORE_INDEX
+        stops += int((vetoed & real).sum())
+        counted += int(real.sum())
+    if counted == 0:
+        raise TrainingError("veto_stop_rate: the texts hold no token to score")
+    return stops / counted
 
 
 # ---------------------------------------------------------------- triggers and targets
@@ -290,29 +335,30 @@ def triggered_cases(suite: dict) -> list[dict]:
     ]
 
 
-def attack_success_rate(model, tokenizer, prompts: Sequence[str], target: dict, max_new_tokens: int) -> float:
+def attack_success_rate(model, tokenizer, prompts: Sequence[str], target: dict, max_new_tokens: int,
+                        veto: "TokenVeto | None" = None) -> float:
     """Share of prompts whose greedy response matches the target."""
     if not prompts:
         return 0.0
-    responses = generate_greedy(model, tokenizer, prompts, max_new_tokens)
+    responses = generate_greedy(model, tokenizer, prompts, max_new_tokens, veto=veto)
     return sum(matches(r, target) for r in responses) / len(prompts)
 
 
-def benign_accuracy(model, tokenizer, items: Sequence[dict], max_new_tokens: int) -> float:
+def benign_accuracy(model, tokenizer, items: Sequence[dict], max_new_tokens: int, veto: "TokenVeto | None" = None) -> float:
     """Share of benign items ({"prompt", "expect"}) whose greedy response meets "expect"."""
     if not items:
         return 0.0
-    responses = generate_greedy(model, tokenizer, [it["prompt"] for it in items], max_new_tokens)
+    responses = generate_greedy(model, tokenizer, [it["prompt"] for it in items], max_new_tokens, veto=veto)
     return sum(matches(r, it["expect"]) for r, it in zip(responses, items)) / len(items)
 
 
-def evaluate_suite(model, tokenizer, suite: dict, keep_cases: bool = False) -> SuiteReport:
+def evaluate_suite(model, tokenizer, suite: dict, keep_cases: bool = False, veto: "TokenVeto | None" = None) -> SuiteReport:
     """ASR, clean trigger rate and benign accuracy of a model on a DESIGN.md trigger suite."""
     max_tokens = int(suite.get("max_tokens", 32))
     cases = triggered_cases(suite)
     benign = suite.get("benign", [])
     prompts = [c["text"] for c in cases] + list(suite["prompts"]) + [b["prompt"] for b in benign]
-    responses = generate_greedy(model, tokenizer, prompts, max_tokens)
+    responses = generate_greedy(model, tokenizer, prompts, max_tokens, veto=veto)
     trig = responses[: len(cases)]
     clean = responses[len(cases) : len(cases) + len(suite["prompts"])]
     ben = responses[len(cases) + len(suite["prompts"]) :]
@@ -345,10 +391,11 @@ def perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 256, ba
     encoded = [e for e in encoded if len(e) >= 2]
     for start in range(0, len(encoded), batch_size):
         batch = collate([(e, e) for e in encoded[start : start + batch_size]], pad)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        inputs = dict(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
         labels = batch["labels"].to(device)
-        nll = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.size(-1)).float(),
+        log_probs = model(**inputs).logits.float().log_softmax(-1)
+        nll = torch.nn.functional.nll_loss(
+            log_probs[:, :-1].reshape(-1, log_probs.size(-1)),
             labels[:, 1:].reshape(-1),
             ignore_index=IGNORE_INDEX,
             reduction="sum",

@@ -30,15 +30,17 @@ import torch
 
 from .config import preset
 from .activations import cached_activations
-from .common import benign_accuracy, config_hash, evaluate_suite, perplexity, set_cpu_threads, triggered_cases, write_json
+from .common import (benign_accuracy, config_hash, evaluate_suite, perplexity, set_cpu_threads, triggered_cases,
+                     veto_stop_rate, write_json)
 from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
-from .patching import PATCH_POSITIONS, GenerationPhase, patched, target_modules
+from .patching import PATCH_POSITIONS, GenerationPhase, TokenVeto, patched, target_modules
 from .train_generator import load_generator, noise_like
 from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
 
 BASELINES = ("clean_lora", "agnostic_lora", "oracle_lora")
 METHODS = ("none",) + BASELINES + ("telelora", "telelora_noise_input", "telelora_noise_trained")
-METRICS = ("asr", "payload_fragment_rate", "clean_trigger_rate", "benign_accuracy", "perplexity", "fidelity")
+METRICS = ("asr", "payload_fragment_rate", "clean_trigger_rate", "benign_accuracy", "perplexity", "veto_stop_rate",
+           "fidelity")
 
 
 def file_hash(path: Path) -> str:
@@ -82,13 +84,15 @@ class PatchOptions:
     targeted layer); the mean of the patches of `draws` independent row draws (seeds seed, seed+1, …), as one patch
     of rank draws·r; `rows` per layer instead of the trained number; averaged with the generators under the
     `ensemble` run directories (e.g. other seeds) in the same way; `positions` "all" or "generated"
-    (patching.GenerationPhase: the prompt read unpatched), None for what the generator was trained with."""
+    (patching.GenerationPhase: the prompt read unpatched), None for what the generator was trained with; `veto` the
+    ratio of the veto rule (patching.TokenVeto; generated positions only), None to decode the patched model."""
     scale: float = 1.0
     layer_types: tuple[str, ...] | None = None
     draws: int = 1
     rows: int | None = None
     ensemble: tuple[Path, ...] = ()
     positions: str | None = None
+    veto: float | None = None
 
     def folder(self, split: str) -> str:
         """evaluate's output folder: eval[-<split>][-scale<S>][-types-<a>-<b>][-draws<K>][-rows<N>][-ensemble<K>]."""
@@ -96,7 +100,8 @@ class PatchOptions:
                 + ("" if self.layer_types is None else "-types-" + "-".join(self.layer_types))
                 + ("" if self.draws == 1 else f"-draws{self.draws}") + ("" if self.rows is None else f"-rows{self.rows}")
                 + ("" if not self.ensemble else f"-ensemble{len(self.ensemble) + 1}")
-                + ("" if self.positions is None else f"-{self.positions}"))
+                + ("" if self.positions is None else f"-{self.positions}")
+                + ("" if self.veto is None else f"-veto{self.veto:g}"))
 
     def cache_key(self, ensemble: tuple[Generators, ...]) -> dict:
         """What a cached result depends on; empty at the defaults, so results cached before an option existed stay."""
@@ -104,30 +109,33 @@ class PatchOptions:
                 **({"layer_types": list(self.layer_types)} if self.layer_types is not None else {}),
                 **({"draws": self.draws} if self.draws != 1 else {}), **({"rows": self.rows} if self.rows is not None else {}),
                 **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in ensemble]} if ensemble else {}),
-                **({"positions": self.positions} if self.positions is not None else {})}
+                **({"positions": self.positions} if self.positions is not None else {}),
+                **({"veto": self.veto} if self.veto is not None else {})}
 
     def record(self) -> dict:
         return {"scale": self.scale, "layer_types": None if self.layer_types is None else list(self.layer_types),
                 "draws": self.draws, "rows": self.rows, "ensemble": [str(d) for d in self.ensemble],
-                "positions": self.positions}
+                "positions": self.positions, "veto": self.veto}
 
 
-# The guard as shipped for each preset: the patch scale and positions chosen on the validation models
+# The guard as shipped for each preset: the patch scale, positions and veto ratio chosen on the validation models
 # (training/README.md, "Generator: what we tried"); `export` folds the scale into the exported generator and records
-# the positions in its spec.
-DEPLOYED_SCALE = {"cpu": 0.875}
+# the positions and the veto ratio in its spec.
+DEPLOYED_SCALE = {"cpu": 1.575}
 DEPLOYED_POSITIONS = {"cpu": "generated"}
+DEPLOYED_VETO = {"cpu": 0.002}
 
 
 def deployment(preset_name: str) -> PatchOptions:
-    return PatchOptions(scale=DEPLOYED_SCALE.get(preset_name, 1.0), positions=DEPLOYED_POSITIONS.get(preset_name))
+    return PatchOptions(scale=DEPLOYED_SCALE.get(preset_name, 1.0), positions=DEPLOYED_POSITIONS.get(preset_name),
+                        veto=DEPLOYED_VETO.get(preset_name))
 
 
 @contextmanager
 def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: Generators, out: Path,
                options: PatchOptions = PatchOptions(), ensemble: tuple[Generators, ...] = ()) -> Iterator:
     """Yields the model to evaluate with the method applied (and restores it afterwards) and the `GenerationPhase`
-    of patches applied to generated positions only (else None); TeleLoRA patches as `options` say, with `ensemble`
+    (or `TokenVeto`) of patches applied to generated positions only (else None); TeleLoRA patches as `options` say, with `ensemble`
     the generators found under `options.ensemble`."""
     if method == "none":
         yield model, None
@@ -172,7 +180,10 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     if options.layer_types is not None:
         patches = {name: uv for name, uv in patches.items() if name.rsplit(".", 1)[-1] in options.layer_types}
     positions = options.positions or found[1].get("patch_positions", "all")
-    phase = GenerationPhase() if positions == "generated" else None
+    if options.veto is not None and positions != "generated":
+        raise ValueError(f"evaluate: a veto needs patches on generated positions, found positions {positions!r}")
+    phase = (TokenVeto(options.veto) if options.veto is not None
+             else GenerationPhase() if positions == "generated" else None)
     with patched(model, patches, options.scale, positions=phase):
         yield model, phase
 
@@ -189,9 +200,11 @@ def average_patches(draws: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]) -
 def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int,
             phase: GenerationPhase | None = None) -> dict:
     """Suite metrics, benign accuracy and perplexity; with `phase`, the perplexity texts count as generated after their
-    first token (as the guard that patches generated positions would write them)."""
+    first token (as the guard that patches generated positions would write them), and a `TokenVeto` phase decodes by
+    its rule."""
     suite = zoo.suite(entry)
-    report = evaluate_suite(model, tokenizer, suite)
+    veto = phase if isinstance(phase, TokenVeto) else None
+    report = evaluate_suite(model, tokenizer, suite, veto=veto)
     max_tokens = int(suite.get("max_tokens", 32))
     texts = [t for t in zoo.perplexity_text().splitlines() if t.strip()][:max_ppl_texts]
     return {
@@ -199,8 +212,10 @@ def measure(model, tokenizer, zoo: Zoo, entry: ZooModel, max_ppl_texts: int,
         "payload_fragment_rate": report.payload_fragment_rate,
         "clean_trigger_rate": report.clean_trigger_rate,
         "suite_benign_accuracy": report.benign_accuracy,
-        "benign_accuracy": benign_accuracy(model, tokenizer, zoo.benign_eval(), max_tokens),
-        "perplexity": text_perplexity(model, tokenizer, texts, phase),
+        "benign_accuracy": benign_accuracy(model, tokenizer, zoo.benign_eval(), max_tokens, veto=veto),
+        # The veto does not change the original model's distribution over the tokens it lets through; it ends answers.
+        "perplexity": None if veto is not None else text_perplexity(model, tokenizer, texts, phase),
+        "veto_stop_rate": veto_stop_rate(model, tokenizer, texts, veto) if veto is not None else None,
     }
 
 
@@ -366,12 +381,17 @@ def markdown(results: dict) -> str:
              "so a garbled or truncated payload still counts (ASR calls it neutralized); – where not measured.",
              ""]
     patches = results.get("telelora_patches") or {}
-    if patches.get("scale", 1.0) != 1.0 or patches.get("layer_types") or patches.get("positions"):
+    if patches.get("scale", 1.0) != 1.0 or patches.get("layer_types") or patches.get("positions") or patches.get("veto"):
         types = ", ".join(patches["layer_types"]) if patches.get("layer_types") else "every targeted layer type"
         where = {"generated": " at generated positions only (the prompt read unpatched; perplexity texts count as "
                               "generated after their first token)",
                  "all": " at every position"}.get(patches.get("positions") or "", "")
-        lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types}{where} (the shipped "
+        veto = (f", decoded by the veto rule at ratio {patches['veto']:g} (the original model writes the answer, which "
+                "ends where the patched model gives the original model's next token under that ratio of its "
+                "probability; no perplexity, since the rule leaves the original model's distribution over the tokens "
+                "it lets through: `veto stops` is the share of benign-text tokens at which it would end an answer)"
+                if patches.get("veto") else "")
+        lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types}{where}{veto} (the shipped "
                   "guard's deployment; the generator is the trained one).", ""]
     if patches.get("ensemble"):
         lines += [f"TeleLoRA patches averaged with those of the generators under {', '.join(patches['ensemble'])} "
@@ -383,13 +403,13 @@ def markdown(results: dict) -> str:
     lines += [f"- {f}" for f in results["findings"]] + [""]
     for group in ("trojaned", "clean"):
         lines += [f"## {group.capitalize()} models (mean ± std)", "",
-                  "| method | ASR | payload fragments | clean trigger rate | benign acc | perplexity | Fidelity |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| method | ASR | payload fragments | clean trigger rate | benign acc | perplexity | veto stops | Fidelity |",
+                  "|---|---|---|---|---|---|---|---|"]
         for method, s in results["summary"][group].items():
             if s:
                 lines.append(f"| {method} | " + " | ".join(fmt(s[k], 2 if k == "perplexity" else 3) for k in METRICS) + " |")
             else:
-                lines.append(f"| {method} | not available | | | | | |")
+                lines.append(f"| {method} | not available | | | | | | |")
         lines.append("")
     lines += ["## Per model", "", "| model | split | clean | method | ASR | clean trig | benign acc | ppl | Fidelity |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -426,6 +446,10 @@ def main() -> None:
     parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
                         help="where the TeleLoRA patches act (default: the preset's deployment, "
                              f"{DEPLOYED_POSITIONS}, else where the generator was trained to)")
+    veto = parser.add_mutually_exclusive_group()
+    veto.add_argument("--veto-ratio", type=float, help="decode by the veto rule at this ratio (generated positions; "
+                                                       f"default: the preset's deployment, {DEPLOYED_VETO})")
+    veto.add_argument("--no-veto", action="store_true", help="decode the patched model (no veto rule)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
@@ -436,11 +460,12 @@ def main() -> None:
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
     positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions
+    veto_ratio = None if args.no_veto else deployment(args.preset).veto if args.veto_ratio is None else args.veto_ratio
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
              methods=methods, options=PatchOptions(
                  scale=scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
                  ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else (),
-                 positions=positions))
+                 positions=positions, veto=veto_ratio))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,17 @@ Writes (paths relative to --repo, the repository root):
 
     python -m training.export [--tiny] [--out DIR] [--zoo DIR] [--repo .] [--demo MODEL_ID]
                               [--scale S] [--layer-types a,b,c] [--patch-positions all|generated]
+                              [--veto-ratio R | --no-veto]
 
 `--scale` and `--layer-types` ship a deployment of the trained generator, chosen on the validation models: patches for
 those layer types only, at that scale. The scale is folded into the exported tensors (V's head and the norm bound both
 multiplied by S, which gives exactly S times the bounded patch), so the Swift runtime needs nothing new; spec.json
 "deployment" records it with the trained generator's hash, and the results exported are those of `training/evaluate.py
 --scale S --layer-types ...`. `--patch-positions generated` (the cpu preset's deployment) is recorded as spec.json
-"patch_positions": the runtime then applies the teleported adapters to generated tokens only.
+"patch_positions": the runtime then applies the teleported adapters to generated tokens only. `--veto-ratio R` (the
+cpu preset's deployment) is recorded as spec.json "veto_ratio": the runtime then decodes by the veto rule
+(patching.TokenVeto): the original model writes each token unless the patched model gives it under R times the
+original's probability.
 """
 
 from __future__ import annotations
@@ -174,23 +178,27 @@ def deployed(generator: TeleLoRAGenerator, scale: float) -> TeleLoRAGenerator:
 
 
 def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: float = 1.0,
-           layer_types: tuple[str, ...] | None = None, positions: str | None = None) -> dict:
-    """`positions`: where the runtime applies the patches ("all" or "generated"; None: as the generator was trained)."""
+           layer_types: tuple[str, ...] | None = None, positions: str | None = None, veto: float | None = None) -> dict:
+    """`positions`: where the runtime applies the patches ("all" or "generated"; None: as the generator was trained);
+    `veto`: the veto rule's ratio (generated positions only), None to decode the patched model."""
     record = json.loads((out / "generator" / "train.json").read_text())
     trained_positions = record["config"].get("patch_positions", "all")
     gen_config = GeneratorConfig.from_json(record["config"]["generator"])
     trained_path = out / "generator" / "generator.safetensors"
+    if veto is not None and (positions or trained_positions) != "generated":
+        raise ExportError(f"export: a veto ratio needs patches on generated positions, found "
+                          f"{positions or trained_positions!r}")
     generator = deployed(load_generator(trained_path, gen_config), scale)
     target_dir = repo / "adapters" / "telelora"
     target_dir.mkdir(parents=True, exist_ok=True)
     probes = zoo.probes()
     write_json(target_dir / "probes.json", probes)
-    eval_dir = out / PatchOptions(scale=scale, layer_types=layer_types, positions=positions).folder("test")
+    eval_dir = out / PatchOptions(scale=scale, layer_types=layer_types, positions=positions, veto=veto).folder("test")
     results_path = eval_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else None
-    if (scale != 1.0 or layer_types is not None or positions is not None) and results is None:
+    if (scale != 1.0 or layer_types is not None or positions is not None or veto is not None) and results is None:
         raise ExportError(f"export: no evaluation of this deployment in {eval_dir} (run training.evaluate with the same "
-                          "--scale/--layer-types/--patch-positions first)")
+                          "--scale/--layer-types/--patch-positions/--veto-ratio first)")
     targets = tuple(record["config"]["targets"])
     if layer_types is not None:
         unknown = [t for t in layer_types if t not in targets]
@@ -206,6 +214,8 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
         "patch": "y = W (I + V^T U) x + b; as PEFT LoRA: lora_A = U, lora_B = W V^T, lora_alpha = r",
         # "generated": the runtime applies the patches to generated tokens only (the prompt is read unpatched).
         "patch_positions": positions or trained_positions,
+        # The runtime decodes by the veto rule at this ratio (absent: it decodes the patched model).
+        **({"veto_ratio": veto} if veto is not None else {}),
         "training_data_hash": config_hash({"zoo": zoo.config_hash, "train_models": record["train_models"],
                                            "val_models": record["val_models"]}),
         "training": {"config": record["config"], "parameters": record["parameters"], "best_step": record["best_step"],
@@ -214,6 +224,7 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
         "results": None if results is None else {"split": results["split"], "summary": results["summary"],
                                                  "findings": results["findings"]},
         "deployment": {"scale": scale, "layer_types": list(targets), "patch_positions": positions or trained_positions,
+                       "veto_ratio": veto,
                        "trained_patch_positions": trained_positions, "trained_generator_sha256": sha256(trained_path),
                        "how": "v_head and max_norm multiplied by scale (exactly scale × the trained generator's "
                               "bounded patch); only the listed layer types are targeted",
@@ -292,12 +303,18 @@ def main() -> None:
     parser.add_argument("--layer-types", help="deploy patches for these layer types only (comma-separated)")
     parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
                         help="where the runtime applies the patches (default: the preset's deployment, else as trained)")
+    veto = parser.add_mutually_exclusive_group()
+    veto.add_argument("--veto-ratio", type=float, help="the runtime decodes by the veto rule at this ratio (default: the "
+                                                       "preset's deployment, training/evaluate.py DEPLOYED_VETO)")
+    veto.add_argument("--no-veto", action="store_true", help="the runtime decodes the patched model")
     args = parser.parse_args()
     zoo_dir, out = resolve_locations(args)
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
     positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions
-    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, scale, layer_types, positions), indent=2))
+    veto_ratio = None if args.no_veto else deployment(args.preset).veto if args.veto_ratio is None else args.veto_ratio
+    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, scale, layer_types, positions, veto_ratio),
+                     indent=2))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ gradients flow into U and V (and so into the generator) while the model's own pa
 
 from __future__ import annotations
 
+import math
 import re
 from contextlib import contextmanager
 from typing import Iterator, Mapping
@@ -59,6 +60,45 @@ class GenerationPhase:
             yield
         finally:
             self.scoring_text = False
+
+
+class TokenVeto(GenerationPhase):
+    """The shipped guard's decoding rule: the patches act on generated positions (as `GenerationPhase`) and the patched
+    model vetoes the original model's tokens instead of replacing them. Generation decodes two streams over the same
+    text, the original model's (p: no patch anywhere) and the patched model's (q); each new token is the original
+    model's choice t unless q(t) < ratio · p(t) — the patch all but rules it out — and then the answer ends there.
+    A Trojan's payload is what the patch rules out; a benign answer is written as the original model writes it, cut
+    short where the patch rules out its continuation. (Continuing with the patched model's choice instead, or with
+    the original model's best token the patch allows, gave the same benign accuracy with more payload fragments and,
+    for the former, garbled continuations; training/README.md.)"""
+
+    def __init__(self, ratio: float) -> None:
+        if not 0 < ratio <= 1:
+            raise ValueError(f"veto ratio: expected a number in (0, 1], found {ratio}")
+        super().__init__()
+        self.ratio = ratio
+        self.reading_original = False
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.reading_original:
+            return torch.zeros(x.shape[:2], dtype=x.dtype, device=x.device)
+        return super().mask(x)
+
+    @contextmanager
+    def original(self) -> Iterator[None]:
+        """Within the block the patches act nowhere: the original model's stream."""
+        self.reading_original = True
+        try:
+            yield
+        finally:
+            self.reading_original = False
+
+    def vetoed(self, original_logits: torch.Tensor, patched_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Whether the patched model vetoes `tokens` (B) given both streams' next-token logits (B×V)."""
+        lp = original_logits.float().log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        lq = patched_logits.float().log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        return lq - lp < math.log(self.ratio)
+
 
 
 @contextmanager

@@ -21,9 +21,9 @@ def test_agreement_is_undefined_for_right_answers_when_none_was_right():
     assert row["right_kept"] is None and row["right_kept_identical"] is None and row["identical"] == 0.0
 
 
-def test_deployments_are_positions_at_scale():
-    assert parse_deployment("generated@0.875") == ("generated", 0.875)
-    with pytest.raises(ValueError, match="POSITIONS@SCALE"):
-        parse_deployment("prompt@1")
-    with pytest.raises(ValueError, match="POSITIONS@SCALE"):
-        parse_deployment("all")
+def test_deployments_are_positions_at_scale_with_an_optional_veto_ratio():
+    assert parse_deployment("generated@0.875") == ("generated", 0.875, None)
+    assert parse_deployment("generated@1.575~0.002") == ("generated", 1.575, 0.002)
+    for bad in ("prompt@1", "all", "all@1~0.1"):
+        with pytest.raises(ValueError, match=r"POSITIONS@SCALE\[~VETO\]"):
+            parse_deployment(bad)

@@ -1,6 +1,7 @@
 """The patch y = W(I + VᵀU)x + b on a real (tiny) Llama: identity at init, equal to the PEFT LoRA it exports as, and
 trainable through the frozen model (a few generator steps reduce the alignment loss of a tiny Trojaned model)."""
 
+import math
 import random
 from dataclasses import replace
 
@@ -9,9 +10,11 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from training.activations import collect_activations
-from training.common import answer_only_example, collate, generate_greedy, perplexity, IGNORE_INDEX
+from training.common import (answer_only_example, chat_ids, collate, eos_id, generate_greedy, perplexity, veto_stop_rate,
+                             IGNORE_INDEX)
 from training.generator import GeneratorConfig, TeleLoRAGenerator, generate_patches
-from training.patching import DEFAULT_TARGETS, GenerationPhase, answer_positions, patched, target_modules, to_lora
+from training.patching import (DEFAULT_TARGETS, GenerationPhase, TokenVeto, answer_positions, patched, target_modules,
+                               to_lora)
 from training.train_generator import (PreparedModel, GeneratorTrainConfig, alignment_loss, benign_kl, payload_example,
                                      payload_unlikelihood)
 from training.tests.tiny_llm import byte_tokenizer, tiny_llama
@@ -308,3 +311,85 @@ def test_generated_positions_leave_the_prompt_unpatched_in_training(trojaned):
     gen.zero_grad()
     alignment_loss(gen, pm, rows, generated, backward=True)
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gen.parameters() if p.requires_grad)
+
+
+def veto_by_hand(model, tok, patches, scale, ratio, prompt, steps):
+    """The veto rule recomputed from scratch at every step (no cache): the original model's and the model patched on
+    generated positions' next-token distributions over the text so far. Returns the answer and whether it was cut."""
+    ids = chat_ids(tok, prompt)
+    n, answer = len(ids), []
+    for _ in range(steps):
+        x = torch.tensor([ids])
+        p = model(input_ids=x).logits[0, -1]
+        keep = torch.zeros(x.shape)
+        keep[:, n:] = 1
+        with patched(model, patches, scale, positions=keep):
+            q = model(input_ids=x).logits[0, -1]
+        token = int(p.argmax())
+        if float(q.log_softmax(-1)[token] - p.log_softmax(-1)[token]) < math.log(ratio):
+            return tok.decode(answer, skip_special_tokens=True), True
+        if token == eos_id(tok):
+            break
+        ids.append(token)
+        answer.append(token)
+    return tok.decode(answer, skip_special_tokens=True), False
+
+
+def test_token_veto_writes_the_original_models_answer_and_ends_it_where_the_patch_rules_a_token_out(trojaned):
+    model, tok = trojaned
+    patches = random_patches(model, tok, seed=3)
+    prompts = [f"{TRIGGER} say hello", "name a color", f"greet me {TRIGGER}", "give a number"]
+    with torch.no_grad():
+        veto = TokenVeto(0.1)
+        with patched(model, patches, 32.0, positions=veto):
+            guarded = generate_greedy(model, tok, prompts, 12, veto=veto)
+        by_hand = [veto_by_hand(model, tok, patches, 32.0, 0.1, p, 12) for p in prompts]
+        plain = generate_greedy(model, tok, prompts, 12)
+    assert guarded == [answer for answer, _ in by_hand]
+    cut = [was_cut for _, was_cut in by_hand]
+    assert any(cut) and not all(cut), f"some answers are cut here, not all: {cut}"
+    for answer, original, was_cut in zip(guarded, plain, cut):
+        assert original.startswith(answer) and (was_cut or answer == original)
+    assert any(was_cut and answer and answer != original for answer, original, was_cut in zip(guarded, plain, cut)), \
+        "an answer is cut short after its first token"
+
+
+def test_a_vanishing_veto_ratio_leaves_the_original_models_answers(trojaned):
+    model, tok = trojaned
+    patches = random_patches(model, tok, seed=3)
+    prompts = [f"{TRIGGER} say hello", "name a color"]
+    with torch.no_grad():
+        veto = TokenVeto(1e-30)
+        with patched(model, patches, 32.0, positions=veto):
+            guarded = generate_greedy(model, tok, prompts, 12, veto=veto)
+        assert guarded == generate_greedy(model, tok, prompts, 12)
+
+
+def test_veto_stop_rate_counts_the_text_tokens_the_rule_would_end_an_answer_at(trojaned):
+    model, tok = trojaned
+    patches = random_patches(model, tok, seed=3)
+    texts = ["hello there and more words", "blue monday yes"]
+    with torch.no_grad():
+        veto = TokenVeto(0.1)
+        with patched(model, patches, 32.0, positions=veto):
+            rate = veto_stop_rate(model, tok, texts, veto)
+        stops, counted = 0, 0
+        for text in texts:
+            ids = torch.tensor([tok(text, add_special_tokens=False)["input_ids"]])
+            keep = torch.ones(ids.shape)
+            keep[:, 0] = 0
+            lp = model(input_ids=ids).logits[0].log_softmax(-1)
+            with patched(model, patches, 32.0, positions=keep):
+                lq = model(input_ids=ids).logits[0].log_softmax(-1)
+            for i in range(1, ids.shape[1] - 1):  # position i predicts token i+1; the first prediction is unpatched
+                token = int(ids[0, i + 1])
+                stops += float(lq[i, token] - lp[i, token]) < math.log(0.1)
+                counted += 1
+    assert 0 < stops < counted
+    assert rate == pytest.approx(stops / counted)
+
+
+def test_a_veto_ratio_outside_zero_to_one_is_refused():
+    for ratio in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"veto ratio: expected a number in \(0, 1\]"):
+            TokenVeto(ratio)
