@@ -450,3 +450,90 @@ void tg_exchangeable_pair_row(const float *x, size_t width, size_t c, const floa
 #endif
     pair_row_scalar(x, width, c, t1_first, term_first, constant_first, t1_last, term_last, constant_last, sum, maximum);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// A few input rows times one weight matrix, each weight row read once for all of them. Decoding is bound by reading
+// the weights: a decode step of two sequences side by side (the guard's original and patched streams) through
+// OpenBLAS's sgemm with M = 2 packs the weights first and ran slower than two matrix-vector products; here the two
+// rows cost about one.
+
+static void rows_times_weight_scalar(const float *x, size_t rows, const float *w, size_t in, size_t first, size_t last,
+                                     float *y, size_t out) {
+    for (size_t o = first; o < last; o++) {
+        const float *wo = w + o * in;
+        for (size_t r = 0; r < rows; r++) {
+            const float *xr = x + r * in;
+            float sum = 0;
+            for (size_t i = 0; i < in; i++) sum += wo[i] * xr[i];
+            y[r * out + o] = sum;
+        }
+    }
+}
+
+#ifdef TG_X86
+__attribute__((target("avx2,fma"))) static inline float avx2_hsum(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+__attribute__((target("avx2,fma"))) static void rows_times_weight_avx2(const float *x, size_t rows, const float *w,
+                                                                       size_t in, size_t first, size_t last, float *y,
+                                                                       size_t out) {
+    const size_t whole = in & ~(size_t)7;
+    for (size_t o = first; o < last; o++) {
+        const float *wo = w + o * in;
+        __m256 acc[TG_MAX_SIDE_BY_SIDE];
+        for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
+        for (size_t i = 0; i < whole; i += 8) {
+            const __m256 wv = _mm256_loadu_ps(wo + i);
+            for (size_t r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * in + i), acc[r]);
+        }
+        for (size_t r = 0; r < rows; r++) {
+            float sum = avx2_hsum(acc[r]);
+            for (size_t i = whole; i < in; i++) sum += wo[i] * x[r * in + i];
+            y[r * out + o] = sum;
+        }
+    }
+}
+#endif
+
+#ifdef TG_X86
+// Two rows (the guard's two streams), written out so that the eight accumulators stay in registers: two chains per
+// row over alternate 8-float blocks, so the loop waits on memory rather than on FMA latency.
+__attribute__((target("avx2,fma"))) static void two_rows_times_weight_avx2(const float *x, const float *w, size_t in,
+                                                                           size_t first, size_t last, float *y,
+                                                                           size_t out) {
+    const float *x0 = x, *x1 = x + in;
+    const size_t blocks = in & ~(size_t)15;
+    for (size_t o = first; o < last; o++) {
+        const float *wo = w + o * in;
+        __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+        size_t i = 0;
+        for (; i < blocks; i += 16) {
+            const __m256 wa = _mm256_loadu_ps(wo + i), wb = _mm256_loadu_ps(wo + i + 8);
+            a0 = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x0 + i), a0);
+            b0 = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x0 + i + 8), b0);
+            a1 = _mm256_fmadd_ps(wa, _mm256_loadu_ps(x1 + i), a1);
+            b1 = _mm256_fmadd_ps(wb, _mm256_loadu_ps(x1 + i + 8), b1);
+        }
+        float s0 = avx2_hsum(_mm256_add_ps(a0, b0)), s1 = avx2_hsum(_mm256_add_ps(a1, b1));
+        for (; i < in; i++) {
+            s0 += wo[i] * x0[i];
+            s1 += wo[i] * x1[i];
+        }
+        y[o] = s0;
+        y[out + o] = s1;
+    }
+}
+#endif
+
+void tg_rows_times_weight(const float *x, size_t rows, const float *w, size_t in, size_t first, size_t last, float *y,
+                          size_t out) {
+    if (rows == 0 || rows > TG_MAX_SIDE_BY_SIDE) return;
+#ifdef TG_X86
+    if (vector_path() >= 1 && rows == 2) { two_rows_times_weight_avx2(x, w, in, first, last, y, out); return; }
+    if (vector_path() >= 1) { rows_times_weight_avx2(x, rows, w, in, first, last, y, out); return; }
+#endif
+    rows_times_weight_scalar(x, rows, w, in, first, last, y, out);
+}

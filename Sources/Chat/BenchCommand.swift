@@ -54,15 +54,26 @@ struct BenchCommand: ParsableCommand {
             modelGuard = made
         }
         let cache = model.makeCache(capacity: promptTokens + genTokens)
-        /// Seconds of one prefill and one decode of `genTokens`.
+        let patchedCache = model.makeCache(capacity: promptTokens + genTokens)
+        /// Seconds of one prefill and one decode of `genTokens`. Under a guard with a `TokenVeto` the decode runs the
+        /// original and the patched stream side by side, as generation does (without ending where the veto would).
         func timeOnce() throws -> (prefill: Double, decode: Double) {
             cache.reset()
             var start = Date()
             var logits = try model.forward(prompt, cache: cache)
             let prefill = Date().timeIntervalSince(start)
             start = Date()
-            for _ in 0..<genTokens {
-                logits = try model.forward([Sampler.argmax(logits)], cache: cache, phase: .generated)
+            if model.tokenVeto != nil {
+                patchedCache.copy(from: cache)
+                for _ in 0..<genTokens {
+                    let next = Sampler.argmax(logits)
+                    let both = try model.forward(sideBySide: [next, next], caches: [cache, patchedCache], generatedRows: 1..<2)
+                    logits = Array(both[..<model.vocabularySize])
+                }
+            } else {
+                for _ in 0..<genTokens {
+                    logits = try model.forward([Sampler.argmax(logits)], cache: cache, phase: .generated)
+                }
             }
             return (prefill, Date().timeIntervalSince(start))
         }
@@ -96,6 +107,7 @@ struct BenchCommand: ParsableCommand {
             report["guarded_prefill_tokens_per_second"] = Double(promptTokens) / guardedPrefill
             report["guarded_decode_tokens_per_second"] = Double(genTokens) / guardedDecode
             report["guarded_decode_ratio"] = bestDecode / guardedDecode
+            report["guarded_decoding"] = model.tokenVeto.map { "veto (ratio \($0.ratio)): original and patched streams side by side" } ?? "patched"
         }
         if json {
             try printJSON(report)

@@ -23,6 +23,15 @@ void tg_kernels_limit(int level);
 int tg_cpu_has_avx2_fma(void);
 int tg_cpu_has_avx512_skylakex(void);
 
+/// The most input rows `tg_rows_times_weight` takes.
+#define TG_MAX_SIDE_BY_SIDE 4
+
+/// `y[r·out + o] = Σ_i x[r·in + i]·w[o·in + i]` for input rows r < rows (1 ≤ rows ≤ TG_MAX_SIDE_BY_SIDE) and outputs
+/// o in [first, last) of a row-major weight w (out × in): each weight row is read once for all input rows (decoding a
+/// few sequences side by side). AVX2+FMA when the CPU has it, else scalar.
+void tg_rows_times_weight(const float *x, size_t rows, const float *w, size_t in, size_t first, size_t last, float *y,
+                          size_t out);
+
 #endif
 
 /// The TeleLoRA generator's two exchangeable layers fused with the pooling over N, one row n of X at a time, so

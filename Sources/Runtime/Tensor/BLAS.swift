@@ -1,4 +1,6 @@
+import CKernels
 import COpenBLAS
+import Dispatch
 
 /// Thin wrappers over the few BLAS routines the forward pass needs. Matrices are row-major.
 public enum BLAS {
@@ -11,15 +13,36 @@ public enum BLAS {
 
     /// `y[rows×out] = x[rows×in] · Wᵀ` (+ `beta·y`), with `W` stored as Hugging Face does: `[out, in]`.
     /// One row takes the matrix–vector path, which is what decoding spends its time in.
+    /// A few rows (sequences decoded side by side) read each weight row once for all of them (`tg_rows_times_weight`,
+    /// split over the thread pool's size): OpenBLAS's sgemm packs the weights first and was slower for them than one
+    /// matrix–vector product per row.
     @inline(__always)
     static func linear(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
                        into y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0) {
-        if rows == 1 {
+        if rows > 1 && rows <= Int(TG_MAX_SIDE_BY_SIDE) && alpha == 1 && beta == 0 {
+            sideBySide(x, rows: rows, weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
+        } else if rows == 1 {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), alpha,
                         weight, Int32(inFeatures), x, 1, beta, y, 1)
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures), alpha,
                         x, Int32(inFeatures), weight, Int32(inFeatures), beta, y, Int32(outFeatures))
+        }
+    }
+
+    private static func sideBySide(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, inFeatures: Int,
+                                   outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+        // Below ~256k weights a second thread costs more than it saves.
+        let parts = inFeatures * outFeatures < 1 << 18 ? 1 : min(threadCount, max(1, outFeatures / 64))
+        if parts == 1 {
+            tg_rows_times_weight(x, rows, weight, inFeatures, 0, outFeatures, y, outFeatures)
+            return
+        }
+        let x = UnsafeSendablePointer(x), weight = UnsafeSendablePointer(weight), y = UnsafeSendablePointer(UnsafePointer(y))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let first = outFeatures * part / parts, last = outFeatures * (part + 1) / parts
+            tg_rows_times_weight(x.pointer, rows, weight.pointer, inFeatures, first, last,
+                                 UnsafeMutablePointer(mutating: y.pointer), outFeatures)
         }
     }
 
@@ -38,4 +61,10 @@ public enum BLAS {
                      x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
         cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
+}
+
+/// A pointer handed to the workers of one `concurrentPerform`, each of which touches its own part of the memory.
+private struct UnsafeSendablePointer: @unchecked Sendable {
+    let pointer: UnsafePointer<Float>
+    init(_ pointer: UnsafePointer<Float>) { self.pointer = pointer }
 }
