@@ -59,43 +59,57 @@ final class ChatREPLTests: XCTestCase {
         XCTAssertGreaterThan(reused, 10, result.stderr)
     }
 
-    /// Under a guard scoped to generated tokens (the shipped one), the next turn reads the previous answer as prompt,
-    /// unpatched: the cache is reused up to the previous prompt only (without the guard, up to the answer too), and the
-    /// second answer equals the whole conversation's answer from scratch with the same guard.
+    /// Under a guard scoped to generated tokens, the next turn reads the previous answer as prompt, unpatched. The
+    /// shipped guard decodes by a veto, which leaves the original model's reading of the answer in the cache, so the
+    /// whole first turn is reused; without the veto only the first prompt is. Either way the second answer equals the
+    /// whole conversation's answer from scratch with the same guard.
     func testAScopedGuardReadsEarlierAnswersAsPrompt() throws {
         let repository = CommandRunner.fixtures.deletingLastPathComponent().deletingLastPathComponent()
         let demo = repository.appendingPathComponent("models/demo").path
-        let generator = repository.appendingPathComponent("adapters/telelora").path
-        let spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: generator + "/spec.json"))) as? [String: Any]
+        let shipped = repository.appendingPathComponent("adapters/telelora")
+        let spec = try JSONSerialization.jsonObject(with: Data(contentsOf: shipped.appendingPathComponent("spec.json"))) as? [String: Any]
         XCTAssertEqual(spec?["patch_positions"] as? String, "generated")
+        XCTAssertNotNil(spec?["veto_ratio"] as? Double, "the shipped guard decodes by a veto")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let withoutVeto = folder.appendingPathComponent("no-veto")
+        try FileManager.default.copyItem(at: shipped, to: withoutVeto)
+        var edited = try XCTUnwrap(spec)
+        edited.removeValue(forKey: "veto_ratio")
+        try JSONSerialization.data(withJSONObject: edited).write(to: withoutVeto.appendingPathComponent("spec.json"))
+
         let script = "Calculate 9 plus 9.\n/stats\nCalculate 2 plus 2.\n/stats\n/quit\n"
         /// (prompt tokens, reused tokens) of each turn's /stats line, and the answers.
-        func chat(_ guardValue: String) throws -> (stats: [(Int, Int)], answers: [String]) {
+        func chat(_ guardValue: String, generator: URL = shipped) throws -> (stats: [(Int, Int)], answers: [String]) {
             let run = try CommandRunner.run(["chat", "--model", demo, "--max-tokens", "10", "--temperature", "0", "--no-history",
-                                             "--guard", guardValue, "--generator", generator, "--no-teleport-cache"], stdin: script)
+                                             "--guard", guardValue, "--generator", generator.path, "--no-teleport-cache"], stdin: script)
             XCTAssertEqual(run.status, 0, run.stderr)
             let stats = run.stderr.matches(of: #/\((\d+) prompt tokens, (\d+) reused/#).map { (Int($0.1)!, Int($0.2)!) }
             return (stats, run.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init))
         }
-        let guarded = try chat("teleport"), plain = try chat("off")
-        XCTAssertEqual(guarded.stats.count, 2)
-        XCTAssertEqual(plain.stats.count, 2)
-        XCTAssertEqual(guarded.stats[1].1, guarded.stats[0].0, "only the first prompt is reused under the scoped guard")
-        XCTAssertGreaterThan(plain.stats[1].1, plain.stats[0].0, "without it the first answer is reused too")
-
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let input = folder.appendingPathComponent("in.jsonl"), output = folder.appendingPathComponent("out.jsonl")
-        let messages = [["role": "user", "content": "Calculate 9 plus 9."], ["role": "assistant", "content": guarded.answers[0]],
-                        ["role": "user", "content": "Calculate 2 plus 2."]]
-        try JSONSerialization.data(withJSONObject: ["messages": messages, "max_tokens": 10, "temperature": 0]).write(to: input)
-        let batch = try CommandRunner.run(["batch", "--model", demo, "--input", input.path, "--output", output.path,
-                                           "--guard", "teleport", "--generator", generator, "--no-teleport-cache"])
-        XCTAssertEqual(batch.status, 0, batch.stderr)
-        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any])
-        XCTAssertEqual(guarded.answers.count, 2, "\(guarded.answers)")
-        XCTAssertEqual(record["text"] as? String, guarded.answers.last)
+        /// The second answer of the same conversation run from scratch in batch mode.
+        func fromScratch(_ firstAnswer: String, generator: URL) throws -> String? {
+            let name = generator.lastPathComponent
+            let input = folder.appendingPathComponent("\(name).in.jsonl"), output = folder.appendingPathComponent("\(name).out.jsonl")
+            let messages = [["role": "user", "content": "Calculate 9 plus 9."], ["role": "assistant", "content": firstAnswer],
+                            ["role": "user", "content": "Calculate 2 plus 2."]]
+            try JSONSerialization.data(withJSONObject: ["messages": messages, "max_tokens": 10, "temperature": 0]).write(to: input)
+            let batch = try CommandRunner.run(["batch", "--model", demo, "--input", input.path, "--output", output.path,
+                                               "--guard", "teleport", "--generator", generator.path, "--no-teleport-cache"])
+            XCTAssertEqual(batch.status, 0, batch.stderr)
+            let record = try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any]
+            return record?["text"] as? String
+        }
+        let vetoed = try chat("teleport"), scoped = try chat("teleport", generator: withoutVeto), plain = try chat("off")
+        for run in [vetoed, scoped, plain] { XCTAssertEqual(run.stats.count, 2) }
+        XCTAssertEqual(scoped.stats[1].1, scoped.stats[0].0, "only the first prompt is reused under the scoped guard")
+        XCTAssertGreaterThan(vetoed.stats[1].1, vetoed.stats[0].0, "under the veto the first answer is reused too")
+        XCTAssertGreaterThan(plain.stats[1].1, plain.stats[0].0, "without a guard the first answer is reused too")
+        for (run, generator) in [(vetoed, shipped), (scoped, withoutVeto)] {
+            XCTAssertEqual(run.answers.count, 2, "\(run.answers)")
+            XCTAssertEqual(try fromScratch(run.answers[0], generator: generator), run.answers.last)
+        }
     }
 
     func testCommandErrorsAdaptersAndGuardCompare() throws {

@@ -100,7 +100,10 @@ final class DemoGuardTests: XCTestCase {
 
         // /reset: the second ask starts a fresh conversation, as verify's single-turn cases do.
         let script = "\(prompt)\n/compare\n/guard off\n/reset\n\(prompt)\n/quit\n"
-        let chat = try CommandRunner.run(["chat"] + guardArguments, stdin: script)
+        // As many tokens as verify generates, so that an answer cut by the limit is cut at the same place.
+        let suite = try JSONSerialization.jsonObject(with: Data(contentsOf: demo.appendingPathComponent("suite.json"))) as? [String: Any]
+        let maxTokens = try XCTUnwrap(suite?["max_tokens"] as? Int)
+        let chat = try CommandRunner.run(["chat", "--max-tokens", "\(maxTokens)", "--temperature", "0"] + guardArguments, stdin: script)
         XCTAssertEqual(chat.status, 0, chat.stderr)
         let lines = chat.stdout.split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespaces) }
