@@ -45,8 +45,8 @@ public struct GenerationResult: Sendable {
     public let reusedPromptTokens: Int
     public let prefillSeconds: Double
     public let decodeSeconds: Double
-    /// The rule tokens were chosen by (nil: the model decoded alone); with one, the cache holds the original model's
-    /// reading of the output.
+    /// The veto in force during generation (nil: the model decoded alone); with one, the cache holds the original
+    /// model's reading of the output.
     public let veto: TokenVeto?
 
     public var decodeTokensPerSecond: Double {
