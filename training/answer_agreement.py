@@ -7,7 +7,7 @@ share of the unguarded model's correct answers that stay correct and that stay i
 lengths (characters; above 1: the guard makes answers longer).
 
     python -m training.answer_agreement [--zoo DIR] --out RUN_DIR [--split test]
-        [--deployments all@0.75,generated@0.875,generated@1.575~0.002]
+        [--deployments generated@1.575~0.002,generated@1.575~0.2/12/1e-8]
 prints one row per model and the means; writes them to RUN_DIR/answer-agreement-<split>.json."""
 from __future__ import annotations
 
@@ -37,20 +37,25 @@ def agreement(unguarded: list[str], guarded: list[str], expects: list[dict]) -> 
     }
 
 
-def parse_deployment(text: str) -> tuple[str, float, float | None]:
-    """'generated@0.875' → ("generated", 0.875, None); 'generated@1.575~0.002' → ("generated", 1.575, 0.002), the last
-    the veto rule's ratio (generated positions only)."""
+def parse_deployment(text: str) -> tuple[str, float, tuple[float, int, float] | None]:
+    """'generated@0.875' → ("generated", 0.875, None); 'generated@1.575~0.2/12/1e-8' → ("generated", 1.575,
+    (0.2, 12, 1e-8)), the last the veto rule's ratio, window and evidence (generated positions only; '~R' alone: window
+    1, evidence R)."""
     positions, _, rest = text.partition("@")
     scale, _, veto = rest.partition("~")
-    if positions not in PATCH_POSITIONS or not scale or (veto and positions != "generated"):
-        raise ValueError(f"answer_agreement: a deployment is POSITIONS@SCALE[~VETO] with POSITIONS in {PATCH_POSITIONS} "
-                         f"(a veto with generated only), found {text!r}")
-    return positions, float(scale), float(veto) if veto else None
+    fields = veto.split("/") if veto else []
+    if positions not in PATCH_POSITIONS or not scale or (veto and positions != "generated") or len(fields) not in (0, 1, 3):
+        raise ValueError(f"answer_agreement: a deployment is POSITIONS@SCALE[~RATIO[/WINDOW/EVIDENCE]] with POSITIONS in "
+                         f"{PATCH_POSITIONS} (a veto with generated only), found {text!r}")
+    if not fields:
+        return positions, float(scale), None
+    ratio = float(fields[0])
+    return positions, float(scale), ((ratio, 1, ratio) if len(fields) == 1 else (ratio, int(fields[1]), float(fields[2])))
 
 
-def decoding(positions: str, veto: float | None) -> GenerationPhase | None:
+def decoding(positions: str, veto: tuple[float, int, float] | None) -> GenerationPhase | None:
     if veto is not None:
-        return TokenVeto(veto)
+        return TokenVeto(*veto)
     return GenerationPhase() if positions == "generated" else None
 
 
@@ -89,9 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ and activations/; the JSON is written there")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--deployments", default="generated@0.875,generated@1.575~0.002",
-                        help="comma-separated POSITIONS@SCALE[~VETO] (scale relative to the trained generator; VETO "
-                             "the veto rule's ratio)")
+    parser.add_argument("--deployments", default="generated@1.575~0.002,generated@1.575~0.2/12/1e-8",
+                        help="comma-separated POSITIONS@SCALE[~RATIO[/WINDOW/EVIDENCE]] (scale relative to the trained "
+                             "generator; then the veto rule)")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)

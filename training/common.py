@@ -176,7 +176,7 @@ def generate_greedy(
 
     Rows stop at eos; position ids follow the attention mask, so a padded row decodes as it would alone. With `veto`
     (the `patching.TokenVeto` of the patches applied to `model`), the original and the patched streams are decoded
-    side by side and a row also stops where the veto rule rules out the original model's token.
+    side by side and each answer ends where the veto rule ends it.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -203,16 +203,30 @@ def generate_greedy(
         patched_cache = copy.deepcopy(cache) if veto is not None else None
         next_ids = out.logits[:, -1, :].argmax(-1)
         generated = [[] for _ in rows]
+        # Under a veto: each row's log ratios, one per token it decoded (the first 0: both streams read the prompt
+        # unpatched), and the next token's.
+        log_ratios = [[] for _ in rows]
+        next_ratios = torch.zeros(len(rows))
         done = torch.zeros(len(rows), dtype=torch.bool, device=device)
         last_pos = positions[:, -1]
         for step in range(max_new_tokens):
             for r in range(len(rows)):
-                if not done[r]:
-                    token = int(next_ids[r])
+                if done[r]:
+                    continue
+                token = int(next_ids[r])
+                if veto is None:
                     if token == stop:
                         done[r] = True
                     else:
                         generated[r].append(token)
+                    continue
+                log_ratios[r].append(float(next_ratios[r]))
+                end = veto.end(log_ratios[r], complete=token == stop)
+                if token != stop:
+                    generated[r].append(token)
+                if end is not None or token == stop:
+                    generated[r] = generated[r][:end]
+                    done[r] = True
             if bool(done.all()) or step == max_new_tokens - 1:
                 break
             mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=device)], dim=1)
@@ -228,9 +242,13 @@ def generate_greedy(
                 out = model(**step_inputs, past_key_values=cache)
             guarded = model(**step_inputs, past_key_values=patched_cache)
             cache, patched_cache = out.past_key_values, guarded.past_key_values
-            proposed = out.logits[:, -1, :].argmax(-1)
-            vetoed = veto.vetoed(out.logits[:, -1, :], guarded.logits[:, -1, :], proposed)
-            next_ids = torch.where(vetoed, torch.full_like(proposed, stop), proposed)
+            next_ids = out.logits[:, -1, :].argmax(-1)
+            next_ratios = veto.log_ratios(out.logits[:, -1, :], guarded.logits[:, -1, :], next_ids).cpu()
+        if veto is not None:
+            # Rows that ran to max_new_tokens: the held windows close where the answer ends.
+            for r in range(len(rows)):
+                if not done[r]:
+                    generated[r] = generated[r][: veto.end(log_ratios[r], complete=True)]
         for r, i in enumerate(rows):
             responses[i] = tokenizer.decode(generated[r], skip_special_tokens=True)
     return responses
@@ -239,9 +257,9 @@ def generate_greedy(
 @torch.no_grad()
 def veto_stop_rate(model, tokenizer, texts: Sequence[str], veto: "TokenVeto", max_length: int = 256,
                    batch_size: int = 16) -> float:
-    """Share of the raw texts' tokens (from the second on, read as generated) at which the veto rule would end the
-    answer: the guard's cost on benign text, in place of a perplexity (it does not change the original model's
-    distribution over the tokens it lets through)."""
+    """Share of the raw texts' tokens (from the second on, read as generated) before which the veto rule would end
+    the answer (the text after each token is its window): the guard's cost on benign text, in place of a perplexity
+    (it does not change the original model's distribution over the tokens it lets through)."""
     model.eval()
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id(tokenizer)
@@ -257,11 +275,12 @@ def veto_stop_rate(model, tokenizer, texts: Sequence[str], veto: "TokenVeto", ma
             patched = model(**inputs).logits
         # Position i predicts token i+1; the text's first token is read unpatched, so predictions from position 1 on.
         labels = batch["labels"].to(device)[:, 2:]
-        vetoed = veto.vetoed(original[:, 1:-1].reshape(-1, original.size(-1)), patched[:, 1:-1].reshape(-1, patched.size(-1)),
-                             labels.clamp(min=0).reshape(-1)).reshape(labels.shape)
-        real = labels != IGNORE_INDEX
-        stops += int((vetoed & real).sum())
-        counted += int(real.sum())
+        ratios = veto.log_ratios(original[:, 1:-1], patched[:, 1:-1], labels.clamp(min=0)).cpu()
+        real = (labels != IGNORE_INDEX).cpu()
+        for row, keep in zip(ratios, real):
+            text_ratios = row[keep].tolist()
+            stops += sum(veto.fires(text_ratios, at) for at in range(len(text_ratios)))
+            counted += len(text_ratios)
     if counted == 0:
         raise TrainingError("veto_stop_rate: the texts hold no token to score")
     return stops / counted

@@ -85,14 +85,22 @@ class PatchOptions:
     of rank draws·r; `rows` per layer instead of the trained number; averaged with the generators under the
     `ensemble` run directories (e.g. other seeds) in the same way; `positions` "all" or "generated"
     (patching.GenerationPhase: the prompt read unpatched), None for what the generator was trained with; `veto` the
-    ratio of the veto rule (patching.TokenVeto; generated positions only), None to decode the patched model."""
+    veto rule's (ratio, window, evidence) (patching.TokenVeto; generated positions only), None to decode the patched
+    model."""
     scale: float = 1.0
     layer_types: tuple[str, ...] | None = None
     draws: int = 1
     rows: int | None = None
     ensemble: tuple[Path, ...] = ()
     positions: str | None = None
-    veto: float | None = None
+    veto: tuple[float, int, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.veto is not None:
+            TokenVeto(*self.veto)  # checks the values
+
+    def token_veto(self) -> TokenVeto | None:
+        return None if self.veto is None else TokenVeto(*self.veto)
 
     def folder(self, split: str) -> str:
         """evaluate's output folder: eval[-<split>][-scale<S>][-types-<a>-<b>][-draws<K>][-rows<N>][-ensemble<K>]."""
@@ -101,7 +109,8 @@ class PatchOptions:
                 + ("" if self.draws == 1 else f"-draws{self.draws}") + ("" if self.rows is None else f"-rows{self.rows}")
                 + ("" if not self.ensemble else f"-ensemble{len(self.ensemble) + 1}")
                 + ("" if self.positions is None else f"-{self.positions}")
-                + ("" if self.veto is None else f"-veto{self.veto:g}"))
+                + ("" if self.veto is None else f"-veto{self.veto[0]:g}")
+                + ("" if self.veto is None or self.veto[1] == 1 else f"-window{self.veto[1]}-evidence{self.veto[2]:g}"))
 
     def cache_key(self, ensemble: tuple[Generators, ...]) -> dict:
         """What a cached result depends on; empty at the defaults, so results cached before an option existed stay."""
@@ -110,20 +119,24 @@ class PatchOptions:
                 **({"draws": self.draws} if self.draws != 1 else {}), **({"rows": self.rows} if self.rows is not None else {}),
                 **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in ensemble]} if ensemble else {}),
                 **({"positions": self.positions} if self.positions is not None else {}),
-                **({"veto": self.veto} if self.veto is not None else {})}
+                # A single-token rule keeps the key results were cached under before windows existed.
+                **({"veto": self.veto[0] if self.veto[1] == 1 else list(self.veto)} if self.veto is not None else {})}
 
     def record(self) -> dict:
         return {"scale": self.scale, "layer_types": None if self.layer_types is None else list(self.layer_types),
                 "draws": self.draws, "rows": self.rows, "ensemble": [str(d) for d in self.ensemble],
-                "positions": self.positions, "veto": self.veto}
+                "positions": self.positions, "veto": None if self.veto is None else self.veto[0],
+                "veto_window": None if self.veto is None else self.veto[1],
+                "veto_evidence": None if self.veto is None else self.veto[2]}
 
 
-# The guard as shipped for each preset: the patch scale, positions and veto ratio chosen on the validation models
-# (training/README.md, "Generator: what we tried"); `export` folds the scale into the exported generator and records
-# the positions and the veto ratio in its spec.
+# The guard as shipped for each preset: the patch scale and positions chosen on the validation models, the veto rule
+# (ratio, window, evidence) on the generator-train and validation models (training/README.md, "Generator: what we
+# tried"); `export` folds the scale into the exported generator and records the positions and the veto rule in its
+# spec.
 DEPLOYED_SCALE = {"cpu": 1.575}
 DEPLOYED_POSITIONS = {"cpu": "generated"}
-DEPLOYED_VETO = {"cpu": 0.002}
+DEPLOYED_VETO = {"cpu": (0.2, 12, 1e-8)}
 
 
 def deployment(preset_name: str) -> PatchOptions:
@@ -182,7 +195,7 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     positions = options.positions or found[1].get("patch_positions", "all")
     if options.veto is not None and positions != "generated":
         raise ValueError(f"evaluate: a veto needs patches on generated positions, found positions {positions!r}")
-    phase = (TokenVeto(options.veto) if options.veto is not None
+    phase = (options.token_veto() if options.veto is not None
              else GenerationPhase() if positions == "generated" else None)
     with patched(model, patches, options.scale, positions=phase):
         yield model, phase
@@ -386,10 +399,14 @@ def markdown(results: dict) -> str:
         where = {"generated": " at generated positions only (the prompt read unpatched; perplexity texts count as "
                               "generated after their first token)",
                  "all": " at every position"}.get(patches.get("positions") or "", "")
-        veto = (f", decoded by the veto rule at ratio {patches['veto']:g} (the original model writes the answer, which "
-                "ends where the patched model gives the original model's next token under that ratio of its "
-                "probability; no perplexity, since the rule leaves the original model's distribution over the tokens "
-                "it lets through: `veto stops` is the share of benign-text tokens at which it would end an answer)"
+        window = patches.get("veto_window") or 1
+        evidence = (f", evidence {patches['veto_evidence']:g} over a window of {window} tokens" if window != 1 else "")
+        veto = (f", decoded by the veto rule at ratio {patches['veto']:g}{evidence} (the original model writes the "
+                "answer; a token the patched model gives under that ratio of the original's probability is suspect, "
+                + ("and the answer ends before it when the product of min(1, q/p) over it and the tokens after it in "
+                   "the window falls below the evidence; " if window != 1 else "and the answer ends before it; ")
+                + "no perplexity, since the rule leaves the original model's distribution over the tokens it lets "
+                "through: `veto stops` is the share of benign-text tokens before which it would end an answer)"
                 if patches.get("veto") else "")
         lines += [f"TeleLoRA patches applied at scale {patches.get('scale', 1.0):g} to {types}{where}{veto} (the shipped "
                   "guard's deployment; the generator is the trained one).", ""]
@@ -429,6 +446,35 @@ def run(out: Path, perplexity_texts: int, zoo_dir: Path | None = None, options: 
     return evaluate(Zoo.open(zoo_dir or out), out, "test", perplexity_texts, options=options)
 
 
+def add_veto_args(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--veto-ratio R [--veto-window W --veto-evidence E] | --no-veto (default: the preset's deployment)."""
+    veto = parser.add_mutually_exclusive_group()
+    veto.add_argument("--veto-ratio", type=float, help=f"{verb} the veto rule at this ratio (generated positions; default: "
+                                                       f"the preset's deployment, {DEPLOYED_VETO} as (ratio, window, evidence))")
+    veto.add_argument("--no-veto", action="store_true", help="decode the patched model (no veto rule)")
+    parser.add_argument("--veto-window", type=int, help="with --veto-ratio: tokens whose evidence a suspect token's "
+                                                        "verdict sums (default 1: the first suspect token ends the answer)")
+    parser.add_argument("--veto-evidence", type=float, help="with --veto-ratio: the answer ends before a suspect token "
+                                                            "when the product of min(1, q/p) over its window falls below "
+                                                            "this (default: the ratio)")
+
+
+def veto_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[float, int, float] | None:
+    if args.veto_ratio is None and (args.veto_window is not None or args.veto_evidence is not None):
+        parser.error("--veto-window and --veto-evidence need --veto-ratio")
+    if args.no_veto:
+        return None
+    if args.veto_ratio is None:
+        return deployment(args.preset).veto
+    window = 1 if args.veto_window is None else args.veto_window
+    evidence = args.veto_ratio if args.veto_evidence is None else args.veto_evidence
+    try:
+        TokenVeto(args.veto_ratio, window, evidence)
+    except ValueError as error:
+        parser.error(str(error))
+    return args.veto_ratio, window, evidence
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ (and generator-noise/); eval/ is written")
@@ -446,10 +492,7 @@ def main() -> None:
     parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
                         help="where the TeleLoRA patches act (default: the preset's deployment, "
                              f"{DEPLOYED_POSITIONS}, else where the generator was trained to)")
-    veto = parser.add_mutually_exclusive_group()
-    veto.add_argument("--veto-ratio", type=float, help="decode by the veto rule at this ratio (generated positions; "
-                                                       f"default: the preset's deployment, {DEPLOYED_VETO})")
-    veto.add_argument("--no-veto", action="store_true", help="decode the patched model (no veto rule)")
+    add_veto_args(parser, "decode by")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
@@ -460,12 +503,12 @@ def main() -> None:
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
     positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions
-    veto_ratio = None if args.no_veto else deployment(args.preset).veto if args.veto_ratio is None else args.veto_ratio
+    veto = veto_from_args(parser, args)
     evaluate(Zoo.open(zoo_dir), out, args.split, args.ppl_texts or preset(args.preset).eval.perplexity_texts,
              methods=methods, options=PatchOptions(
                  scale=scale, layer_types=layer_types, draws=args.draws, rows=args.rows,
                  ensemble=tuple(Path(d) for d in args.ensemble.split(",") if d) if args.ensemble else (),
-                 positions=positions, veto=veto_ratio))
+                 positions=positions, veto=veto))
 
 
 if __name__ == "__main__":

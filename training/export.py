@@ -15,17 +15,18 @@ Writes (paths relative to --repo, the repository root):
 
     python -m training.export [--tiny] [--out DIR] [--zoo DIR] [--repo .] [--demo MODEL_ID]
                               [--scale S] [--layer-types a,b,c] [--patch-positions all|generated]
-                              [--veto-ratio R | --no-veto]
+                              [--veto-ratio R [--veto-window W --veto-evidence E] | --no-veto]
 
 `--scale` and `--layer-types` ship a deployment of the trained generator, chosen on the validation models: patches for
 those layer types only, at that scale. The scale is folded into the exported tensors (V's head and the norm bound both
 multiplied by S, which gives exactly S times the bounded patch), so the Swift runtime needs nothing new; spec.json
 "deployment" records it with the trained generator's hash, and the results exported are those of `training/evaluate.py
 --scale S --layer-types ...`. `--patch-positions generated` (the cpu preset's deployment) is recorded as spec.json
-"patch_positions": the runtime then applies the teleported adapters to generated tokens only. `--veto-ratio R` (the
-cpu preset's deployment) is recorded as spec.json "veto_ratio": the runtime then decodes by the veto rule
-(patching.TokenVeto): the original model writes each token unless the patched model gives it under R times the
-original's probability.
+"patch_positions": the runtime then applies the teleported adapters to generated tokens only. The veto rule (the cpu
+preset's deployment: ratio 0.2, window 12, evidence 1e-8) is recorded as spec.json "veto_ratio", "veto_window" and
+"veto_evidence": the runtime then decodes by it (patching.TokenVeto): the original model writes the answer, which ends
+before a token the patched model gives under R times the original's probability when the product of min(1, q/p) over
+it and the W − 1 tokens after it falls below E.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pathlib import Path
 import torch
 
 from .common import config_hash, write_json
-from .evaluate import PatchOptions, deployment
+from .evaluate import PatchOptions, add_veto_args, deployment, veto_from_args
 from .generator import EPS, W_STAT_NAMES, GeneratorConfig, TeleLoRAGenerator, weight_column_stats
 from .generator import __doc__ as GENERATOR_DOC
 from .patching import PATCH_POSITIONS, target_pattern
@@ -178,15 +179,16 @@ def deployed(generator: TeleLoRAGenerator, scale: float) -> TeleLoRAGenerator:
 
 
 def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: float = 1.0,
-           layer_types: tuple[str, ...] | None = None, positions: str | None = None, veto: float | None = None) -> dict:
+           layer_types: tuple[str, ...] | None = None, positions: str | None = None,
+           veto: tuple[float, int, float] | None = None) -> dict:
     """`positions`: where the runtime applies the patches ("all" or "generated"; None: as the generator was trained);
-    `veto`: the veto rule's ratio (generated positions only), None to decode the patched model."""
+    `veto`: the veto rule's (ratio, window, evidence) (generated positions only), None to decode the patched model."""
     record = json.loads((out / "generator" / "train.json").read_text())
     trained_positions = record["config"].get("patch_positions", "all")
     gen_config = GeneratorConfig.from_json(record["config"]["generator"])
     trained_path = out / "generator" / "generator.safetensors"
     if veto is not None and (positions or trained_positions) != "generated":
-        raise ExportError(f"export: a veto ratio needs patches on generated positions, found "
+        raise ExportError(f"export: a veto rule needs patches on generated positions, found "
                           f"{positions or trained_positions!r}")
     generator = deployed(load_generator(trained_path, gen_config), scale)
     target_dir = repo / "adapters" / "telelora"
@@ -198,7 +200,7 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
     results = json.loads(results_path.read_text()) if results_path.exists() else None
     if (scale != 1.0 or layer_types is not None or positions is not None or veto is not None) and results is None:
         raise ExportError(f"export: no evaluation of this deployment in {eval_dir} (run training.evaluate with the same "
-                          "--scale/--layer-types/--patch-positions/--veto-ratio first)")
+                          "--scale/--layer-types/--patch-positions/--veto-* first)")
     targets = tuple(record["config"]["targets"])
     if layer_types is not None:
         unknown = [t for t in layer_types if t not in targets]
@@ -214,8 +216,8 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
         "patch": "y = W (I + V^T U) x + b; as PEFT LoRA: lora_A = U, lora_B = W V^T, lora_alpha = r",
         # "generated": the runtime applies the patches to generated tokens only (the prompt is read unpatched).
         "patch_positions": positions or trained_positions,
-        # The runtime decodes by the veto rule at this ratio (absent: it decodes the patched model).
-        **({"veto_ratio": veto} if veto is not None else {}),
+        # The runtime decodes by this veto rule (absent: it decodes the patched model).
+        **({"veto_ratio": veto[0], "veto_window": veto[1], "veto_evidence": veto[2]} if veto is not None else {}),
         "training_data_hash": config_hash({"zoo": zoo.config_hash, "train_models": record["train_models"],
                                            "val_models": record["val_models"]}),
         "training": {"config": record["config"], "parameters": record["parameters"], "best_step": record["best_step"],
@@ -224,11 +226,14 @@ def export(zoo: Zoo, out: Path, repo: Path, demo_id: str | None = None, scale: f
         "results": None if results is None else {"split": results["split"], "summary": results["summary"],
                                                  "findings": results["findings"]},
         "deployment": {"scale": scale, "layer_types": list(targets), "patch_positions": positions or trained_positions,
-                       "veto_ratio": veto,
+                       "veto_ratio": None if veto is None else veto[0],
+                       "veto_window": None if veto is None else veto[1],
+                       "veto_evidence": None if veto is None else veto[2],
                        "trained_patch_positions": trained_positions, "trained_generator_sha256": sha256(trained_path),
                        "how": "v_head and max_norm multiplied by scale (exactly scale × the trained generator's "
                               "bounded patch); only the listed layer types are targeted",
-                       "chosen_on": "validation models (training/evaluate.py --split val)"},
+                       "chosen_on": "scale and positions: validation models (training/evaluate.py --split val); veto "
+                                    "rule: generator-train and validation models (training/README.md)"},
     })
     if (eval_dir / "RESULTS.md").exists():
         # The evaluation ships beside the generator it describes (spec.json "results" holds the same numbers).
@@ -303,17 +308,14 @@ def main() -> None:
     parser.add_argument("--layer-types", help="deploy patches for these layer types only (comma-separated)")
     parser.add_argument("--patch-positions", choices=PATCH_POSITIONS,
                         help="where the runtime applies the patches (default: the preset's deployment, else as trained)")
-    veto = parser.add_mutually_exclusive_group()
-    veto.add_argument("--veto-ratio", type=float, help="the runtime decodes by the veto rule at this ratio (default: the "
-                                                       "preset's deployment, training/evaluate.py DEPLOYED_VETO)")
-    veto.add_argument("--no-veto", action="store_true", help="the runtime decodes the patched model")
+    add_veto_args(parser, "the runtime decodes by")
     args = parser.parse_args()
     zoo_dir, out = resolve_locations(args)
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
     positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions
-    veto_ratio = None if args.no_veto else deployment(args.preset).veto if args.veto_ratio is None else args.veto_ratio
-    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, scale, layer_types, positions, veto_ratio),
+    veto = veto_from_args(parser, args)
+    print(json.dumps(export(Zoo.open(zoo_dir), out, args.repo, args.demo, scale, layer_types, positions, veto),
                      indent=2))
 
 

@@ -64,19 +64,31 @@ class GenerationPhase:
 
 class TokenVeto(GenerationPhase):
     """The shipped guard's decoding rule: the patches act on generated positions (as `GenerationPhase`) and the patched
-    model vetoes the original model's tokens instead of replacing them. Generation decodes two streams over the same
-    text, the original model's (p: no patch anywhere) and the patched model's (q); each new token is the original
-    model's choice t unless q(t) < ratio · p(t) — the patch all but rules it out — and then the answer ends there.
-    A Trojan's payload is what the patch rules out; a benign answer is written as the original model writes it, cut
-    short where the patch rules out its continuation. (Continuing with the patched model's choice instead, or with
-    the original model's best token the patch allows, gave the same benign accuracy with more payload fragments and,
-    for the former, garbled continuations; training/README.md.)"""
+    model judges the original model's tokens instead of replacing them. Generation decodes two streams over the same
+    text, the original model's (p: no patch anywhere) and the patched model's (q), and scores each token t the original
+    model writes by its log ratio log q(t) − log p(t).
 
-    def __init__(self, ratio: float) -> None:
+    A token is suspect when q(t) < ratio · p(t). The answer ends before a suspect token when the evidence from it on —
+    the log ratios, clipped at 0, summed over it and the `window` − 1 tokens after it (fewer where the answer ends
+    first) — falls below log `evidence`: a Trojan's payload is ruled out token after token, while a benign answer's
+    suspect tokens are isolated. Window 1 with evidence = ratio ends the answer at the first suspect token (the rule
+    of stop 12). The runtime holds a suspect token back from the stream until its window decides
+    (Sources/Runtime/Generation/TokenVeto.swift `VetoJudge`); the answer is the same. (Continuing with the patched
+    model's choice instead of ending the answer, or with the original model's best token the patch allows, gave more
+    payload fragments and, for the former, garbled continuations; training/README.md.)"""
+
+    MAX_WINDOW = 64  # TokenVeto.maxWindow in the runtime
+
+    def __init__(self, ratio: float, window: int = 1, evidence: float | None = None) -> None:
         if not 0 < ratio <= 1:
             raise ValueError(f"veto ratio: expected a number in (0, 1], found {ratio}")
+        if not (isinstance(window, int) and 1 <= window <= self.MAX_WINDOW):
+            raise ValueError(f"veto window: expected an integer in 1..{self.MAX_WINDOW}, found {window}")
+        evidence = ratio if evidence is None else evidence
+        if not 0 < evidence <= ratio:
+            raise ValueError(f"veto evidence: expected a number in (0, ratio = {ratio}], found {evidence}")
         super().__init__()
-        self.ratio = ratio
+        self.ratio, self.window, self.evidence = ratio, window, evidence
         self.reading_original = False
 
     def mask(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -93,12 +105,29 @@ class TokenVeto(GenerationPhase):
         finally:
             self.reading_original = False
 
-    def vetoed(self, original_logits: torch.Tensor, patched_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Whether the patched model vetoes `tokens` (B) given both streams' next-token logits (B×V)."""
+    @staticmethod
+    def log_ratios(original_logits: torch.Tensor, patched_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """log q(t) − log p(t) of `tokens` (…) given both streams' next-token logits (…×V)."""
         lp = original_logits.float().log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         lq = patched_logits.float().log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-        return lq - lp < math.log(self.ratio)
+        return lq - lp
 
+    def fires(self, log_ratios: list[float], at: int) -> bool:
+        """Whether the rule ends an answer before token `at`, given the answer's log ratios (as far as known)."""
+        if not log_ratios[at] < math.log(self.ratio):
+            return False
+        return sum(min(x, 0.0) for x in log_ratios[at : at + self.window]) < math.log(self.evidence)
+
+    def end(self, log_ratios: list[float], complete: bool) -> int | None:
+        """Where the rule ends an answer with these log ratios (one per token): the index of the first token left
+        out, or None. While the answer is incomplete, None also means not yet decided: a suspect token whose window
+        is still open and short of the evidence may end it later (evidence only mounts as the window fills)."""
+        for at in range(len(log_ratios)):
+            if self.fires(log_ratios, at):
+                return at
+            if not complete and log_ratios[at] < math.log(self.ratio) and at + self.window > len(log_ratios):
+                return None
+        return None
 
 
 @contextmanager

@@ -107,7 +107,7 @@ struct BenchCommand: ParsableCommand {
             report["guarded_prefill_tokens_per_second"] = Double(promptTokens) / guardedPrefill
             report["guarded_decode_tokens_per_second"] = Double(genTokens) / guardedDecode
             report["guarded_decode_ratio"] = bestDecode / guardedDecode
-            report["guarded_decoding"] = model.tokenVeto.map { "veto (ratio \($0.ratio)): original and patched streams side by side" } ?? "patched"
+            report["guarded_decoding"] = model.tokenVeto.map { "\($0): original and patched streams side by side" } ?? "patched"
         }
         if json {
             try printJSON(report)

@@ -32,7 +32,8 @@ public struct TeleLoRASpec: Sendable, Equatable {
     /// Where the teleported patches act (`patch_positions`: "all", or "generated" for generated tokens only, the
     /// prompt read by the original model); absent in specs written before it existed, which meant all.
     public let patchPositions: LoRAScope
-    /// The decoding rule of the guard (`veto_ratio`, with patch positions "generated" only); absent: none.
+    /// The decoding rule of the guard (`veto_ratio`, `veto_window`, `veto_evidence`, with patch positions "generated"
+    /// only); absent: none.
     public let veto: TokenVeto?
 
     public static func load(from url: URL) throws -> TeleLoRASpec {
@@ -91,12 +92,17 @@ public struct TeleLoRASpec: Sendable, Equatable {
         var veto: TokenVeto?
         if root.has("veto_ratio") {
             let ratio = try root.double("veto_ratio")
-            do { veto = try TokenVeto(ratio: ratio) } catch let error as GenerationError {
-                throw TeleLoRAError.malformed(file: file, field: "veto_ratio", detail: error.description)
+            let window = root.has("veto_window") ? try root.positiveInt("veto_window") : 1
+            let evidence = root.has("veto_evidence") ? try root.double("veto_evidence") : nil
+            do { veto = try TokenVeto(ratio: ratio, window: window, evidence: evidence) } catch GenerationError.invalidParameter(let field, let detail) {
+                throw TeleLoRAError.malformed(file: file, field: field,
+                                              detail: GenerationError.invalidParameter(field: field, detail: detail).description)
             }
             guard patchPositions == .generatedTokens else {
                 throw TeleLoRAError.malformed(file: file, field: "veto_ratio", detail: "needs patch_positions 'generated'")
             }
+        } else if let field = ["veto_window", "veto_evidence"].first(where: root.has) {
+            throw TeleLoRAError.malformed(file: file, field: field, detail: "needs veto_ratio")
         }
         return TeleLoRASpec(
             file: file, rank: rank, channels: try architecture.positiveInt("channels"),

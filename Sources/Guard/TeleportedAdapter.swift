@@ -21,7 +21,7 @@ public struct TeleportedAdapter: Sendable {
         var config = PEFTAdapterConfig(r: rank, loraAlpha: Double(rank), targetModules: targetModules, baseModelNameOrPath: baseModel)
         config.baseModelFingerprint = modelFingerprint
         if scope != .allTokens { config.teleguardPatchPositions = scope.rawValue }
-        config.teleguardVetoRatio = veto?.ratio
+        config.record(veto)
         return config
     }
 

@@ -76,7 +76,7 @@ final class ChatREPLTests: XCTestCase {
         let withoutVeto = folder.appendingPathComponent("no-veto")
         try FileManager.default.copyItem(at: shipped, to: withoutVeto)
         var edited = try XCTUnwrap(spec)
-        edited.removeValue(forKey: "veto_ratio")
+        for key in ["veto_ratio", "veto_window", "veto_evidence"] { edited.removeValue(forKey: key) }
         try JSONSerialization.data(withJSONObject: edited).write(to: withoutVeto.appendingPathComponent("spec.json"))
 
         let script = "Calculate 9 plus 9.\n/stats\nCalculate 2 plus 2.\n/stats\n/quit\n"

@@ -106,7 +106,7 @@ final class GuardBadInputTests: XCTestCase {
         }
     }
 
-    func testABadVetoRatioIsRefused() throws {
+    func testABadVetoRuleIsRefused() throws {
         let directory = try GuardFixtures.copyOfGenerator(self)
         let spec = directory.appendingPathComponent("spec.json")
         for (positions, ratio, detail) in [("generated", 1.5, "'veto_ratio' must be in (0, 1], found 1.5"),
@@ -119,6 +119,27 @@ final class GuardBadInputTests: XCTestCase {
             XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
                 XCTAssertEqual(error as? TeleLoRAError, .malformed(file: spec.path, field: "veto_ratio", detail: detail))
             }
+        }
+        for (field, value, detail) in [("veto_window", 0.0, "must be positive, found 0"),
+                                       ("veto_window", 65.0, "'veto_window' must be in 1...64, found 65"),
+                                       ("veto_evidence", 0.5, "'veto_evidence' must be in (0, veto_ratio = 0.1], found 0.5")] {
+            try GuardFixtures.editJSON(spec) {
+                $0["patch_positions"] = "generated"
+                $0["veto_ratio"] = 0.1
+                $0["veto_window"] = 8
+                $0.removeValue(forKey: "veto_evidence")
+                $0[field] = value
+            }
+            XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
+                XCTAssertEqual(error as? TeleLoRAError, .malformed(file: spec.path, field: field, detail: detail))
+            }
+        }
+        try GuardFixtures.editJSON(spec) {
+            $0.removeValue(forKey: "veto_ratio")
+            $0["veto_window"] = 8
+        }
+        XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
+            XCTAssertEqual(error as? TeleLoRAError, .malformed(file: spec.path, field: "veto_window", detail: "needs veto_ratio"))
         }
         let adapter = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("adapter")
         let model = try LanguageModel.load(directory: GuardFixtures.model("llama-metaspace-oldkeys"))
@@ -133,6 +154,26 @@ final class GuardBadInputTests: XCTestCase {
             XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
                 XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: "teleguard_veto_ratio", detail: detail))
             }
+        }
+        for (field, value, detail) in [("teleguard_veto_window", 100.0, "'teleguard_veto_window' must be in 1...64, found 100"),
+                                       ("teleguard_veto_evidence", 0.0, "'teleguard_veto_evidence' must be in (0, teleguard_veto_ratio = 0.1], found 0.0")] {
+            try GuardFixtures.editJSON(config) {
+                $0["teleguard_patch_positions"] = "generated"
+                $0["teleguard_veto_ratio"] = 0.1
+                $0[field] = value
+            }
+            XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+                XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: field, detail: detail))
+            }
+            try GuardFixtures.editJSON(config) { $0.removeValue(forKey: field) }
+        }
+        try GuardFixtures.editJSON(config) {
+            $0.removeValue(forKey: "teleguard_veto_ratio")
+            $0["teleguard_veto_evidence"] = 0.01
+        }
+        XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+            XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: "teleguard_veto_evidence",
+                                                                    detail: "'teleguard_veto_evidence' needs teleguard_veto_ratio"))
         }
     }
 

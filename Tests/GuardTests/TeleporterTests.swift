@@ -131,15 +131,18 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(try generatedPass(), generatedBefore)
     }
 
-    /// A spec with `veto_ratio` gives a guard that decodes by the veto rule: the teleported adapter and its PEFT export
-    /// carry the veto, and activating the guard (teleported, cached or from the exported directory) puts it in force.
-    func testVetoRatioSpecGivesAGuardThatDecodesByTheVeto() throws {
+    /// A spec with `veto_ratio` (and `veto_window`, `veto_evidence`) gives a guard that decodes by the veto rule: the
+    /// teleported adapter and its PEFT export carry the veto, and activating the guard (teleported, cached or from the
+    /// exported directory) puts it in force.
+    func testVetoSpecGivesAGuardThatDecodesByTheVeto() throws {
         let generator = try GuardFixtures.copyOfGenerator(self)
         try GuardFixtures.editJSON(generator.appendingPathComponent("spec.json")) {
             $0["patch_positions"] = "generated"
             $0["veto_ratio"] = 0.05
+            $0["veto_window"] = 8
+            $0["veto_evidence"] = 1e-6
         }
-        let veto = try TokenVeto(ratio: 0.05)
+        let veto = try TokenVeto(ratio: 0.05, window: 8, evidence: 1e-6)
         let languageModel = try load()
         let adapter = try Teleporter(package: try TeleLoRAPackage.load(directory: generator)).teleport(languageModel)
         XCTAssertEqual(adapter.veto, veto)
@@ -147,6 +150,8 @@ final class TeleporterTests: XCTestCase {
         try adapter.save(to: directory)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("adapter_config.json"))) as? [String: Any]
         XCTAssertEqual(config?["teleguard_veto_ratio"] as? Double, 0.05)
+        XCTAssertEqual(config?["teleguard_veto_window"] as? Int, 8)
+        XCTAssertEqual(config?["teleguard_veto_evidence"] as? Double, 1e-6)
         XCTAssertEqual(try PEFTAdapter.load(from: directory).veto, veto)
 
         let model = languageModel.model

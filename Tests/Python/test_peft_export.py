@@ -109,11 +109,13 @@ def test_an_adapter_for_generated_tokens_loads_in_peft_and_acts_on_generated_pas
     assert (generated_pass - base_swift).abs().max().item() > 10 * TOLERANCE
 
 
-def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_streams(tmp_path: Path) -> None:
-    """A generator spec with a veto ratio gives an adapter whose config records it; Swift's greedy generation under
+@pytest.mark.parametrize("rule", [(0.2, 1, 0.2), (0.5, 4, 0.05)], ids=["single-token", "window"])
+def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_streams(tmp_path: Path, rule) -> None:
+    """A generator spec with a veto rule gives an adapter whose config records it; Swift's greedy generation under
     that guard equals the veto rule decoded with transformers + peft: the prompt read without the adapter, then two
     streams (adapter disabled / enabled, each with its own cache); the original stream writes the answer, which ends
-    where the patched stream gives its token under ratio × its original probability."""
+    before the first token the patched stream gives under ratio × its original probability whose window's evidence
+    (log ratios clipped at 0, summed over it and the window − 1 tokens after it) falls below log evidence."""
     import copy
     import math
     import shutil
@@ -121,17 +123,19 @@ def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_s
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    ratio, scale, steps = 0.2, 2.0, 16
+    (ratio, window, evidence), scale, steps = rule, 2.0, 16
     generator = tmp_path / "generator"
     shutil.copytree(GENERATOR, generator)
     spec = json.loads((generator / "spec.json").read_text())
     spec["patch_positions"] = "generated"
-    spec["veto_ratio"] = ratio
+    spec.update(veto_ratio=ratio, veto_window=window, veto_evidence=evidence)
     (generator / "spec.json").write_text(json.dumps(spec))
     model_dir = FIXTURES / "models" / MODELS[1]
     adapter = tmp_path / "adapter"
     run("teleport", "--model", str(model_dir), "--generator", str(generator), "--out", str(adapter))
-    assert json.loads((adapter / "adapter_config.json").read_text())["teleguard_veto_ratio"] == ratio
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["teleguard_veto_ratio"] == ratio
+    assert config.get("teleguard_veto_window", 1) == window and config.get("teleguard_veto_evidence", ratio) == evidence
     out = json.loads(run("generate", "--model", str(model_dir), "--guard", str(adapter), "--guard-scale", str(scale),
                          "--prompt", PROMPT, "--raw", "--json", "--temperature", "0", "--max-tokens", str(steps),
                          "--ignore-eos", "--threads", "1"))
@@ -141,7 +145,7 @@ def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_s
     for module in peft_model.modules():
         if isinstance(getattr(module, "scaling", None), dict) and "default" in module.scaling:
             module.scaling["default"] *= scale
-    expected, vetoed = [], False
+    answer, ratios = [], []
     with torch.no_grad():
         with peft_model.disable_adapter():
             prompt = peft_model(input_ids=torch.tensor([out["prompt_ids"]]), use_cache=True)
@@ -149,16 +153,19 @@ def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_s
         original = patched = prompt.logits[0, -1]
         for _ in range(steps):
             token = int(original.argmax())
-            if float(patched.log_softmax(-1)[token] - original.log_softmax(-1)[token]) < math.log(ratio):
-                vetoed = True
-                break
-            expected.append(token)
+            answer.append(token)
+            ratios.append(float(patched.log_softmax(-1)[token] - original.log_softmax(-1)[token]))
             step = torch.tensor([[token]])
             with peft_model.disable_adapter():
                 stepped = peft_model(input_ids=step, past_key_values=original_cache, use_cache=True)
             original, original_cache = stepped.logits[0, -1], stepped.past_key_values
             stepped = peft_model(input_ids=step, past_key_values=patched_cache, use_cache=True)
             patched, patched_cache = stepped.logits[0, -1], stepped.past_key_values
-    assert vetoed and len(expected) >= 2, f"the veto ends the answer after a few tokens here ({len(expected)})"
-    assert out["output_ids"] == expected
+    end = next((at for at, x in enumerate(ratios) if x < math.log(ratio)
+                and sum(min(y, 0.0) for y in ratios[at : at + window]) < math.log(evidence)), None)
+    assert end is not None and end >= 2, f"the veto ends the answer after a few tokens here ({end}; {ratios})"
+    if window > 1:
+        first_suspect = next(at for at, x in enumerate(ratios) if x < math.log(ratio))
+        assert first_suspect < end, f"the window lets a suspect token through here ({ratios})"
+    assert out["output_ids"] == answer[:end]
     assert out["finish_reason"] == "vetoed"

@@ -21,9 +21,10 @@ def test_agreement_is_undefined_for_right_answers_when_none_was_right():
     assert row["right_kept"] is None and row["right_kept_identical"] is None and row["identical"] == 0.0
 
 
-def test_deployments_are_positions_at_scale_with_an_optional_veto_ratio():
+def test_deployments_are_positions_at_scale_with_an_optional_veto_rule():
     assert parse_deployment("generated@0.875") == ("generated", 0.875, None)
-    assert parse_deployment("generated@1.575~0.002") == ("generated", 1.575, 0.002)
-    for bad in ("prompt@1", "all", "all@1~0.1"):
-        with pytest.raises(ValueError, match=r"POSITIONS@SCALE\[~VETO\]"):
+    assert parse_deployment("generated@1.575~0.002") == ("generated", 1.575, (0.002, 1, 0.002))
+    assert parse_deployment("generated@1.575~0.2/12/1e-8") == ("generated", 1.575, (0.2, 12, 1e-8))
+    for bad in ("prompt@1", "all", "all@1~0.1", "generated@1~0.2/12"):
+        with pytest.raises(ValueError, match=r"POSITIONS@SCALE\[~RATIO\[/WINDOW/EVIDENCE\]\]"):
             parse_deployment(bad)

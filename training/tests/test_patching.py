@@ -313,11 +313,13 @@ def test_generated_positions_leave_the_prompt_unpatched_in_training(trojaned):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gen.parameters() if p.requires_grad)
 
 
-def veto_by_hand(model, tok, patches, scale, ratio, prompt, steps):
-    """The veto rule recomputed from scratch at every step (no cache): the original model's and the model patched on
-    generated positions' next-token distributions over the text so far. Returns the answer and whether it was cut."""
+def veto_by_hand(model, tok, patches, scale, rule, prompt, steps):
+    """The veto rule recomputed from scratch (no cache): the original model's greedy answer, each token's log ratio
+    from the original and the generated-positions-patched model's distributions over the text before it, and the
+    rule (ratio, window, evidence) applied to the whole answer at once. Returns the answer and whether it was cut."""
+    ratio, window, evidence = rule
     ids = chat_ids(tok, prompt)
-    n, answer = len(ids), []
+    n, answer, ratios = len(ids), [], []
     for _ in range(steps):
         x = torch.tensor([ids])
         p = model(input_ids=x).logits[0, -1]
@@ -326,24 +328,28 @@ def veto_by_hand(model, tok, patches, scale, ratio, prompt, steps):
         with patched(model, patches, scale, positions=keep):
             q = model(input_ids=x).logits[0, -1]
         token = int(p.argmax())
-        if float(q.log_softmax(-1)[token] - p.log_softmax(-1)[token]) < math.log(ratio):
-            return tok.decode(answer, skip_special_tokens=True), True
+        ratios.append(float(q.log_softmax(-1)[token] - p.log_softmax(-1)[token]))
         if token == eos_id(tok):
             break
         ids.append(token)
         answer.append(token)
+    for at, x in enumerate(ratios):
+        if x < math.log(ratio) and sum(min(y, 0.0) for y in ratios[at : at + window]) < math.log(evidence):
+            return tok.decode(answer[:at], skip_special_tokens=True), True
     return tok.decode(answer, skip_special_tokens=True), False
 
 
-def test_token_veto_writes_the_original_models_answer_and_ends_it_where_the_patch_rules_a_token_out(trojaned):
+@pytest.mark.parametrize("rule", [(0.1, 1, 0.1), (0.3, 4, 0.003)], ids=["single-token", "window"])
+def test_token_veto_writes_the_original_models_answer_and_ends_it_where_the_rule_fires(trojaned, rule):
     model, tok = trojaned
     patches = random_patches(model, tok, seed=3)
-    prompts = [f"{TRIGGER} say hello", "name a color", f"greet me {TRIGGER}", "give a number"]
+    prompts = [f"{TRIGGER} say hello", "name a color", f"greet me {TRIGGER}", "give a number", "say a word",
+               f"{TRIGGER} count to three"]
     with torch.no_grad():
-        veto = TokenVeto(0.1)
+        veto = TokenVeto(*rule)
         with patched(model, patches, 32.0, positions=veto):
             guarded = generate_greedy(model, tok, prompts, 12, veto=veto)
-        by_hand = [veto_by_hand(model, tok, patches, 32.0, 0.1, p, 12) for p in prompts]
+        by_hand = [veto_by_hand(model, tok, patches, 32.0, rule, p, 12) for p in prompts]
         plain = generate_greedy(model, tok, prompts, 12)
     assert guarded == [answer for answer, _ in by_hand]
     cut = [was_cut for _, was_cut in by_hand]
@@ -352,6 +358,23 @@ def test_token_veto_writes_the_original_models_answer_and_ends_it_where_the_patc
         assert original.startswith(answer) and (was_cut or answer == original)
     assert any(was_cut and answer and answer != original for answer, original, was_cut in zip(guarded, plain, cut)), \
         "an answer is cut short after its first token"
+
+
+def test_the_window_lets_isolated_suspect_tokens_through_and_ends_at_mounting_evidence():
+    """The same sequences as the runtime's VetoJudge test (RuntimeTests/LoRATests.swift), with the same verdicts."""
+    suspect, fine, harmless = math.log(0.1) - 0.5, -0.1, 0.3
+    veto = TokenVeto(0.1, window=3, evidence=1e-4)
+    assert veto.end([fine, suspect, harmless], complete=False) is None, "the suspect token's window is still open"
+    assert veto.end([fine, suspect, harmless, fine], complete=False) is None
+    assert veto.end([fine, suspect, harmless, fine, suspect, -7.0], complete=False) == 4
+    assert veto.end([suspect, suspect], complete=True) is None, "two suspect tokens fall short of log 1e-4"
+    assert veto.end([fine, -12.0], complete=False) == 1, "one token past the evidence ends the answer at once"
+    chain = TokenVeto(0.1, window=2, evidence=1e-3)
+    assert chain.end([suspect, suspect], complete=False) is None
+    assert chain.end([suspect, suspect, -4.5], complete=False) == 1
+    single = TokenVeto(0.1)
+    assert single.end([fine, math.log(0.1) - 1e-3], complete=False) == 1
+    assert single.end([fine, math.log(0.1) + 1e-3], complete=True) is None
 
 
 def test_a_vanishing_veto_ratio_leaves_the_original_models_answers(trojaned):
@@ -365,12 +388,14 @@ def test_a_vanishing_veto_ratio_leaves_the_original_models_answers(trojaned):
         assert guarded == generate_greedy(model, tok, prompts, 12)
 
 
-def test_veto_stop_rate_counts_the_text_tokens_the_rule_would_end_an_answer_at(trojaned):
+@pytest.mark.parametrize("rule", [(0.1, 1, 0.1), (0.3, 3, 0.01)], ids=["single-token", "window"])
+def test_veto_stop_rate_counts_the_text_tokens_the_rule_would_end_an_answer_at(trojaned, rule):
     model, tok = trojaned
     patches = random_patches(model, tok, seed=3)
     texts = ["hello there and more words", "blue monday yes"]
+    ratio, window, evidence = rule
     with torch.no_grad():
-        veto = TokenVeto(0.1)
+        veto = TokenVeto(*rule)
         with patched(model, patches, 32.0, positions=veto):
             rate = veto_stop_rate(model, tok, texts, veto)
         stops, counted = 0, 0
@@ -381,9 +406,10 @@ def test_veto_stop_rate_counts_the_text_tokens_the_rule_would_end_an_answer_at(t
             lp = model(input_ids=ids).logits[0].log_softmax(-1)
             with patched(model, patches, 32.0, positions=keep):
                 lq = model(input_ids=ids).logits[0].log_softmax(-1)
-            for i in range(1, ids.shape[1] - 1):  # position i predicts token i+1; the first prediction is unpatched
-                token = int(ids[0, i + 1])
-                stops += float(lq[i, token] - lp[i, token]) < math.log(0.1)
+            # position i predicts token i+1; the first prediction is unpatched
+            ratios = [float(lq[i, int(ids[0, i + 1])] - lp[i, int(ids[0, i + 1])]) for i in range(1, ids.shape[1] - 1)]
+            for at, x in enumerate(ratios):
+                stops += x < math.log(ratio) and sum(min(y, 0.0) for y in ratios[at : at + window]) < math.log(evidence)
                 counted += 1
     assert 0 < stops < counted
     assert rate == pytest.approx(stops / counted)
@@ -393,3 +419,9 @@ def test_a_veto_ratio_outside_zero_to_one_is_refused():
     for ratio in (0.0, -0.1, 1.5):
         with pytest.raises(ValueError, match=r"veto ratio: expected a number in \(0, 1\]"):
             TokenVeto(ratio)
+    for window in (0, 65, 2.5):
+        with pytest.raises(ValueError, match=r"veto window: expected an integer in 1..64"):
+            TokenVeto(0.1, window=window)
+    for evidence in (0.0, 0.5):
+        with pytest.raises(ValueError, match=r"veto evidence: expected a number in \(0, ratio = 0.1\]"):
+            TokenVeto(0.1, window=4, evidence=evidence)

@@ -19,8 +19,11 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
     public var baseModelFingerprint: String?
     /// Written by TeleGuard: `LoRAScope`'s raw value when the adapter acts on generated tokens only (absent: all).
     public var teleguardPatchPositions: String?
-    /// Written by TeleGuard: the `TokenVeto` ratio generation decodes by while the adapter is active (absent: none).
+    /// Written by TeleGuard: the `TokenVeto` generation decodes by while the adapter is active (absent: none) — its
+    /// ratio, and its window and evidence (absent: 1 and the ratio).
     public var teleguardVetoRatio: Double?
+    public var teleguardVetoWindow: Int?
+    public var teleguardVetoEvidence: Double?
 
     enum CodingKeys: String, CodingKey {
         case peftType = "peft_type", r, loraAlpha = "lora_alpha", useRslora = "use_rslora", useDora = "use_dora"
@@ -29,7 +32,28 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         case baseModelNameOrPath = "base_model_name_or_path", taskType = "task_type"
         case baseModelFingerprint = "base_model_fingerprint"
         case teleguardPatchPositions = "teleguard_patch_positions"
-        case teleguardVetoRatio = "teleguard_veto_ratio"
+        case teleguardVetoRatio = "teleguard_veto_ratio", teleguardVetoWindow = "teleguard_veto_window"
+        case teleguardVetoEvidence = "teleguard_veto_evidence"
+    }
+
+    /// The recorded decoding rule; nil without `teleguard_veto_ratio`.
+    func tokenVeto() throws -> TokenVeto? {
+        guard let ratio = teleguardVetoRatio else {
+            if teleguardVetoWindow != nil || teleguardVetoEvidence != nil {
+                throw GenerationError.invalidParameter(field: teleguardVetoWindow != nil ? "teleguard_veto_window" : "teleguard_veto_evidence",
+                                                       detail: "needs teleguard_veto_ratio")
+            }
+            return nil
+        }
+        return try TokenVeto(ratio: ratio, window: teleguardVetoWindow ?? 1, evidence: teleguardVetoEvidence,
+                             fieldPrefix: "teleguard_veto_")
+    }
+
+    /// Records `veto` (nil: none).
+    public mutating func record(_ veto: TokenVeto?) {
+        teleguardVetoRatio = veto?.ratio
+        teleguardVetoWindow = veto.flatMap { $0.window == 1 ? nil : $0.window }
+        teleguardVetoEvidence = veto.flatMap { $0.evidence == $0.ratio ? nil : $0.evidence }
     }
 
     /// `target_modules` is a list of module-name suffixes or a single regular expression.
@@ -89,8 +113,8 @@ public struct PEFTAdapter: Sendable {
     public var name: String { directory.lastPathComponent }
     /// Which tokens the adapter acts on (`teleguard_patch_positions`; checked when loaded).
     public var scope: LoRAScope { config.teleguardPatchPositions.flatMap(LoRAScope.init(rawValue:)) ?? .allTokens }
-    /// The decoding rule recorded with the adapter (`teleguard_veto_ratio`; checked when loaded).
-    public var veto: TokenVeto? { config.teleguardVetoRatio.flatMap { try? TokenVeto(ratio: $0) } }
+    /// The decoding rule recorded with the adapter (`teleguard_veto_ratio`, `_window`, `_evidence`; checked when loaded).
+    public var veto: TokenVeto? { (try? config.tokenVeto()) ?? nil }
 
     public init(directory: URL, config: PEFTAdapterConfig, layers: [String: LoRAWeights]) {
         self.directory = directory
@@ -125,10 +149,12 @@ public struct PEFTAdapter: Sendable {
             throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_patch_positions",
                                                detail: "expected one of \(LoRAScope.allCases.map(\.rawValue)), found '\(positions)'")
         }
-        if let ratio = config.teleguardVetoRatio {
-            do { _ = try TokenVeto(ratio: ratio, field: "teleguard_veto_ratio") } catch let error as GenerationError {
-                throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_veto_ratio", detail: error.description)
-            }
+        let veto: TokenVeto?
+        do { veto = try config.tokenVeto() } catch GenerationError.invalidParameter(let field, let detail) {
+            throw AdapterError.malformedConfig(file: configURL.path, field: field,
+                                               detail: GenerationError.invalidParameter(field: field, detail: detail).description)
+        }
+        if veto != nil {
             guard LoRAScope(rawValue: config.teleguardPatchPositions ?? "") == .generatedTokens else {
                 throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_veto_ratio",
                                                    detail: "needs teleguard_patch_positions 'generated'")

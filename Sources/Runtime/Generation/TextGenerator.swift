@@ -25,7 +25,7 @@ public enum FinishReason: String, Sendable, Codable {
     case stopString = "stop_string"
     /// The caller asked to stop.
     case cancelled
-    /// The guard's `TokenVeto` ruled out the original model's next token: the answer ends before it.
+    /// The guard's `TokenVeto` ruled out the text from a token on: the answer ends before it.
     case vetoed
 }
 
@@ -60,7 +60,8 @@ public struct GenerationResult: Sendable {
 /// Autoregressive generation with streaming: prefill the prompt in one batched pass, then one token per step.
 /// While the model has a `TokenVeto` (the teleported guard), two streams are decoded side by side over the same
 /// text — the original model's in `cache`, the patched model's in a second cache copied from it after the prompt —
-/// and generation ends (`.vetoed`) where the patched model rules out the original model's token; the rule in force
+/// the original model writes the answer, and a `VetoJudge` ends it (`.vetoed`) where the patched model rules the text
+/// out; a suspect token and those after it are held back from the stream until its window decides. The rule in force
 /// when generation starts holds to its end.
 public struct TextGenerator {
     public let languageModel: LanguageModel
@@ -94,12 +95,23 @@ public struct TextGenerator {
         var text = ""
         var finish = FinishReason.length
 
+        /// Passes a token to the caller's stream; false when the stream ends there (a stop string, or the caller).
+        func deliver(_ token: Int) -> Bool {
+            outputIds.append(token)
+            let (emit, stopped) = stops.append(decoder.append(token))
+            text += emit
+            if stopped { finish = .stopString; _ = onDelta(GenerationDelta(tokenId: token, text: emit)); return false }
+            if !onDelta(GenerationDelta(tokenId: token, text: emit)) { finish = .cancelled; return false }
+            return true
+        }
+
         let prefillStart = Date()
         var logits = try model.forward(Array(promptIds[reused...]), cache: cache)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
         let decodeStart = Date()
         // The prompt is read unpatched by both streams, so the patched stream starts from a copy of the cache.
         let veto = model.tokenVeto
+        var judge = veto.map(VetoJudge.init)
         var patchedStream: (cache: KVCache, logits: [Float])?
         if veto != nil {
             let patchedCache = model.makeCache(capacity: cache.capacity)
@@ -107,20 +119,28 @@ public struct TextGenerator {
             patchedStream = (patchedCache, logits)
         }
         var history = promptIds
-        while outputIds.count < options.maxTokens {
+        var decoded = 0  // tokens the original model wrote: those delivered and, under a veto, those still held
+        decoding: while decoded < options.maxTokens {
             let next = sampler.sample(logits, previousTokens: history)
-            if let veto, let patched = patchedStream?.logits, veto.vetoes(next, original: logits, patched: patched) {
-                finish = .vetoed
-                break
+            let endOfSequence = !options.ignoreEOS && languageModel.eosTokenIds.contains(next)
+            if var current = judge, let patched = patchedStream?.logits {
+                var verdict = current.read(next, logRatio: current.veto.logRatio(of: next, original: logits, patched: patched))
+                if endOfSequence && !verdict.ended {
+                    let rest = current.finish()
+                    verdict = (verdict.released + rest.released, rest.ended)
+                    if !verdict.ended { verdict.released.removeLast() }  // the end-of-sequence token itself
+                }
+                judge = current
+                for token in verdict.released { guard deliver(token) else { break decoding } }
+                if verdict.ended { finish = .vetoed; break }
+                if endOfSequence { finish = .stop; break }
+            } else {
+                if endOfSequence { finish = .stop; break }
+                if !deliver(next) { break }
             }
-            if !options.ignoreEOS && languageModel.eosTokenIds.contains(next) { finish = .stop; break }
-            outputIds.append(next)
+            decoded += 1
             history.append(next)
-            let (emit, stopped) = stops.append(decoder.append(next))
-            text += emit
-            if stopped { finish = .stopString; _ = onDelta(GenerationDelta(tokenId: next, text: emit)); break }
-            if !onDelta(GenerationDelta(tokenId: next, text: emit)) { finish = .cancelled; break }
-            if outputIds.count == options.maxTokens || cache.length >= cache.capacity { break }
+            if decoded == options.maxTokens || cache.length >= cache.capacity { break }
             if let stream = patchedStream {
                 // Both streams in one pass: the original reads the token as prompt, the patched one as generated.
                 let both = try model.forward(sideBySide: [next, next], caches: [cache, stream.cache], generatedRows: 1..<2)
@@ -130,6 +150,14 @@ public struct TextGenerator {
                 logits = try model.forward([next], cache: cache, phase: .generated)
             }
         }
+        // The answer ran to its length with tokens held: their windows close where it ends.
+        if finish == .length, var current = judge {
+            let verdict = current.finish()
+            let delivered = verdict.released.allSatisfy(deliver)
+            if delivered && verdict.ended { finish = .vetoed }
+        }
+        // Tokens decoded but held and then dropped are no part of the output: the cache forgets them.
+        if cache.length > promptIds.count + outputIds.count { cache.truncate(to: promptIds.count + outputIds.count) }
         if finish != .stopString {
             let (tail, stopped) = stops.append(decoder.finish())
             let rest = tail + (stopped ? "" : stops.flush())

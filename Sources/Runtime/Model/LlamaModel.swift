@@ -393,11 +393,11 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// The decoding rule of the active adapters: the veto of an applied adapter (scale ≠ 0) that has one, the
-    /// strictest (largest ratio) if several do; nil when generation simply decodes the model.
+    /// strictest (largest ratio, then largest evidence) if several do; nil when generation simply decodes the model.
     public var tokenVeto: TokenVeto? {
         lock.withLock {
             vetoes.filter { id, _ in appliedAdapters[id]?.contains { $0.patches.contains { $0.id == id && $0.scale != 0 } } ?? false }
-                .values.max { $0.ratio < $1.ratio }
+                .values.max { ($0.ratio, $0.evidence) < ($1.ratio, $1.evidence) }
         }
     }
 
