@@ -99,6 +99,29 @@ def test_train_evaluate_export_run_on_a_micro_zoo(micro_zoo, tmp_path):
     assert together["perplexity"] == pytest.approx(rows["telelora"]["perplexity"], rel=1e-4)
     assert twice["telelora_patches"]["ensemble"] == [str(out)] and (out / "eval-ensemble2" / "results.json").exists()
 
+    # The shipped form of the guard: patches on generated positions, decoded by a windowed veto; the export records it.
+    veto = (0.05, 4, 1e-3)
+    vetoed = evaluate(micro_zoo, out, "test", log=lambda *_: None, methods=("none", "telelora"),
+                      options=PatchOptions(positions="generated", veto=veto))
+    row = vetoed["models"]["m-test"]["methods"]["telelora"]
+    assert row["perplexity"] is None and 0 <= row["veto_stop_rate"] <= 1
+    assert vetoed["telelora_patches"]["veto_window"] == 4 and vetoed["telelora_patches"]["veto_evidence"] == 1e-3
+    assert "evidence 0.001 over a window of 4 tokens" in (out / "eval-generated-veto0.05-window4-evidence0.001" / "RESULTS.md").read_text()
+    export(micro_zoo, out, repo, positions="generated", veto=veto)
+    spec = json.loads((repo / "adapters" / "telelora" / "spec.json").read_text())
+    assert (spec["patch_positions"], spec["veto_ratio"], spec["veto_window"], spec["veto_evidence"]) == ("generated", *veto)
+
+
+def test_patch_options_name_a_windowed_veto_and_keep_the_single_token_rules_folder_and_cache_key():
+    single = PatchOptions(scale=1.575, positions="generated", veto=(0.002, 1, 0.002))
+    assert single.folder("test") == "eval-scale1.575-generated-veto0.002"
+    assert single.cache_key(())["veto"] == 0.002
+    windowed = PatchOptions(scale=1.575, positions="generated", veto=(0.05, 12, 1e-8))
+    assert windowed.folder("val") == "eval-val-scale1.575-generated-veto0.05-window12-evidence1e-08"
+    assert windowed.cache_key(())["veto"] == [0.05, 12, 1e-8]
+    with pytest.raises(ValueError, match="veto evidence"):
+        PatchOptions(veto=(0.05, 12, 0.5))
+
 
 def test_evaluate_runs_only_the_methods_asked_for(micro_zoo, tmp_path):
     results = evaluate(micro_zoo, tmp_path / "out", "test", log=lambda *_: None, methods=("none", "oracle_lora"))
@@ -117,3 +140,24 @@ def test_draw_rows_takes_distinct_rows_of_each_layer_and_is_seeded():
     assert torch.equal(drawn["b"], pool["b"])  # fewer rows than asked: all of them
     assert torch.equal(draw_rows(pool, 8, seed=5)["a"], drawn["a"])
     assert not torch.equal(draw_rows(pool, 8, seed=6)["a"], drawn["a"])
+
+
+def test_veto_arguments_default_to_the_presets_deployment_and_refuse_a_window_without_a_ratio(capsys):
+    import argparse
+
+    from training.evaluate import DEPLOYED_VETO, add_veto_args, veto_from_args
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="cpu")
+    add_veto_args(parser, "decode by")
+    assert veto_from_args(parser, parser.parse_args([])) == DEPLOYED_VETO["cpu"]
+    assert veto_from_args(parser, parser.parse_args(["--preset", "tiny"])) is None
+    assert veto_from_args(parser, parser.parse_args(["--veto-ratio", "0.002"])) == (0.002, 1, 0.002)
+    assert veto_from_args(parser, parser.parse_args(["--veto-ratio", "0.1", "--veto-window", "8", "--veto-evidence", "1e-6"])) \
+        == (0.1, 8, 1e-6)
+    assert veto_from_args(parser, parser.parse_args(["--no-veto"])) is None
+    for bad, message in ((["--veto-window", "4"], "need --veto-ratio"),
+                         (["--veto-ratio", "0.1", "--veto-evidence", "0.5"], "veto evidence")):
+        with pytest.raises(SystemExit):
+            veto_from_args(parser, parser.parse_args(bad))
+        assert message in capsys.readouterr().err
