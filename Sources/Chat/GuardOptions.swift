@@ -12,6 +12,9 @@ struct GuardOptions: ParsableArguments {
     @Option(name: .long, help: "Scale of the guard adapter (1: as made; 0: present but inactive).")
     var guardScale: Float = 1
 
+    @Option(name: .long, help: "The guard's veto rule: recorded (as the generator or adapter records it; default), off (the patched model writes the answer), or RATIO[/WINDOW/EVIDENCE], e.g. 0.002 (end at the first token the patch gives under 0.002 of the original's probability) or 0.05/12/1e-8 (the shipped rule).")
+    var guardVeto: String = "recorded"
+
     @Option(name: .long, help: "TeleLoRA generator directory (spec.json, generator.safetensors, probes.json). Default: the shipped adapters/telelora.")
     var generator: String?
 
@@ -23,6 +26,13 @@ struct GuardOptions: ParsableArguments {
 
     func validate() throws {
         guard guardScale.isFinite else { throw ValidationError("--guard-scale must be a finite number") }
+        _ = try vetoChoice()
+    }
+
+    func vetoChoice() throws -> VetoChoice {
+        do { return try VetoChoice.parse(guardVeto, option: "--guard-veto") } catch let error as GenerationError {
+            throw ValidationError(error.description)
+        }
     }
 
     /// The generator directory: --generator, else the shipped one; nil when neither exists.
@@ -55,7 +65,7 @@ struct GuardOptions: ParsableArguments {
     /// Applies the chosen guard to the model, reporting teleport progress on standard error.
     func activate(_ policy: GuardPolicy, on languageModel: LanguageModel, mode: LoRAMode = .merged) throws -> (ModelGuard, GuardActivation) {
         let modelGuard = ModelGuard(languageModel: languageModel, mode: mode, cache: cache)
-        let activation = try modelGuard.activate(policy, scale: guardScale, progress: ProgressLine.teleport)
+        let activation = try modelGuard.activate(policy, scale: guardScale, veto: try vetoChoice(), progress: ProgressLine.teleport)
         ProgressLine.finish(activation)
         return (modelGuard, activation)
     }

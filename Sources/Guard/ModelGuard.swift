@@ -16,6 +16,54 @@ public struct GuardActivation: Sendable {
     public let seconds: Double
 }
 
+/// How the guard decodes: by the veto rule its generator spec or adapter config records, without a veto (the patched
+/// model writes the answer), or by another rule (e.g. the single-token rule for long answers).
+public enum VetoChoice: Equatable, Sendable, CustomStringConvertible {
+    case recorded
+    case none
+    case rule(TokenVeto)
+
+    /// The rule in force given the one recorded.
+    public func resolve(_ recorded: TokenVeto?) -> TokenVeto? {
+        switch self {
+        case .recorded: return recorded
+        case .none: return nil
+        case .rule(let veto): return veto
+        }
+    }
+
+    /// `recorded`, `off`, or `RATIO[/WINDOW/EVIDENCE]` (window 1 and evidence = ratio when left out); anything else,
+    /// or a rule out of bounds, is an error naming `option`.
+    public static func parse(_ text: String, option: String) throws -> VetoChoice {
+        switch text {
+        case "recorded": return .recorded
+        case "off": return .none
+        default:
+            let fields = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 1 || fields.count == 3, let ratio = Double(fields[0]),
+                  fields.count == 1 || (Int(fields[1]) != nil && Double(fields[2]) != nil) else {
+                throw GenerationError.invalidParameter(field: option,
+                                                       detail: "expected recorded, off or RATIO[/WINDOW/EVIDENCE], found '\(text)'")
+            }
+            let window = fields.count == 3 ? Int(fields[1])! : 1
+            let evidence = fields.count == 3 ? Double(fields[2])! : nil
+            do {
+                return .rule(try TokenVeto(ratio: ratio, window: window, evidence: evidence, fieldPrefix: ""))
+            } catch GenerationError.invalidParameter(let part, let detail) {
+                throw GenerationError.invalidParameter(field: option, detail: "'\(text)': \(part) \(detail)")
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .recorded: return "recorded"
+        case .none: return "off"
+        case .rule(let veto): return veto.description
+        }
+    }
+}
+
 /// Owns the guard adapter applied to one model. Switching policy or scale is a hot patch — the model's lock makes
 /// it take effect between two forward passes (two tokens) — never a reload; `off` restores the original weights
 /// bit for bit.
@@ -41,10 +89,11 @@ public final class ModelGuard: @unchecked Sendable {
     public var policy: GuardPolicy { lock.withLock { currentPolicy } }
     public var scale: Float { lock.withLock { currentScale } }
 
-    /// Switches to `policy` at `scale`. An adapter directory or a cached teleport replaces the active guard in one
-    /// step; a fresh teleport first removes the active guard, because the generator must see the unguarded model.
+    /// Switches to `policy` at `scale`, decoding by the veto rule `veto` chooses. An adapter directory or a cached
+    /// teleport replaces the active guard in one step; a fresh teleport first removes the active guard, because the
+    /// generator must see the unguarded model.
     @discardableResult
-    public func activate(_ policy: GuardPolicy, scale: Float = 1,
+    public func activate(_ policy: GuardPolicy, scale: Float = 1, veto: VetoChoice = .recorded,
                          progress: (TeleportProgress) -> Void = { _ in }) throws -> GuardActivation {
         guard scale.isFinite else { throw GuardError.invalidScale(scale) }
         let start = Date()
@@ -62,7 +111,7 @@ public final class ModelGuard: @unchecked Sendable {
                 let adapter = try PEFTAdapter.load(from: directory)
                 try model.checkFits(adapter)
                 applied = try model.replaceLoRA(applied, with: adapter.layers, scale: scale, mode: mode(for: adapter.scope),
-                                                scope: adapter.scope, veto: adapter.veto, source: directory.path)
+                                                scope: adapter.scope, veto: veto.resolve(adapter.veto), source: directory.path)
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .adapterDirectory, teleport: nil,
@@ -72,7 +121,7 @@ public final class ModelGuard: @unchecked Sendable {
                 if let cache, let cached = cache.load(modelFingerprint: languageModel.fingerprint, generatorHash: package.contentHash) {
                     let spec = package.generator.spec
                     applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode(for: spec.patchPositions),
-                                                    scope: spec.patchPositions, veto: spec.veto, source: cached.directory.path)
+                                                    scope: spec.patchPositions, veto: veto.resolve(spec.veto), source: cached.directory.path)
                     currentPolicy = policy
                     currentScale = scale
                     let seconds = Date().timeIntervalSince(start)
@@ -88,7 +137,7 @@ public final class ModelGuard: @unchecked Sendable {
                 let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
                 let stored = try cache?.store(adapter, baseModel: languageModel.directory.path)
                 applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode(for: adapter.scope), scope: adapter.scope,
-                                              veto: adapter.veto, source: "teleported adapter")
+                                              veto: veto.resolve(adapter.veto), source: "teleported adapter")
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .teleported, teleport: adapter.report,

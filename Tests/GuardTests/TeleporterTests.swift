@@ -171,6 +171,41 @@ final class TeleporterTests: XCTestCase {
         XCTAssertNil(model.tokenVeto)
     }
 
+    /// A veto chosen at activation overrides the recorded one (or removes it); a chosen rule on an adapter that acts on
+    /// every token is refused.
+    func testAVetoChoiceOverridesTheRecordedRule() throws {
+        XCTAssertEqual(try VetoChoice.parse("recorded", option: "o"), .recorded)
+        XCTAssertEqual(try VetoChoice.parse("off", option: "o"), VetoChoice.none)
+        XCTAssertEqual(try VetoChoice.parse("0.002", option: "o"), .rule(try TokenVeto(ratio: 0.002)))
+        XCTAssertEqual(try VetoChoice.parse("0.05/12/1e-8", option: "o"), .rule(try TokenVeto(ratio: 0.05, window: 12, evidence: 1e-8)))
+        for (bad, detail) in [("0.05/12", "expected recorded, off or RATIO[/WINDOW/EVIDENCE], found '0.05/12'"),
+                              ("x/1/0.1", "expected recorded, off or RATIO[/WINDOW/EVIDENCE], found 'x/1/0.1'"),
+                              ("0.1/65/0.01", "'0.1/65/0.01': window must be in 1...64, found 65")] {
+            XCTAssertThrowsError(try VetoChoice.parse(bad, option: "o")) { error in
+                XCTAssertEqual(error as? GenerationError, .invalidParameter(field: "o", detail: detail))
+            }
+        }
+
+        let generator = try GuardFixtures.copyOfGenerator(self)
+        try GuardFixtures.editJSON(generator.appendingPathComponent("spec.json")) {
+            $0["patch_positions"] = "generated"
+            $0["veto_ratio"] = 0.05
+        }
+        let languageModel = try load()
+        let modelGuard = ModelGuard(languageModel: languageModel, mode: .merged, cache: nil)
+        let single = try TokenVeto(ratio: 0.01)
+        try modelGuard.activate(.teleport(generator: generator), veto: .rule(single))
+        XCTAssertEqual(languageModel.model.tokenVeto, single)
+        try modelGuard.activate(.teleport(generator: generator), veto: .none)
+        XCTAssertNil(languageModel.model.tokenVeto)
+        try modelGuard.activate(.teleport(generator: generator))
+        XCTAssertEqual(languageModel.model.tokenVeto, try TokenVeto(ratio: 0.05))
+        try modelGuard.deactivate()
+        XCTAssertThrowsError(try modelGuard.activate(.teleport(generator: GuardFixtures.generator), veto: .rule(single))) { error in
+            XCTAssertEqual(error as? ModelError, .vetoWithoutGeneratedScope(source: "teleported adapter"))
+        }
+    }
+
     func testGuardOffRestoresTheOriginalLogitsBitForBit() throws {
         let languageModel = try load()
         let original = try logits(languageModel)
