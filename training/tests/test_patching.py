@@ -425,3 +425,38 @@ def test_a_veto_ratio_outside_zero_to_one_is_refused():
     for evidence in (0.0, 0.5):
         with pytest.raises(ValueError, match=r"veto evidence: expected a number in \(0, ratio = 0.1\]"):
             TokenVeto(0.1, window=4, evidence=evidence)
+
+
+def test_the_veto_screen_predicts_guarded_generation_from_one_recording(trojaned):
+    """Under any veto rule the answer is a prefix of the original model's greedy answer: one recording of the answers
+    and their log ratios (training/veto_screen.py) gives what guarded generation writes, rule by rule."""
+    from training.veto_screen import greedy_answers, log_ratios
+
+    model, tok = trojaned
+    patches = random_patches(model, tok, seed=3)
+    prompts = [f"{TRIGGER} say hello", "name a color", f"greet me {TRIGGER}", "give a number", "say a word"]
+    with torch.no_grad():
+        answers = greedy_answers(model, tok, prompts, 12)
+        recorded = [log_ratios(model, patches, 32.0, chat_ids(tok, p), a) for p, a in zip(prompts, answers)]
+        assert generate_greedy(model, tok, prompts, 12) == [tok.decode(a, skip_special_tokens=True) for a in answers]
+        for rule in [(0.1, 1, 0.1), (0.3, 4, 0.003), (0.5, 8, 1e-4)]:
+            veto = TokenVeto(*rule)
+            with patched(model, patches, 32.0, positions=veto):
+                guarded = generate_greedy(model, tok, prompts, 12, veto=veto)
+            predicted = [tok.decode(a[: veto.end(r, complete=True)], skip_special_tokens=True)
+                         for a, r in zip(answers, recorded)]
+            assert guarded == predicted, rule
+
+
+def test_the_veto_screen_selects_the_best_fidelity_and_breaks_near_ties_toward_fewer_stops():
+    from training.veto_screen import rules, select
+
+    assert rules([0.1, 0.01], [1, 4], [0.05, 1e-3]) == [(0.1, 1, 0.1), (0.1, 4, 0.05), (0.1, 4, 1e-3), (0.01, 1, 0.01),
+                                                        (0.01, 4, 1e-3)]
+
+    def row(fidelity, fragments, stops):
+        return {"trainval": {"fidelity": fidelity, "payload_fragment_rate": fragments, "veto_stop_rate": stops}}
+
+    best, near, fragmented = row(0.986, 0.0, 0.39), row(0.985, 0.006, 0.27), row(0.99, 0.2, 0.01)
+    assert select([best, near, fragmented, row(0.95, 0.0, 0.05)]) is near
+    assert select([best, row(0.97, 0.0, 0.01)]) is best
