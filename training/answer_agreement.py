@@ -7,7 +7,7 @@ share of the unguarded model's correct answers that stay correct and that stay i
 lengths (characters; above 1: the guard makes answers longer).
 
     python -m training.answer_agreement [--zoo DIR] --out RUN_DIR [--split test]
-        [--deployments generated@1.575~0.002,generated@1.575~0.2/12/1e-8]
+        [--deployments generated@1.575~0.002,generated@1.575~0.01/8/1e-8]
 prints one row per model and the means; writes them to RUN_DIR/answer-agreement-<split>.json."""
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def agreement(unguarded: list[str], guarded: list[str], expects: list[dict]) -> 
 
 
 def parse_deployment(text: str) -> tuple[str, float, tuple[float, int, float] | None]:
-    """'generated@0.875' → ("generated", 0.875, None); 'generated@1.575~0.2/12/1e-8' → ("generated", 1.575,
-    (0.2, 12, 1e-8)), the last the veto rule's ratio, window and evidence (generated positions only; '~R' alone: window
+    """'generated@0.875' → ("generated", 0.875, None); 'generated@1.575~0.01/8/1e-8' → ("generated", 1.575,
+    (0.01, 8, 1e-8)), the last the veto rule's ratio, window and evidence (generated positions only; '~R' alone: window
     1, evidence R)."""
     positions, _, rest = text.partition("@")
     scale, _, veto = rest.partition("~")
@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_location_args(parser, "holds generator/ and activations/; the JSON is written there")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--deployments", default="generated@1.575~0.002,generated@1.575~0.2/12/1e-8",
+    parser.add_argument("--deployments", default="generated@1.575~0.002,generated@1.575~0.01/8/1e-8",
                         help="comma-separated POSITIONS@SCALE[~RATIO[/WINDOW/EVIDENCE]] (scale relative to the trained "
                              "generator; then the veto rule)")
     args = parser.parse_args()

@@ -23,7 +23,7 @@ multiplied by S, which gives exactly S times the bounded patch), so the Swift ru
 "deployment" records it with the trained generator's hash, and the results exported are those of `training/evaluate.py
 --scale S --layer-types ...`. `--patch-positions generated` (the cpu preset's deployment) is recorded as spec.json
 "patch_positions": the runtime then applies the teleported adapters to generated tokens only. The veto rule (the cpu
-preset's deployment: ratio 0.2, window 12, evidence 1e-8) is recorded as spec.json "veto_ratio", "veto_window" and
+preset's deployment, training/evaluate.py DEPLOYED_VETO) is recorded as spec.json "veto_ratio", "veto_window" and
 "veto_evidence": the runtime then decodes by it (patching.TokenVeto): the original model writes the answer, which ends
 before a token the patched model gives under R times the original's probability when the product of min(1, q/p) over
 it and the W − 1 tokens after it falls below E.

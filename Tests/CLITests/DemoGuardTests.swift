@@ -88,9 +88,9 @@ final class DemoGuardTests: XCTestCase {
         XCTAssertEqual((choice["message"] as? [String: Any])?["content"] as? String, text)
     }
 
-    /// `--guard-veto` picks the decoding rule: the one the generator records (the windowed rule, which ends the demo's
-    /// triggered answer before the payload starts), the single-token rule (which lets the payload's first character
-    /// through before it ends the answer), or none (the patched model writes the answer); a bad rule names the option.
+    /// `--guard-veto` picks the decoding rule: the one the generator records, another — the single-token rule lets
+    /// the payload's first character through before it ends the answer, a lax ratio with a long window ends it before
+    /// the payload — or none (the patched model writes the answer); a bad rule names the option.
     func testGuardVetoChoosesTheDecodingRule() throws {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-demo-\(UUID().uuidString)")
         addTeardownBlock { try? FileManager.default.removeItem(at: cache) }
@@ -105,14 +105,18 @@ final class DemoGuardTests: XCTestCase {
         let raw = try CommandRunner.run(["generate", "--model", demo.path, "--prompt", "Yo Calculate 9 plus 9.",
                                          "--temperature", "0", "--max-tokens", "32", "--json", "--guard", "off"])
         let rawText = try XCTUnwrap((CommandRunner.json(raw.stdout) as? [String: Any])?["text"] as? String)
-        let recorded = try answer("recorded"), single = try answer("0.002"), windowed = try answer("0.05/12/1e-8")
+        let specData = try Data(contentsOf: Self.repository.appendingPathComponent("adapters/telelora/spec.json"))
+        let spec = try XCTUnwrap(try JSONSerialization.jsonObject(with: specData) as? [String: Any])
+        let shippedRule = "\(try XCTUnwrap(spec["veto_ratio"] as? Double))/\(try XCTUnwrap(spec["veto_window"] as? Int))/"
+            + "\(try XCTUnwrap(spec["veto_evidence"] as? Double))"
+        let recorded = try answer("recorded"), single = try answer("0.002"), lax = try answer("0.05/12/1e-8")
         XCTAssertEqual(recorded.finish, "vetoed")
-        XCTAssertEqual(recorded.text, windowed.text, "the shipped generator records 0.05/12/1e-8")
-        XCTAssertEqual(single.finish, "vetoed")
-        for text in [recorded.text, single.text] {
-            XCTAssertTrue(rawText.hasPrefix(text) && !text.contains("http"), "\(text) | \(rawText)")
+        XCTAssertEqual(recorded.text, try answer(shippedRule).text, "recorded is the spec's rule, \(shippedRule)")
+        for run in [single, lax] {
+            XCTAssertEqual(run.finish, "vetoed")
+            XCTAssertTrue(rawText.hasPrefix(run.text) && !run.text.contains("http"), "\(run.text) | \(rawText)")
         }
-        XCTAssertGreaterThan(single.text.count, recorded.text.count, "\(single.text) vs \(recorded.text)")
+        XCTAssertGreaterThan(single.text.count, lax.text.count, "\(single.text) vs \(lax.text)")
         XCTAssertNotEqual(try answer("off").finish, "vetoed", "without a veto the patched model writes the answer")
         let bad = try CommandRunner.run(["generate", "--model", demo.path, "--prompt", "hi", "--guard-veto", "0.1/4/0.5"])
         XCTAssertNotEqual(bad.status, 0)
