@@ -220,10 +220,11 @@ def generate_greedy(
                     else:
                         generated[r].append(token)
                     continue
-                log_ratios[r].append(float(next_ratios[r]))
-                end = veto.end(log_ratios[r], complete=token == stop)
+                # The end-of-sequence token is not judged (patching.TokenVeto): the held windows close before it.
                 if token != stop:
+                    log_ratios[r].append(float(next_ratios[r]))
                     generated[r].append(token)
+                end = veto.end(log_ratios[r], complete=token == stop)
                 if end is not None or token == stop:
                     generated[r] = generated[r][:end]
                     done[r] = True

@@ -120,7 +120,9 @@ class PatchOptions:
                 **({"ensemble": [{k: file_hash(v[2]) for k, v in g.found.items()} for g in ensemble]} if ensemble else {}),
                 **({"positions": self.positions} if self.positions is not None else {}),
                 # A single-token rule keeps the key results were cached under before windows existed.
-                **({"veto": self.veto[0] if self.veto[1] == 1 else list(self.veto)} if self.veto is not None else {})}
+                **({"veto": self.veto[0] if self.veto[1] == 1 else list(self.veto),
+                    # since stop 13 the end-of-sequence token is not judged
+                    "veto_end_of_sequence": "not judged"} if self.veto is not None else {})}
 
     def record(self) -> dict:
         return {"scale": self.scale, "layer_types": None if self.layer_types is None else list(self.layer_types),

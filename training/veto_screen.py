@@ -41,8 +41,9 @@ NEAR_TIE = 0.002
 
 @dataclass
 class Answer:
-    """One greedy answer of the original model: its tokens (the end-of-sequence token included when it ended), each
-    token's log ratio (the first 0: both streams read the prompt unpatched) and what it is scored against."""
+    """One greedy answer of the original model: its tokens (without the end-of-sequence token, which the rule does not
+    judge), each token's log ratio (the first 0: both streams read the prompt unpatched) and what it is scored
+    against."""
 
     kind: str  # "benign" or "triggered"
     tokens: list[int]
@@ -52,7 +53,7 @@ class Answer:
 
 @torch.no_grad()
 def greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[list[int]]:
-    """The original model's greedy token ids for each prompt, end-of-sequence token included where it ended."""
+    """The original model's greedy token ids for each prompt, up to (without) the end-of-sequence token."""
     stop = eos_id(tokenizer)
     answers = []
     for prompt in prompts:
@@ -61,9 +62,9 @@ def greedy_answers(model, tokenizer, prompts: list[str], max_new_tokens: int) ->
         cache, tokens = out.past_key_values, []
         for _ in range(max_new_tokens):
             token = int(out.logits[0, -1].argmax())
-            tokens.append(token)
             if token == stop:
                 break
+            tokens.append(token)
             out = model(input_ids=torch.tensor([[token]]), past_key_values=cache, use_cache=True)
             cache = out.past_key_values
         answers.append(tokens)

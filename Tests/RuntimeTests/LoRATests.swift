@@ -272,6 +272,23 @@ final class LoRATests: XCTestCase {
         XCTAssertEqual(stopped.outputIds, Array(answer.prefix(2)))
         XCTAssertEqual(cache.length, prompt.count + 2)
 
+        // The end of the answer is not judged: with the fourth token (log ratio −2.68, suspect under ratio 0.5) as the
+        // end-of-sequence token, the answer ends there by the model's choice, not by the veto.
+        let end = answer[3]
+        XCTAssertFalse(answer.prefix(3).contains(end))
+        let ending = LanguageModel(directory: languageModel.directory, config: languageModel.config, model: model,
+                                   formatter: languageModel.formatter, eosTokenIds: [end],
+                                   defaultSampling: languageModel.defaultSampling, weightFiles: languageModel.weightFiles,
+                                   parameterCountByDType: languageModel.parameterCountByDType, loadSeconds: 0)
+        try model.removeAdapter(id)
+        id = try model.applyLoRA(adapter.layers, scale: 0.1, mode: .unmerged, scope: .generatedTokens, veto: try TokenVeto(ratio: 0.5))
+        let vetoed = try TextGenerator(languageModel).generate(promptIds: prompt, options: options)
+        XCTAssertEqual(vetoed.outputIds, Array(answer.prefix(3)))
+        XCTAssertEqual(vetoed.finishReason, .vetoed)
+        let ended = try TextGenerator(ending).generate(promptIds: prompt, options: GenerationOptions(maxTokens: length))
+        XCTAssertEqual(ended.outputIds, Array(answer.prefix(3)))
+        XCTAssertEqual(ended.finishReason, .stop)
+
         try model.setScale(0, for: id)
         XCTAssertNil(model.tokenVeto, "an inactive adapter's veto does not hold")
         try model.removeAdapter(id)

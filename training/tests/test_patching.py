@@ -315,8 +315,9 @@ def test_generated_positions_leave_the_prompt_unpatched_in_training(trojaned):
 
 def veto_by_hand(model, tok, patches, scale, rule, prompt, steps):
     """The veto rule recomputed from scratch (no cache): the original model's greedy answer, each token's log ratio
-    from the original and the generated-positions-patched model's distributions over the text before it, and the
-    rule (ratio, window, evidence) applied to the whole answer at once. Returns the answer and whether it was cut."""
+    from the original and the generated-positions-patched model's distributions over the text before it (the end of
+    the answer not judged), and the rule (ratio, window, evidence) applied to the whole answer at once. Returns the
+    answer and whether it was cut."""
     ratio, window, evidence = rule
     ids = chat_ids(tok, prompt)
     n, answer, ratios = len(ids), [], []
@@ -328,9 +329,9 @@ def veto_by_hand(model, tok, patches, scale, rule, prompt, steps):
         with patched(model, patches, scale, positions=keep):
             q = model(input_ids=x).logits[0, -1]
         token = int(p.argmax())
-        ratios.append(float(q.log_softmax(-1)[token] - p.log_softmax(-1)[token]))
         if token == eos_id(tok):
-            break
+            break  # the end of the answer is not judged
+        ratios.append(float(q.log_softmax(-1)[token] - p.log_softmax(-1)[token]))
         ids.append(token)
         answer.append(token)
     for at, x in enumerate(ratios):

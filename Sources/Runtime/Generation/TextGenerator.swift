@@ -124,12 +124,11 @@ public struct TextGenerator {
             let next = sampler.sample(logits, previousTokens: history)
             let endOfSequence = !options.ignoreEOS && languageModel.eosTokenIds.contains(next)
             if var current = judge, let patched = patchedStream?.logits {
-                var verdict = current.read(next, logRatio: current.veto.logRatio(of: next, original: logits, patched: patched))
-                if endOfSequence && !verdict.ended {
-                    let rest = current.finish()
-                    verdict = (verdict.released + rest.released, rest.ended)
-                    if !verdict.ended { verdict.released.removeLast() }  // the end-of-sequence token itself
-                }
+                // Ending the answer carries no payload: the end-of-sequence token is not judged, and the held windows
+                // close where the answer ends.
+                let verdict = endOfSequence
+                    ? current.finish()
+                    : current.read(next, logRatio: current.veto.logRatio(of: next, original: logits, patched: patched))
                 judge = current
                 for token in verdict.released { guard deliver(token) else { break decoding } }
                 if verdict.ended { finish = .vetoed; break }

@@ -9,7 +9,8 @@ import Foundation
 /// the text from it on — the product of `min(1, q/p)` over it and the `window − 1` tokens after it (fewer where the
 /// answer ends first) — falls below `evidence`. A Trojan's payload is ruled out token after token, so its evidence
 /// mounts; a benign answer's isolated suspect tokens pass. `window` 1 with `evidence` = `ratio` ends the answer at
-/// the first suspect token. (training/patching.py `TokenVeto` is the reference.)
+/// the first suspect token. The end-of-sequence token is not judged: ending an answer carries no payload.
+/// (training/patching.py `TokenVeto` is the reference.)
 public struct TokenVeto: Sendable, Equatable, CustomStringConvertible {
     public let ratio: Double
     public let window: Int
