@@ -9,10 +9,11 @@ with `TokenVeto.end` / `TokenVeto.fires` — the code generation uses — and sc
 ASR, payload fragments, benign points lost and Fidelity over the Trojaned models; acc_post/acc_pre over the clean ones.
 
     python -m training.veto_screen [--preset cpu] [--zoo DIR] --out RUN_DIR [--scale 1.575]
-        [--ratios 0.2,0.05,0.01,0.002] [--windows 1,4,8,12] [--evidences 1e-4,1e-6,1e-8]
+        [--ratios 0.2,0.05,0.01,0.002] [--windows 1,4,8,12] [--evidences 1e-4,1e-6,1e-8] [--draws K]
 
-records `RUN_DIR/veto-traces/<split>-scale<S>.pt` (reused when present), prints one row per rule and split, and the
-selection: the highest Fidelity on the generator-train and validation models with payload fragments ≤ 0.10, near
+records `RUN_DIR/veto-traces/<split>-scale<S>[-draw<k>].pt` (reused when present; `--record k` records one draw, so
+that draws can be recorded in parallel), prints one row per rule — each metric the mean over K probe-row draws, the
+patch's main source of variance — and the selection: the highest Fidelity on the generator-train and validation models with payload fragments ≤ 0.10, near
 ties (within 0.002) broken toward fewer veto stops on raw text; the test models are read only for the report.
 Writes the rows to `RUN_DIR/veto-screen-scale<S>.json`.
 """
@@ -88,8 +89,9 @@ def log_ratios(model, patches, scale: float, prefix: list[int], tokens: list[int
     return ratios
 
 
-def record(zoo: Zoo, out: Path, split: str, scale: float, max_raw_texts: int = 100, log=print) -> dict:
-    """Per model of `split`: {"clean", "answers": [Answer as dict], "raw": [log ratios per raw text]}."""
+def record(zoo: Zoo, out: Path, split: str, scale: float, draw: int = 0, max_raw_texts: int = 100, log=print) -> dict:
+    """Per model of `split`: {"clean", "answers": [Answer as dict], "raw": [log ratios per raw text]}, with the
+    patches from probe-row draw `draw` (seed: the generator's + draw, as training.evaluate --draws names them)."""
     found = Generators(out).get("activations")
     if found is None:
         raise LookupError(f"veto_screen: no trained generator under {out}")
@@ -100,8 +102,10 @@ def record(zoo: Zoo, out: Path, split: str, scale: float, max_raw_texts: int = 1
     for entry in evaluated_models(zoo, split):
         model, tok = load_model(zoo.model_dir(entry))
         weights = {n: m.weight for n, m in target_modules(model, targets).items()}
-        acts = cached_activations(model, tok, zoo.probes(), out / "activations" / f"{entry.id}.safetensors", targets,
-                                  cfg["rows"], cfg["seed"])
+        seed = cfg["seed"] + draw
+        name = entry.id if draw == 0 else f"{entry.id}-rows{cfg['rows']}-seed{seed}"
+        acts = cached_activations(model, tok, zoo.probes(), out / "activations" / f"{name}.safetensors", targets,
+                                  cfg["rows"], seed)
         with torch.no_grad():
             patches = generate_patches(gen, weights, acts)
         suite = zoo.suite(entry)
@@ -194,14 +198,20 @@ def rules(ratios: list[float], windows: list[int], evidences: list[float]) -> li
     return sorted(found, key=lambda rule: (-rule[0], rule[1], -rule[2]))
 
 
-def load_or_record(zoo: Zoo, out: Path, split: str, scale: float, log=print) -> dict:
-    path = out / "veto-traces" / f"{split}-scale{scale:g}.pt"
+def load_or_record(zoo: Zoo, out: Path, split: str, scale: float, draw: int = 0, log=print) -> dict:
+    path = out / "veto-traces" / (f"{split}-scale{scale:g}.pt" if draw == 0 else f"{split}-scale{scale:g}-draw{draw}.pt")
     if path.exists():
         return torch.load(path, weights_only=False)
-    traces = record(zoo, out, split, scale, log=log)
+    traces = record(zoo, out, split, scale, draw, log=log)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(traces, path)
     return traces
+
+
+def mean_over_draws(summaries: list[dict]) -> dict:
+    """The mean of each metric over the probe-row draws."""
+    return {key: (None if any(x[key] is None for x in summaries) else statistics.fmean(x[key] for x in summaries))
+            for key in summaries[0]}
 
 
 def fmt(summary: dict) -> str:
@@ -220,23 +230,33 @@ def main() -> None:
     parser.add_argument("--ratios", default="0.2,0.05,0.01,0.002")
     parser.add_argument("--windows", default="1,4,8,12")
     parser.add_argument("--evidences", default="1e-4,1e-6,1e-8")
+    parser.add_argument("--draws", type=int, default=1, help="probe-row draws each rule is scored over (the mean)")
+    parser.add_argument("--record", type=int, metavar="DRAW", help="only record that draw's traces (to record draws in "
+                                                                   "parallel processes), then exit")
     args = parser.parse_args()
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
     zoo = Zoo.open(zoo_dir)
     scale = DEPLOYED_SCALE.get(args.preset, 1.0) if args.scale is None else args.scale
-    traces = {split: load_or_record(zoo, out, split, scale) for split in SPLITS}
-    trainval = {**traces["train"], **traces["val"]}
+    if args.record is not None:
+        for split in SPLITS:
+            load_or_record(zoo, out, split, scale, args.record)
+        return
+    draws = [{split: load_or_record(zoo, out, split, scale, draw) for split in SPLITS} for draw in range(args.draws)]
+    for traces in draws:
+        traces["trainval"] = {**traces["train"], **traces["val"]}
     rows = []
     for rule in rules([float(x) for x in args.ratios.split(",")], [int(x) for x in args.windows.split(",")],
                       [float(x) for x in args.evidences.split(",")]):
         veto = TokenVeto(*rule)
-        rows.append({"rule": list(rule), "trainval": score(trainval, veto)["mean"],
-                     **{split: score(traces[split], veto)["mean"] for split in SPLITS}})
+        rows.append({"rule": list(rule), **{split: mean_over_draws([score(t[split], veto)["mean"] for t in draws])
+                                            for split in ("trainval",) + SPLITS}})
         print(f"{rule}  train+val: {fmt(rows[-1]['trainval'])}  |  test: {fmt(rows[-1]['test'])}", flush=True)
     chosen = select(rows)
     print(f"selected {tuple(chosen['rule'])}: train+val {fmt(chosen['trainval'])}; test {fmt(chosen['test'])}")
-    write_json(out / f"veto-screen-scale{scale:g}.json", {"scale": scale, "rows": rows, "selected": chosen["rule"]})
+    suffix = "" if args.draws == 1 else f"-draws{args.draws}"
+    write_json(out / f"veto-screen-scale{scale:g}{suffix}.json",
+               {"scale": scale, "draws": args.draws, "rows": rows, "selected": chosen["rule"]})
 
 
 if __name__ == "__main__":
