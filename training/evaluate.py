@@ -138,7 +138,7 @@ class PatchOptions:
 # spec.
 DEPLOYED_SCALE = {"cpu": 1.575}
 DEPLOYED_POSITIONS = {"cpu": "generated"}
-DEPLOYED_VETO = {"cpu": (0.01, 8, 1e-8)}
+DEPLOYED_VETO = {"cpu": (0.05, 8, 1e-8)}
 
 
 def deployment(preset_name: str) -> PatchOptions:

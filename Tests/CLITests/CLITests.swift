@@ -107,7 +107,7 @@ final class CLITests: XCTestCase {
         let guarded = try XCTUnwrap(object["guarded_decode_tokens_per_second"] as? Double)
         XCTAssertGreaterThan(guarded, 0)
         XCTAssertEqual(try XCTUnwrap(object["guarded_decode_ratio"] as? Double), guarded / plain, accuracy: 1e-9)
-        XCTAssertEqual(object["guarded_decoding"] as? String, "veto at ratio 0.01, evidence 1e-08 over 8 tokens: original and patched streams side by side",
+        XCTAssertEqual(object["guarded_decoding"] as? String, "veto at ratio 0.05, evidence 1e-08 over 8 tokens: original and patched streams side by side",
                        "the shipped guard decodes by its veto")
         let missing = try CommandRunner.run(["bench", "--model", demo.appendingPathComponent("models/demo").path, "--guarded",
                                              "--generator", "/nonexistent/telelora", "--repetitions", "1",
