@@ -142,6 +142,9 @@ final class LoRATests: XCTestCase {
         XCTAssertEqual(TokenVeto.logProbability(of: 0, in: original), 2 - log(expf(2) + expf(1) + 1), accuracy: 1e-6)
         XCTAssertEqual(veto.window, 1)
         XCTAssertEqual(veto.evidence, 0.2, "one token's evidence is its ratio")
+        XCTAssertEqual(veto.description, "veto at ratio 0.2")
+        XCTAssertEqual(try TokenVeto(ratio: 0.2, evidence: 0.1).description, "veto at ratio 0.2, evidence 0.1 over 1 token")
+        XCTAssertEqual(try TokenVeto(ratio: 0.05, window: 8, evidence: 1e-8).description, "veto at ratio 0.05, evidence 1e-08 over 8 tokens")
         for bad in [0, -0.5, 1.5, Double.nan] {
             XCTAssertThrowsError(try TokenVeto(ratio: bad, fieldPrefix: "teleguard_veto_")) { error in
                 XCTAssertEqual(error as? GenerationError, .invalidParameter(field: "teleguard_veto_ratio", detail: "must be in (0, 1], found \(bad)"))

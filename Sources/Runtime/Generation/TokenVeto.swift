@@ -38,7 +38,8 @@ public struct TokenVeto: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        window == 1 ? "veto at ratio \(ratio)" : "veto at ratio \(ratio), evidence \(evidence) over \(window) tokens"
+        if window == 1 && evidence == ratio { return "veto at ratio \(ratio)" }
+        return "veto at ratio \(ratio), evidence \(evidence) over \(window) token\(window == 1 ? "" : "s")"
     }
 
     /// `log q(t) − log p(t)` for `token`, the original model's choice, from both streams' logits.
