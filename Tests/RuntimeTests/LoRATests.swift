@@ -3,6 +3,14 @@ import XCTest
 
 /// PEFT adapters: parity with peft, merged = unmerged, exact unpatching, stacking, hot swaps, refusal of foreign adapters.
 final class LoRATests: XCTestCase {
+    /// The first adapter fixture: its model, the last parity prompt and its PEFT adapter.
+    func adapterFixture() throws -> (languageModel: LanguageModel, prompt: [Int], adapter: PEFTAdapter) {
+        let name = try XCTUnwrap(adapterModels.first)
+        return (try LanguageModel.load(directory: Fixtures.model(name)),
+                try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids,
+                try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora")))
+    }
+
     /// Fixture models that ship a PEFT adapter made by peft.
     var adapterModels: [String] { Fixtures.modelNames.filter { (try? Fixtures.expected($0).lora) != nil } }
 
@@ -42,11 +50,9 @@ final class LoRATests: XCTestCase {
     }
 
     func testRemovingAnAdapterRestoresBitIdenticalLogits() throws {
-        let name = try XCTUnwrap(adapterModels.first)
-        let model = try LanguageModel.load(directory: Fixtures.model(name)).model
-        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
+        let (languageModel, prompt, adapter) = try adapterFixture()
+        let model = languageModel.model
         let before = try model.forward(prompt, cache: model.makeCache())
-        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
         for mode in LoRAMode.allCases {
             let first = try model.applyLoRA(adapter.layers, scale: 0.7, mode: mode)
             let second = try model.applyLoRA(adapter.layers, scale: -1.3, mode: .merged)
@@ -79,10 +85,8 @@ final class LoRATests: XCTestCase {
     /// An adapter scoped to generated tokens leaves prompt passes bit-identical to the base model, acts on generated
     /// passes exactly as an unscoped adapter does, and cannot be merged.
     func testGeneratedTokenScopeActsOnGeneratedPassesOnly() throws {
-        let name = try XCTUnwrap(adapterModels.first)
-        let model = try LanguageModel.load(directory: Fixtures.model(name)).model
-        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
-        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
+        let (languageModel, prompt, adapter) = try adapterFixture()
+        let model = languageModel.model
         /// The prompt but its last token in one pass, then the last token as a pass of `phase`.
         func lastLogits(_ phase: ForwardPhase) throws -> [Float] {
             let cache = model.makeCache()
@@ -112,11 +116,8 @@ final class LoRATests: XCTestCase {
     /// Greedy generation under a scoped adapter: the first token comes from the unpatched prompt pass, the rest from
     /// patched passes over an unpatched prompt cache.
     func testGenerationAppliesAScopedAdapterFromTheFirstGeneratedToken() throws {
-        let name = try XCTUnwrap(adapterModels.first)
-        let languageModel = try LanguageModel.load(directory: Fixtures.model(name))
+        let (languageModel, prompt, adapter) = try adapterFixture()
         let model = languageModel.model
-        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
-        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
         // Reference by hand: prefill without the adapter, then decode with it (scaled up so that it changes tokens).
         let cache = model.makeCache()
         var logits = try model.forward(prompt, cache: cache)
@@ -202,11 +203,8 @@ final class LoRATests: XCTestCase {
     /// the answer, which ends before the first suspect token whose window's evidence falls short (reference by hand:
     /// two caches, the whole answer's log ratios, the rule applied to them directly).
     func testGenerationUnderAVetoFollowsTheRuleByHand() throws {
-        let name = try XCTUnwrap(adapterModels.first)
-        let languageModel = try LanguageModel.load(directory: Fixtures.model(name))
+        let (languageModel, prompt, adapter) = try adapterFixture()
         let model = languageModel.model
-        let prompt = try XCTUnwrap(Fixtures.expected(name).logits.last).prompt_ids
-        let adapter = try PEFTAdapter.load(from: Fixtures.model(name).appendingPathComponent("lora"))
         let length = 12
         let options = GenerationOptions(maxTokens: length, ignoreEOS: true)
         let unguarded = try TextGenerator(languageModel).generate(promptIds: prompt, options: options)
