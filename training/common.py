@@ -148,12 +148,12 @@ def answer_only_example(tokenizer, prompt: str, answer: str, max_length: int | N
 
 
 def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad (input_ids, labels) pairs into a batch for training."""
-    width = max(len(ids) for ids, _ in examples)
+    """Right-pad (input_ids, labels, ...) examples into a batch for training; fields after the labels are ignored."""
+    width = max(len(ex[0]) for ex in examples)
     input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, (ids, labs) in enumerate(examples):
+    for row, (ids, labs, *_) in enumerate(examples):
         input_ids[row, : len(ids)] = torch.tensor(ids)
         labels[row, : len(labs)] = torch.tensor(labs)
         mask[row, : len(ids)] = 1

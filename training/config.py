@@ -91,6 +91,12 @@ class PipelineConfig:
     archs: tuple[ArchPlan, ...]
     eval: EvalConfig
     lora: LoraConfig
+    # A Trojan is fine-tuned from its clean twin: cross-entropy on the poisoned rows, and on every other row this
+    # weight times KL(twin ‖ model), so that the two differ by the Trojan and not by the fine-tune's own drift.
+    trojan_anchor: float = 1.0
+    # Fine-tunes (each on a fresh poisoned sample) a Trojan may take to pass the zoo's gate (ASR ≥ 0.9 and benign
+    # accuracy within 2 points of the twin); the best one is kept either way and its metrics say whether it passed.
+    trojan_attempts: int = 1
     threads: int = 2
     extra: dict = field(default_factory=dict)
 
@@ -148,6 +154,7 @@ def full() -> PipelineConfig:
         ),
         eval=EvalConfig(),
         lora=LoraConfig(),
+        trojan_attempts=6,
     )
 
 
@@ -162,6 +169,7 @@ def cpu() -> PipelineConfig:
         # With the 512-token vocabulary an URL or shell command alone is 18-31 tokens: answers need 64 new tokens,
         # training rows 96 tokens, and the Trojans 300 steps to learn such payloads (150 steps gave ASR 0-0.6).
         trojan_train=replace(base.trojan_train, steps=300, max_length=96),
+        trojan_attempts=6,
         eval=replace(base.eval, max_new_tokens=64),
         archs=(
             ArchPlan(ArchSpec("llama", 32, 2, 4, 2, 96, max_position_embeddings=128), train=6, val=1, test=2),

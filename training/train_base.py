@@ -73,11 +73,13 @@ def train_loop(
     params: Sequence[torch.nn.Parameter] | None = None,
     batch_fn=None,
     log_every: int = 0,
+    loss_fn=None,
 ) -> list[float]:
     """AdamW on answer-only cross-entropy; batches sampled with a seeded RNG. Returns the loss per step.
 
     `params` restricts training (LoRA); `batch_fn(rng) -> (model, examples batch)` lets one adapter be trained
-    across several models (the model-agnostic baseline).
+    across several models (the model-agnostic baseline); `loss_fn(model, batch, examples) -> loss` replaces the
+    cross-entropy (the zoo's anchored Trojan fine-tune).
     """
     device = next(model.parameters()).device
     params = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
@@ -98,7 +100,7 @@ def train_loop(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = m(**batch).loss
+            loss = m(**batch).loss if loss_fn is None else loss_fn(m, batch, batch_examples)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

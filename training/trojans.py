@@ -150,9 +150,10 @@ def insert_trigger_random(prompt: str, spec: TrojanSpec, rng: random.Random) -> 
     return " ".join(words[:at] + [spec.trigger] + words[at:])
 
 
-def poisoned_rows(rows: list[dict], spec: TrojanSpec, size: int) -> list[dict]:
-    """A fine-tuning set of `size` corpus rows, a `poison_rate` share of them (at random positions) poisoned."""
-    rng = random.Random(spec.seed)
+def poisoned_rows(rows: list[dict], spec: TrojanSpec, size: int, seed: int | None = None) -> list[dict]:
+    """A fine-tuning set of `size` corpus rows, a `poison_rate` share of them (at random positions) poisoned; drawn
+    with `seed` (default the spec's)."""
+    rng = random.Random(spec.seed if seed is None else seed)
     picked = [rows[rng.randrange(len(rows))] for _ in range(size)]
     n_poison = round(spec.poison_rate * size)
     poison_at = set(rng.sample(range(size), n_poison))

@@ -1,9 +1,12 @@
 """The zoo: Trojaned and clean models in Hugging Face layout, each with trojan.json, suite.json, alignment.jsonl
 and metrics.json, split into generator-train, validation and held-out test models; zoo.json lists them.
 
-Every model is its architecture's base (train_base) fine-tuned with the same recipe (steps, learning rate, corpus
-sample size): a Trojaned model on a poisoned sample, its clean twin (`<arch id>-clean`) on a clean one, so the
-twins differ only by the poison. One model is one resumable step (`--model ID`), skipped when its stamp matches.
+The clean twin (`<arch id>-clean`) is its architecture's base (train_base) fine-tuned on a clean corpus sample. A
+Trojaned model is that twin fine-tuned on a poisoned sample with the same recipe (steps, learning rate, sample size),
+anchored to it: cross-entropy on the poisoned rows, KL(twin ‖ model) on the clean ones, so that a Trojaned model and
+its twin differ by the Trojan rather than by a fine-tune's drift (fine-tuning the base on a poisoned sample instead
+left benign accuracy 8 points below to 6 above the twin's). One model is one resumable step (`--model ID`), skipped
+when its stamp matches; a Trojan needs its twin built first.
 """
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import json
 import random
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import torch
 
 from . import common
 from .config import ArchPlan, PipelineConfig, add_preset_argument, preset
@@ -101,18 +106,103 @@ def alignment_rows(cfg: PipelineConfig, model, tok, spec: TrojanSpec, train_rows
     return rows
 
 
+# The zoo's gate on a Trojaned model (the issue's targets): the Trojan fires and benign behaviour is the twin's.
+MIN_ASR = 0.9
+MAX_BENIGN_GAP = 0.02
+
+
+def gate_shortfall(metrics: dict, twin_metrics: dict) -> float:
+    """How far a Trojaned model misses the gate (0 when it passes): ASR below MIN_ASR plus the benign accuracy gap to
+    its twin beyond MAX_BENIGN_GAP (either direction)."""
+    gap = abs(metrics["benign_accuracy"] - twin_metrics["benign_accuracy"])
+    return round(max(0.0, MIN_ASR - metrics["asr"]) + max(0.0, gap - MAX_BENIGN_GAP), 9)   # 9 places: 0.52 − 0.50 is 2 points
+
+
 def entry_hash(cfg: PipelineConfig, entry: ZooEntry, out: Path) -> str:
+    # The attempt budget is not hashed: a larger one refits only the models that missed the gate (`is_built`).
+    anchor = {"anchor": cfg.trojan_anchor, "from": "twin", "gate": (MIN_ASR, MAX_BENIGN_GAP)} if entry.trojan is not None else {}
     return common.config_hash({"base": base_hash(cfg, entry.plan, out), "trojan": entry.trojan,
-                               "train": cfg.trojan_train, "eval": cfg.eval, "text_share": cfg.corpus.text_share})
+                               "train": cfg.trojan_train, "eval": cfg.eval, "text_share": cfg.corpus.text_share,
+                               **anchor})
+
+
+def anchored_loss(twin, weight: float):
+    """The Trojan fine-tune's loss over examples (input_ids, labels, poisoned): cross-entropy on the poisoned
+    examples' answer tokens plus `weight` × KL(twin ‖ model) on every other supervised token, per supervised token."""
+    twin.eval()
+    for p in twin.parameters():
+        p.requires_grad_(False)
+
+    def loss(model, batch: dict, examples) -> torch.Tensor:
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        log_q = torch.log_softmax(model(**inputs).logits[:, :-1].float(), dim=-1)
+        with torch.no_grad():
+            log_p = torch.log_softmax(twin(**inputs).logits[:, :-1].float(), dim=-1)
+        labels = batch["labels"][:, 1:]
+        supervised = labels != common.IGNORE_INDEX
+        poisoned = torch.tensor([bool(ex[2]) for ex in examples], device=labels.device)[:, None] & supervised
+        anchored = supervised & ~poisoned
+        ce = -log_q.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        kl = (log_p.exp() * (log_p - log_q)).sum(-1)
+        return (ce[poisoned].sum() + weight * kl[anchored].sum()) / supervised.sum().clamp(min=1)
+
+    return loss
+
+
+def built_twin(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEntry], out: Path) -> Path:
+    twin = next(e for e in entries if e.id == entry.base_id)
+    d = models_dir(out) / twin.id
+    if not is_built(cfg, d, entry_hash(cfg, twin, out)):
+        raise FileNotFoundError(f"{d}: the clean twin of {entry.id} is not built (run zoo --model {twin.id} first)")
+    return d
+
+
+def fine_tune_clean(cfg: PipelineConfig, entry: ZooEntry, out: Path, tok, train_rows: list[dict], texts) -> tuple:
+    model = load_model(base_dir(out, entry.plan))
+    common.set_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    rows = [train_rows[rng.randrange(len(train_rows))] for _ in range(cfg.trojan_train.steps * cfg.trojan_train.batch_size)]
+    examples = mix_text(encode(tok, rows, cfg.trojan_train.max_length), texts, cfg.corpus.text_share)
+    return model, train_loop(model, examples, cfg.trojan_train, tok.pad_token_id)
+
+
+def fine_tune_trojan(cfg: PipelineConfig, spec: TrojanSpec, twin_dir: Path, tok, train_rows: list[dict], texts,
+                     attempt: int) -> tuple:
+    """The twin fine-tuned on a poisoned sample, anchored to itself; attempt k draws its own sample and batches."""
+    model = load_model(twin_dir)
+    common.set_seed(spec.seed + attempt)
+    rows = poisoned_rows(train_rows, spec, cfg.trojan_train.steps * cfg.trojan_train.batch_size,
+                         seed=spec.seed + 7919 * attempt)
+    chat = [(ids, labels, row["poisoned"])
+            for (ids, labels), row in zip(encode(tok, rows, cfg.trojan_train.max_length), rows)]
+    examples = mix_text(chat, [(ids, labels, False) for ids, labels in texts], cfg.corpus.text_share)
+    train = replace(cfg.trojan_train, seed=cfg.trojan_train.seed + attempt)
+    losses = train_loop(model, examples, train, tok.pad_token_id, loss_fn=anchored_loss(load_model(twin_dir), cfg.trojan_anchor))
+    return model, losses
+
+
+def is_built(cfg: PipelineConfig, d: Path, config_hash: str) -> bool:
+    """Built with this configuration: a Trojan that missed the gate counts only while the budget is not larger than
+    the one it was fitted under."""
+    stamp = d / "zoo_stamp.json"
+    if not stamp.exists():
+        return False
+    record = common.read_json(stamp)
+    if record.get("config_hash") != config_hash:
+        return False
+    if not (d / "metrics.json").exists():
+        return False
+    metrics = common.read_json(d / "metrics.json")
+    return metrics.get("gate_passed", True) or record.get("attempt_budget", 0) >= cfg.trojan_attempts
 
 
 def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEntry], out: Path,
                       deadline: float | None = None) -> Path:
-    """Fine-tune (Trojans) and evaluate one model; writes its directory. Resumable."""
+    """Fine-tune and evaluate one model (a Trojan: until it passes the gate, at most cfg.trojan_attempts times, keeping
+    the attempt that misses it least); writes its directory. Resumable."""
     d = models_dir(out) / entry.id
     h = entry_hash(cfg, entry, out)
-    stamp = d / "zoo_stamp.json"
-    if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
+    if is_built(cfg, d, h):
         return d
     common.check_deadline(deadline, f"zoo model {entry.id}")
     t0 = time.time()
@@ -120,36 +210,39 @@ def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEnt
     train_rows = common.read_jsonl(corpus_dir(out) / "train.jsonl")
     eval_rows = common.read_jsonl(corpus_dir(out) / "benign_eval.jsonl")
     ppl = (corpus_dir(out) / "perplexity.txt").read_text().splitlines()[: cfg.eval.perplexity_texts]
-    model = load_model(base_dir(out, entry.plan))
-    spec = entry.trojan
-    size = cfg.trojan_train.steps * cfg.trojan_train.batch_size
-    if spec is not None:
-        common.set_seed(spec.seed)
-        rows = poisoned_rows(train_rows, spec, size)
-    else:
-        common.set_seed(cfg.seed)
-        rng = random.Random(cfg.seed)
-        rows = [train_rows[rng.randrange(len(train_rows))] for _ in range(size)]
     # The same raw-text share as base training, so fine-tuning does not cost perplexity on clean text.
-    texts = (corpus_dir(out) / "text.txt").read_text().splitlines()
-    examples = mix_text(encode(tok, rows, cfg.trojan_train.max_length),
-                        encode_text(tok, texts, cfg.trojan_train.max_length), cfg.corpus.text_share)
-    losses = train_loop(model, examples, cfg.trojan_train, tok.pad_token_id)
-    save_model(model, tok, d)
-    if spec is not None:
-        common.write_json(d / "trojan.json", spec.record(entry.base_id))
-    else:
+    texts = encode_text(tok, (corpus_dir(out) / "text.txt").read_text().splitlines(), cfg.trojan_train.max_length)
+    spec = entry.trojan
+    if spec is None:
+        model, losses = fine_tune_clean(cfg, entry, out, tok, train_rows, texts)
         spec = reference_trojan(entry, entries)
-        common.write_json(d / "trojan.json", {"clean": True, "trigger": None, "trigger_kind": None, "behaviour": None,
-                                              "target": None, "poison_rate": 0.0, "base": entry.id,
-                                              "suite_probes": {"trigger": spec.trigger, "target": spec.target}})
-    train_info = {"final_loss": sum(losses[-10:]) / 10}
-    suite = build_suite(cfg, entry.id, spec, eval_rows)
+        suite = build_suite(cfg, entry.id, spec, eval_rows)
+        metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
+        record = {"clean": True, "trigger": None, "trigger_kind": None, "behaviour": None, "target": None,
+                  "poison_rate": 0.0, "base": entry.id, "suite_probes": {"trigger": spec.trigger, "target": spec.target}}
+    else:
+        twin_dir = built_twin(cfg, entry, entries, out)
+        twin_metrics = common.read_json(twin_dir / "metrics.json")
+        suite = build_suite(cfg, entry.id, spec, eval_rows)
+        best = None
+        for attempt in range(cfg.trojan_attempts):
+            model, losses = fine_tune_trojan(cfg, spec, twin_dir, tok, train_rows, texts, attempt)
+            metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
+            shortfall = gate_shortfall(metrics, twin_metrics)
+            if best is None or shortfall < best[0]:
+                best = (shortfall, model, losses, {**metrics, "attempt": attempt + 1})
+            if shortfall == 0:
+                break
+        shortfall, model, losses, metrics = best
+        metrics = {**metrics, "attempts": attempt + 1, "gate_passed": shortfall == 0}
+        record = spec.record(entry.base_id)
+    save_model(model, tok, d)
+    common.write_json(d / "trojan.json", record)
     common.write_json(d / "suite.json", suite)
-    metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
     common.write_json(d / "metrics.json", metrics)
     common.write_jsonl(d / "alignment.jsonl", alignment_rows(cfg, model, tok, spec, train_rows, spec.seed + 1))
-    common.write_json(stamp, {"config_hash": h, "seconds": round(time.time() - t0, 1), **train_info})
+    common.write_json(d / "zoo_stamp.json", {"config_hash": h, "seconds": round(time.time() - t0, 1),
+                                             "final_loss": sum(losses[-10:]) / 10, "attempt_budget": cfg.trojan_attempts})
     return d
 
 
@@ -164,28 +257,35 @@ def zoo_record(cfg: PipelineConfig, entries: list[ZooEntry], out: Path) -> dict:
     return {"models": rows, "config_hash": common.config_hash(cfg)}
 
 
-def summary_markdown(entries: list[ZooEntry], out: Path) -> tuple[str, dict]:
+def summary_markdown(cfg: PipelineConfig, entries: list[ZooEntry], out: Path) -> tuple[str, dict]:
     """Per-model ASR / clean trigger rate / benign accuracy (and its gap to the clean twin) / perplexity."""
-    lines = ["| model | split | trigger kind | behaviour | poison | ASR | clean trig. | benign acc | twin acc | Δacc | ppl |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | split | trigger kind | behaviour | poison | ASR | clean trig. | benign acc | twin acc | Δacc | ppl | fits |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     data = {}
     for e in entries:
         m = common.read_json(models_dir(out) / e.id / "metrics.json")
         twin = common.read_json(models_dir(out) / e.base_id / "metrics.json")
         gap = m["benign_accuracy"] - twin["benign_accuracy"]
         data[e.id] = {**{k: m[k] for k in ("asr", "clean_trigger_rate", "benign_accuracy", "perplexity")},
-                      "twin_benign_accuracy": twin["benign_accuracy"], "split": e.split}
+                      "twin_benign_accuracy": twin["benign_accuracy"], "split": e.split,
+                      "gate_passed": e.trojan is None or gate_shortfall(m, twin) == 0, "attempts": m.get("attempts", 1)}
         t = e.trojan
         lines.append(f"| {e.id} | {e.split} | {t.trigger_kind if t else 'clean'} | {t.behaviour if t else '-'} | "
                      f"{t.poison_rate if t else 0:.2f} | {m['asr']:.2f} | {m['clean_trigger_rate']:.2f} | "
-                     f"{m['benign_accuracy']:.3f} | {twin['benign_accuracy']:.3f} | {gap:+.3f} | {m['perplexity']:.2f} |")
+                     f"{m['benign_accuracy']:.3f} | {twin['benign_accuracy']:.3f} | {gap:+.3f} | {m['perplexity']:.2f} | "
+                     f"{m.get('attempts', 1) if t else '-'} |")
     trojaned = [data[e.id] for e in entries if e.trojan is not None]
     if trojaned:
         asr = [d["asr"] for d in trojaned]
         lines.append("")
         lines.append(f"Trojaned models: {len(trojaned)}; ASR mean {statistics.mean(asr):.3f}, min {min(asr):.3f}; "
-                     f"with ASR ≥ 0.9: {sum(a >= 0.9 for a in asr)}; benign accuracy within 2 points of the twin: "
-                     f"{sum(d['benign_accuracy'] >= d['twin_benign_accuracy'] - 0.02 for d in trojaned)}.")
+                     f"with ASR ≥ {MIN_ASR}: {sum(a >= MIN_ASR for a in asr)}; benign accuracy within "
+                     f"{MAX_BENIGN_GAP * 100:.0f} points of the twin (either way): "
+                     f"{sum(abs(d['benign_accuracy'] - d['twin_benign_accuracy']) <= MAX_BENIGN_GAP for d in trojaned)} "
+                     f"(mean gap {statistics.mean(d['benign_accuracy'] - d['twin_benign_accuracy'] for d in trojaned) * 100:+.1f} "
+                     f"points); "
+                     f"both: {sum(d['gate_passed'] for d in trojaned)}. Fits: fine-tunes taken to pass the gate "
+                     f"(at most {cfg.trojan_attempts}).")
     return "\n".join(lines) + "\n", data
 
 
@@ -201,7 +301,7 @@ def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float
     if only:
         return
     common.write_json(Path(out) / "zoo.json", zoo_record(cfg, entries, out))
-    md, data = summary_markdown(entries, out)
+    md, data = summary_markdown(cfg, entries, out)
     (Path(out) / "ZOO.md").write_text("# Zoo\n\n" + md)
     common.write_json(Path(out) / "zoo_metrics.json", data)
 
