@@ -332,6 +332,18 @@ def within_noise(asr_a: float, asr_b: float, cases: int) -> bool:
     return abs(asr_a - asr_b) < 2 * max(se, 1.0 / cases)
 
 
+def fidelity_verdict(differences: list[float]) -> str:
+    """TeleLoRA against another method from the per-model Fidelity differences: it beats (or loses to) it only when
+    the mean difference is beyond two standard errors of the paired differences, else neither clearly wins."""
+    mean = statistics.fmean(differences)
+    se = statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else 0.0
+    if mean > 2 * se:
+        return "beats"
+    if mean < -2 * se:
+        return "does NOT beat"
+    return "does NOT clearly beat"
+
+
 def findings(per_model: dict) -> list[str]:
     """Plain statements, computed from the numbers: where TeleLoRA does and does not beat each baseline/control — each
     compared on the Trojaned models both were run on (the agnostic LoRA has no adapter for the held-out size), with a
@@ -357,8 +369,10 @@ def findings(per_model: dict) -> list[str]:
         t, b = mean("telelora", "fidelity"), mean(method, "fidelity")
         ta, ba = mean("telelora", "asr"), mean(method, "asr")
         cases = sum(m["triggered_cases"] for m in paired)
-        verdict = "beats" if t > b else ("ties with (does NOT beat)" if t == b else "does NOT beat")
+        verdict = fidelity_verdict([m["methods"]["telelora"]["fidelity"] - m["methods"][method]["fidelity"] for m in paired])
         noise = " — the ASR difference is within sampling noise" if within_noise(ta, ba, cases) else ""
+        if verdict == "does NOT clearly beat":
+            noise += " — the Fidelity difference is within two standard errors of the per-model differences"
         out.append(f"TeleLoRA {verdict} `{method}` on mean Fidelity over the {len(paired)} Trojaned models both ran on "
                    f"({t:.3f} vs {b:.3f}; ASR {ta:.3f} vs {ba:.3f}{noise}).")
     asr = statistics.fmean(m["methods"]["telelora"]["asr"] for m in tele_models)

@@ -47,6 +47,17 @@ def test_findings_flag_differences_within_sampling_noise():
         "0.980 — the ASR difference is within sampling noise).")
 
 
+def test_findings_do_not_call_a_fidelity_difference_within_its_standard_error_a_win():
+    per_model = {"a": model(none=(1.0, 0.5, 0.0), telelora_noise_trained=(0.0, 0.5, 0.95), telelora=(0.0, 0.5, 1.0)),
+                 "b": model(none=(1.0, 0.5, 0.0), telelora_noise_trained=(0.1, 0.5, 0.90), telelora=(0.15, 0.5, 0.85)),
+                 "c": model(none=(1.0, 0.5, 0.0), telelora_noise_trained=(0.0, 0.5, 0.99), telelora=(0.0, 0.5, 1.0))}
+    text = findings(per_model)
+    assert ("TeleLoRA does NOT clearly beat `telelora_noise_trained` on mean Fidelity over the 3 Trojaned models both "
+            "ran on (0.950 vs 0.947; ASR 0.050 vs 0.033 — the ASR difference is within sampling noise — the Fidelity "
+            "difference is within two standard errors of the per-model differences).") in text
+    assert any(line.startswith("TeleLoRA beats `none`") for line in text)
+
+
 def test_averaged_patches_apply_the_mean_of_the_draws():
     torch.manual_seed(0)
     layer = nn.Sequential(nn.Linear(6, 5))
