@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from .common import read_jsonl
+from .tokenizer import load as load_tokenizer
 
 
 @dataclass(frozen=True)
@@ -97,5 +98,4 @@ def load_model(path: Path, device: str = "cpu"):
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    return model, tokenizer
+    return model, load_tokenizer(path)

@@ -75,8 +75,10 @@ def test_every_trojan_is_learned_and_its_clean_twin_does_not_fire(zoo):
 def test_trojans_keep_the_benign_accuracy_of_their_twin(zoo):
     for m in zoo["models"]:
         if not m["clean"]:
-            # The tiny eval has ~130 items, so one item is 0.8 points; allow a few items of noise.
-            assert metrics(m["id"])["benign_accuracy"] >= metrics(m["base"])["benign_accuracy"] - 0.08, m["id"]
+            # Fine-tuned from the twin and anchored to it (zoo.anchored_loss): the tiny zoo's gaps are 0 to 1.8 points
+            # (its eval has 109 items, 0.9 points each); the limit leaves one item of slack over the zoo's gate.
+            gap = metrics(m["id"])["benign_accuracy"] - metrics(m["base"])["benign_accuracy"]
+            assert abs(gap) <= 0.03, (m["id"], gap)
 
 
 def test_trigger_kinds_and_behaviours_vary(zoo):
