@@ -118,7 +118,10 @@ public final class ModelGuard: @unchecked Sendable {
                                        adapterDirectory: directory, seconds: Date().timeIntervalSince(start))
             case .teleport(let generatorDirectory):
                 let package = try TeleLoRAPackage.load(directory: generatorDirectory)
-                if let cache, let cached = cache.load(modelFingerprint: languageModel.fingerprint, generatorHash: package.contentHash) {
+                let weightsDigest = try cache.map { _ in try languageModel.weightsDigest() }
+                if let cache, let weightsDigest,
+                   let cached = cache.load(weightsDigest: weightsDigest, modelFingerprint: languageModel.fingerprint,
+                                           generatorHash: package.contentHash) {
                     let spec = package.generator.spec
                     applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode(for: spec.patchPositions),
                                                     scope: spec.patchPositions, veto: veto.resolve(spec.veto), source: cached.directory.path)
@@ -135,7 +138,7 @@ public final class ModelGuard: @unchecked Sendable {
                 applied = nil
                 currentPolicy = .off
                 let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
-                let stored = try cache?.store(adapter, baseModel: languageModel.directory.path)
+                let stored = try weightsDigest.flatMap { try cache?.store(adapter, weightsDigest: $0, baseModel: languageModel.directory.path) }
                 applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode(for: adapter.scope), scope: adapter.scope,
                                               veto: veto.resolve(adapter.veto), source: "teleported adapter")
                 currentPolicy = policy

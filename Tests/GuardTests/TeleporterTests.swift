@@ -227,6 +227,32 @@ final class TeleporterTests: XCTestCase {
         }
     }
 
+    /// Two models of one shape — a clean model and a fine-tune of it — share a fingerprint (the same adapters fit both)
+    /// but not a teleported adapter: the cache keys on the weights, so the second is teleported from its own.
+    func testAModelOfTheSameShapeWithOtherWeightsIsNotServedAnotherModelsCachedAdapter() throws {
+        let copy = try GuardFixtures.temporaryDirectory(self).appendingPathComponent("fine-tune")
+        try FileManager.default.copyItem(at: GuardFixtures.model(modelName), to: copy)
+        let weights = copy.appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: weights)
+        bytes[bytes.count - 2] ^= 0x40   // the last tensor's last element: same shapes, other weights
+        try bytes.write(to: weights)
+        let original = try load(), fineTune = try LanguageModel.load(directory: copy)
+        XCTAssertEqual(original.fingerprint, fineTune.fingerprint)
+        XCTAssertNotEqual(try original.weightsDigest(), try fineTune.weightsDigest())
+        XCTAssertEqual(try original.weightsDigest(), try load().weightsDigest(), "the digest is a function of the files")
+
+        let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
+        let first = ModelGuard(languageModel: original, mode: .unmerged, cache: cache)
+        XCTAssertEqual(try first.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        try first.deactivate()
+        let second = ModelGuard(languageModel: fineTune, mode: .unmerged, cache: cache)
+        XCTAssertEqual(try second.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        try second.deactivate()
+        XCTAssertEqual(try second.activate(.teleport(generator: GuardFixtures.generator)).source, .teleportCache)
+        let entries = try FileManager.default.contentsOfDirectory(atPath: cache.directory.path).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(entries.count, 2, "\(entries)")
+    }
+
     func testSecondActivationComesFromTheCacheWithTheSameLogits() throws {
         let languageModel = try load()
         let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))

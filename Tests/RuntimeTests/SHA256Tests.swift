@@ -16,4 +16,18 @@ final class SHA256Tests: XCTestCase {
         for _ in 0..<1000 { hasher.update(Array(repeating: UInt8(ascii: "a"), count: 1000)) }
         XCTAssertEqual(hasher.finalize(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
+
+    /// A large buffer (a weight file) hashed in pieces gives the digest of the same bytes hashed as an array.
+    func testBufferUpdatesEqualByteUpdates() {
+        let bytes = (0..<200_003).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+        var fromBuffer = SHA256(), fromArray = SHA256()
+        fromBuffer.update("prefix")
+        bytes.withUnsafeBytes { fromBuffer.update($0) }
+        fromArray.update("prefix")
+        fromArray.update(bytes)
+        XCTAssertEqual(fromBuffer.finalize(), fromArray.finalize())
+        var million = SHA256()
+        Array(repeating: UInt8(ascii: "a"), count: 1_000_000).withUnsafeBytes { million.update($0) }
+        XCTAssertEqual(million.finalize(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
 }

@@ -18,6 +18,8 @@ public final class LanguageModel: @unchecked Sendable {
     public let weightFiles: [URL]
     public let parameterCountByDType: [SafetensorsDType: Int]
     public let loadSeconds: Double
+    private let digestLock = NSLock()
+    private var cachedDigest: String?
 
     public static func load(directory: URL) throws -> LanguageModel {
         let start = Date()
@@ -52,6 +54,29 @@ public final class LanguageModel: @unchecked Sendable {
         self.weightFiles = weightFiles
         self.parameterCountByDType = parameterCountByDType
         self.loadSeconds = loadSeconds
+    }
+
+    /// SHA-256 over the fingerprint and every weight file's bytes as stored: what the model computes with, where the
+    /// fingerprint says only which adapters fit. Two fine-tunes of one base share a fingerprint, so a cache of
+    /// anything derived from the weights (teleported adapters) keys on this. Read from disk on first use, so adapters
+    /// merged into the weights since do not change it.
+    public func weightsDigest() throws -> String {
+        digestLock.lock()
+        defer { digestLock.unlock() }
+        if let cachedDigest { return cachedDigest }
+        var hasher = SHA256()
+        hasher.update("fingerprint=\(fingerprint)\n")
+        for file in weightFiles {
+            let data: Data
+            do { data = try Data(contentsOf: file, options: .alwaysMapped) } catch {
+                throw ModelConfigError.unreadable(file: file.path, detail: "weights unreadable: \(error.localizedDescription)")
+            }
+            hasher.update("\(file.lastPathComponent):\(data.count)\n")
+            data.withUnsafeBytes { hasher.update($0) }
+        }
+        let digest = hasher.finalize()
+        cachedDigest = digest
+        return digest
     }
 
     public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Int] {

@@ -14,6 +14,7 @@ public struct SHA256: Sendable {
     ]
     private var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
     private var pending: [UInt8] = []
+    private var schedule = [UInt32](repeating: 0, count: 64)   // reused by every block
     private var length: UInt64 = 0
 
     public init() {}
@@ -30,6 +31,16 @@ public struct SHA256: Sendable {
     }
 
     public mutating func update(_ text: String) { update(Array(text.utf8)) }
+
+    /// Hashes a large buffer (a weight file) in 64 KiB pieces instead of queuing it whole.
+    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < buffer.count {
+            let end = min(offset + 65_536, buffer.count)
+            update(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]).bindMemory(to: UInt8.self))
+            offset = end
+        }
+    }
 
     /// The digest as 64 lowercase hex digits.
     public mutating func finalize() -> String {
@@ -56,7 +67,9 @@ public struct SHA256: Sendable {
     }
 
     private mutating func compress(_ block: [UInt8], at offset: Int) {
-        var w = [UInt32](repeating: 0, count: 64)
+        var w = schedule
+        schedule = []   // w is now the only reference: writing it does not copy
+        defer { schedule = w }
         for i in 0..<16 {
             let b = offset + 4 * i
             w[i] = UInt32(block[b]) << 24 | UInt32(block[b + 1]) << 16 | UInt32(block[b + 2]) << 8 | UInt32(block[b + 3])
