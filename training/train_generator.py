@@ -84,9 +84,10 @@ class GeneratorTrainConfig:
         # step, rows redrawn from a 512-row pool each step, cosine decay.
         # Then (training/README.md "Generator: what we tried"): patches for the MLP layers only, which carry most of
         # what the all-layer generator did against the Trojans at less benign cost, and the payload unlikelihood
-        # term; seed 1 of seeds 0 and 1 by validation loss.
+        # term. The seed is the one of 0, 1 and 2 with the lowest validation loss on the current zoo (stop 14, the
+        # anchored zoo: 2.327, 2.466, 2.623; on the zoo before it seed 1 of 0 and 1).
         return replace(GeneratorTrainConfig.tiny(), steps=2400, eval_every=100, row_pool=512, models_per_step=2,
-                       cosine=True, targets=("gate_proj", "up_proj", "down_proj"), payload_unlikelihood=1.0, seed=1,
+                       cosine=True, targets=("gate_proj", "up_proj", "down_proj"), payload_unlikelihood=1.0, seed=0,
                        generator=GeneratorConfig(rank=8, channels=32, exchangeable_layers=2, hidden=96, max_norm=4.0))
 
     @staticmethod
