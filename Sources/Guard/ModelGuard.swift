@@ -118,7 +118,7 @@ public final class ModelGuard: @unchecked Sendable {
                                        adapterDirectory: directory, seconds: Date().timeIntervalSince(start))
             case .teleport(let generatorDirectory):
                 let package = try TeleLoRAPackage.load(directory: generatorDirectory)
-                let weightsDigest = try cache.map { _ in try languageModel.weightsDigest() }
+                let weightsDigest = try cache.map { try $0.weightsDigest(of: languageModel) }
                 if let cache, let weightsDigest,
                    let cached = cache.load(weightsDigest: weightsDigest, modelFingerprint: languageModel.fingerprint,
                                            generatorHash: package.contentHash) {

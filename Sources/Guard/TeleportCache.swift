@@ -1,6 +1,12 @@
 import Foundation
 import Runtime
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Teleported adapters kept on disk in PEFT layout, one directory per (model weights digest, generator hash), so a
 /// second start with the same model and generator loads instead of teleporting. The key is the weights' digest, not
 /// the shape fingerprint: a teleported adapter is made from the model's own weights and activations, and two models
@@ -19,6 +25,40 @@ public struct TeleportCache: Sendable {
             base = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
         }
         return base.appendingPathComponent("teleguard/teleported")
+    }
+
+    /// The model's `weightsDigest()`, remembered per weight file identity (path, device, inode, size, modification
+    /// and status-change times) so that a later start skips reading the weights again: hashing 400 MB takes longer
+    /// than teleporting. Any rewrite of a file changes its status-change time, which no tool can set back.
+    public func weightsDigest(of model: LanguageModel) throws -> String {
+        let identities = model.weightFiles.map { Self.identity(of: $0) }
+        guard !identities.contains(nil) else { return try model.weightsDigest() }
+        let identity = identities.compactMap { $0 }.joined(separator: "\n")
+        let memo = directory.appendingPathComponent(".digests/\(SHA256.hex(identity).prefix(32))")
+        if let text = try? String(contentsOf: memo, encoding: .utf8) {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            if lines.count == 2, lines[0] == SHA256.hex(identity), lines[1].count == 64 { return String(lines[1]) }
+        }
+        let digest = try model.weightsDigest()
+        // Best effort: a cache directory that cannot be written only costs the next start a re-hash.
+        try? FileManager.default.createDirectory(at: memo.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let staging = memo.deletingLastPathComponent().appendingPathComponent(".staging-\(UUID().uuidString)")
+        if (try? "\(SHA256.hex(identity))\n\(digest)".write(to: staging, atomically: false, encoding: .utf8)) != nil {
+            if rename(staging.path, memo.path) != 0 { try? FileManager.default.removeItem(at: staging) }
+        }
+        return digest
+    }
+
+    static func identity(of file: URL) -> String? {
+        var info = stat()
+        guard stat(file.path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+            let (modified, changed) = (info.st_mtimespec, info.st_ctimespec)
+        #else
+            let (modified, changed) = (info.st_mtim, info.st_ctim)
+        #endif
+        return "\(file.path) dev=\(info.st_dev) ino=\(info.st_ino) size=\(info.st_size) "
+            + "mtime=\(modified.tv_sec).\(modified.tv_nsec) ctime=\(changed.tv_sec).\(changed.tv_nsec)"
     }
 
     public func entry(weightsDigest: String, generatorHash: String) -> URL {

@@ -249,8 +249,21 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(try second.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
         try second.deactivate()
         XCTAssertEqual(try second.activate(.teleport(generator: GuardFixtures.generator)).source, .teleportCache)
-        let entries = try FileManager.default.contentsOfDirectory(atPath: cache.directory.path).filter { !$0.hasPrefix(".") }
+        try second.deactivate()
+        var entries = try FileManager.default.contentsOfDirectory(atPath: cache.directory.path).filter { !$0.hasPrefix(".") }
         XCTAssertEqual(entries.count, 2, "\(entries)")
+        XCTAssertEqual(try cache.weightsDigest(of: fineTune), try fineTune.weightsDigest(), "remembered per file identity")
+
+        // Rewritten in place after its digest was remembered: the file's identity changes, so does the digest.
+        bytes[bytes.count - 6] ^= 0x40
+        try bytes.write(to: weights)
+        let rewritten = try LanguageModel.load(directory: copy)
+        XCTAssertNotEqual(try cache.weightsDigest(of: rewritten), try fineTune.weightsDigest())
+        let third = ModelGuard(languageModel: rewritten, mode: .unmerged, cache: cache)
+        XCTAssertEqual(try third.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        try third.deactivate()
+        entries = try FileManager.default.contentsOfDirectory(atPath: cache.directory.path).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(entries.count, 3, "\(entries)")
     }
 
     func testSecondActivationComesFromTheCacheWithTheSameLogits() throws {
