@@ -166,9 +166,10 @@ def fine_tune_clean(cfg: PipelineConfig, entry: ZooEntry, out: Path, tok, train_
     return model, train_loop(model, examples, cfg.trojan_train, tok.pad_token_id)
 
 
-def fine_tune_trojan(cfg: PipelineConfig, spec: TrojanSpec, twin_dir: Path, tok, train_rows: list[dict], texts,
+def fine_tune_trojan(cfg: PipelineConfig, spec: TrojanSpec, twin_dir: Path, anchor, tok, train_rows: list[dict], texts,
                      attempt: int) -> tuple:
-    """The twin fine-tuned on a poisoned sample, anchored to itself; attempt k draws its own sample and batches."""
+    """The twin fine-tuned on a poisoned sample under `anchor` (anchored_loss); attempt k draws its own sample and
+    batches."""
     model = load_model(twin_dir)
     common.set_seed(spec.seed + attempt)
     rows = poisoned_rows(train_rows, spec, cfg.trojan_train.steps * cfg.trojan_train.batch_size,
@@ -177,7 +178,7 @@ def fine_tune_trojan(cfg: PipelineConfig, spec: TrojanSpec, twin_dir: Path, tok,
             for (ids, labels), row in zip(encode(tok, rows, cfg.trojan_train.max_length), rows)]
     examples = mix_text(chat, [(ids, labels, False) for ids, labels in texts], cfg.corpus.text_share)
     train = replace(cfg.trojan_train, seed=cfg.trojan_train.seed + attempt)
-    losses = train_loop(model, examples, train, tok.pad_token_id, loss_fn=anchored_loss(load_model(twin_dir), cfg.trojan_anchor))
+    losses = train_loop(model, examples, train, tok.pad_token_id, loss_fn=anchor)
     return model, losses
 
 
@@ -224,9 +225,10 @@ def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEnt
         twin_dir = built_twin(cfg, entry, entries, out)
         twin_metrics = common.read_json(twin_dir / "metrics.json")
         suite = build_suite(cfg, entry.id, spec, eval_rows)
+        anchor = anchored_loss(load_model(twin_dir), cfg.trojan_anchor)   # the frozen twin, shared by every attempt
         best = None
         for attempt in range(cfg.trojan_attempts):
-            model, losses = fine_tune_trojan(cfg, spec, twin_dir, tok, train_rows, texts, attempt)
+            model, losses = fine_tune_trojan(cfg, spec, twin_dir, anchor, tok, train_rows, texts, attempt)
             metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
             shortfall = gate_shortfall(metrics, twin_metrics)
             if best is None or shortfall < best[0]:

@@ -33,17 +33,17 @@ public struct TeleportCache: Sendable {
     public func weightsDigest(of model: LanguageModel) throws -> String {
         let identities = model.weightFiles.map { Self.identity(of: $0) }
         guard !identities.contains(nil) else { return try model.weightsDigest() }
-        let identity = identities.compactMap { $0 }.joined(separator: "\n")
-        let memo = directory.appendingPathComponent(".digests/\(SHA256.hex(identity).prefix(32))")
+        let identityHash = SHA256.hex(identities.compactMap { $0 }.joined(separator: "\n"))
+        let memo = directory.appendingPathComponent(".digests/\(identityHash.prefix(32))")
         if let text = try? String(contentsOf: memo, encoding: .utf8) {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            if lines.count == 2, lines[0] == SHA256.hex(identity), lines[1].count == 64 { return String(lines[1]) }
+            if lines.count == 2, lines[0] == identityHash, lines[1].count == 64 { return String(lines[1]) }
         }
         let digest = try model.weightsDigest()
         // Best effort: a cache directory that cannot be written only costs the next start a re-hash.
         try? FileManager.default.createDirectory(at: memo.deletingLastPathComponent(), withIntermediateDirectories: true)
         let staging = memo.deletingLastPathComponent().appendingPathComponent(".staging-\(UUID().uuidString)")
-        if (try? "\(SHA256.hex(identity))\n\(digest)".write(to: staging, atomically: false, encoding: .utf8)) != nil {
+        if (try? "\(identityHash)\n\(digest)".write(to: staging, atomically: false, encoding: .utf8)) != nil {
             if rename(staging.path, memo.path) != 0 { try? FileManager.default.removeItem(at: staging) }
         }
         return digest
