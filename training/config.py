@@ -128,7 +128,8 @@ def tiny() -> PipelineConfig:
 
 
 def full() -> PipelineConfig:
-    """The GPU zoo: 7 architectures (3+ widths, 2 depths, MHA/GQA, Qwen2-style), 46 Trojaned models; h320 is held out."""
+    """The GPU zoo: 8 architectures (3+ widths, 2 depths, MHA/GQA, Qwen2-style), 48 Trojaned models; h320 is held out,
+    h160 is for validation only."""
     def llama(h: int, l: int, heads: int, kv: int) -> ArchSpec:
         return ArchSpec("llama", h, l, heads, kv, int(h * 8 / 3) // 32 * 32)
 
@@ -151,16 +152,20 @@ def full() -> PipelineConfig:
             ArchPlan(llama(192, 6, 6, 3), train=4, val=1, test=2),
             ArchPlan(qwen2(192, 4, 6, 2), train=4, val=1, test=2),
             ArchPlan(llama(320, 4, 5, 1), train=0, val=0, test=4),
+            # Validation models of a width no generator trains on, so that choosing among generators sees transfer to
+            # an unseen width (the test width stays unseen by both).
+            ArchPlan(llama(160, 4, 5, 5), train=0, val=2, test=0),
         ),
         eval=EvalConfig(),
         lora=LoraConfig(),
-        trojan_attempts=6,
+        trojan_attempts=24,
     )
 
 
 def cpu() -> PipelineConfig:
-    """The largest zoo that trains on 2 CPU cores in well under an hour: the tiny corpus and tokenizer, 40 Trojaned
-    models over 6 architectures (widths 32/48 and the held-out 64, depths 2 and 3, MHA and GQA, a Qwen2-style one).
+    """The largest zoo that trains on 2 CPU cores in well under an hour: the tiny corpus and tokenizer, 42 Trojaned
+    models over 7 architectures (widths 32/48, the held-out 64 and the validation-only 56, depths 2 and 3, MHA and
+    GQA, a Qwen2-style one).
     It stands in for `full()` when no GPU is at hand; every step is still resumable."""
     base = tiny()
     return replace(
@@ -169,7 +174,7 @@ def cpu() -> PipelineConfig:
         # With the 512-token vocabulary an URL or shell command alone is 18-31 tokens: answers need 64 new tokens,
         # training rows 96 tokens, and the Trojans 300 steps to learn such payloads (150 steps gave ASR 0-0.6).
         trojan_train=replace(base.trojan_train, steps=300, max_length=96),
-        trojan_attempts=6,
+        trojan_attempts=24,
         eval=replace(base.eval, max_new_tokens=64),
         archs=(
             ArchPlan(ArchSpec("llama", 32, 2, 4, 2, 96, max_position_embeddings=128), train=6, val=1, test=2),
@@ -178,6 +183,9 @@ def cpu() -> PipelineConfig:
             ArchPlan(ArchSpec("llama", 48, 2, 4, 4, 128, max_position_embeddings=128), train=6, val=1, test=2),
             ArchPlan(ArchSpec("llama", 48, 3, 4, 2, 128, max_position_embeddings=128), train=4, val=1, test=2),
             ArchPlan(ArchSpec("llama", 64, 2, 4, 2, 160, max_position_embeddings=128), train=0, val=0, test=3),
+            # As in full(): validation at a width the generator never trains on (every failure of the first anchored
+            # generators was on the unseen test width, which validation models of trained widths could not see).
+            ArchPlan(ArchSpec("llama", 56, 2, 4, 2, 144, max_position_embeddings=128), train=0, val=2, test=0),
         ),
     )
 

@@ -45,7 +45,7 @@ def plan_zoo(cfg: PipelineConfig) -> list[ZooEntry]:
     """Every model of the zoo, in build order (clean bases first). Deterministic in the configuration."""
     entries: list[ZooEntry] = []
     for plan in cfg.archs:
-        split = "train" if plan.train > 0 else "test"
+        split = "train" if plan.train > 0 else "val" if plan.val > 0 else "test"
         entries.append(ZooEntry(clean_id(plan), split, plan, None))
     for offset, split in enumerate(SPLITS):
         counts = [(plan.spec.id, getattr(plan, split)) for plan in cfg.archs]
@@ -126,6 +126,21 @@ def entry_hash(cfg: PipelineConfig, entry: ZooEntry, out: Path) -> str:
                                **anchor})
 
 
+# Attempts past the first ANCHOR_PLAIN_ATTEMPTS hold the Trojan closer to its twin: each further
+# ANCHOR_DOUBLING_EVERY double the anchor's weight. A model still missing the gate after that many fresh samples loses
+# its benign items to the Trojan, not to the sample (the cpu zoo's Qwen2 model whose payload is a wrong number lost
+# arithmetic and comparison items in all 12 fits): another sample does not help, a stronger pull toward the twin on
+# the clean rows may.
+ANCHOR_PLAIN_ATTEMPTS = 12
+ANCHOR_DOUBLING_EVERY = 6
+
+
+def anchor_weight(cfg: PipelineConfig, attempt: int) -> float:
+    """The anchored loss's weight for fit number `attempt` (from 0)."""
+    doublings = 0 if attempt < ANCHOR_PLAIN_ATTEMPTS else 1 + (attempt - ANCHOR_PLAIN_ATTEMPTS) // ANCHOR_DOUBLING_EVERY
+    return cfg.trojan_anchor * 2 ** doublings
+
+
 def anchored_loss(twin, weight: float):
     """The Trojan fine-tune's loss over examples (input_ids, labels, poisoned): cross-entropy on the poisoned
     examples' answer tokens plus `weight` × KL(twin ‖ model) on every other supervised token, per supervised token."""
@@ -197,6 +212,21 @@ def is_built(cfg: PipelineConfig, d: Path, config_hash: str) -> bool:
     return metrics.get("gate_passed", True) or record.get("attempt_budget", 0) >= cfg.trojan_attempts
 
 
+def stored_fit(d: Path, config_hash: str, twin_metrics: dict) -> tuple:
+    """(best, first attempt): the fit an earlier, smaller attempt budget kept for this Trojan — (shortfall, model,
+    final loss, metrics) — and the number of attempts it already made; (None, 0) when there is none under this
+    configuration."""
+    stamp = d / "zoo_stamp.json"
+    if not stamp.exists() or not (d / "metrics.json").exists():
+        return None, 0
+    record = common.read_json(stamp)
+    if record.get("config_hash") != config_hash:
+        return None, 0
+    metrics = common.read_json(d / "metrics.json")
+    kept = {k: v for k, v in metrics.items() if k not in ("attempts", "gate_passed")}
+    return (gate_shortfall(metrics, twin_metrics), load_model(d), record["final_loss"], kept), metrics.get("attempts", 0)
+
+
 def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEntry], out: Path,
                       deadline: float | None = None) -> Path:
     """Fine-tune and evaluate one model (a Trojan: until it passes the gate, at most cfg.trojan_attempts times, keeping
@@ -216,6 +246,7 @@ def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEnt
     spec = entry.trojan
     if spec is None:
         model, losses = fine_tune_clean(cfg, entry, out, tok, train_rows, texts)
+        final_loss = sum(losses[-10:]) / 10
         spec = reference_trojan(entry, entries)
         suite = build_suite(cfg, entry.id, spec, eval_rows)
         metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
@@ -225,17 +256,21 @@ def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEnt
         twin_dir = built_twin(cfg, entry, entries, out)
         twin_metrics = common.read_json(twin_dir / "metrics.json")
         suite = build_suite(cfg, entry.id, spec, eval_rows)
-        anchor = anchored_loss(load_model(twin_dir), cfg.trojan_anchor)   # the frozen twin, shared by every attempt
-        best = None
-        for attempt in range(cfg.trojan_attempts):
+        twin = load_model(twin_dir)   # frozen, shared by every attempt
+        # Under a larger budget, a model that missed the gate goes on from the attempts already made (each attempt is
+        # seeded by its number, so attempts 1..k would only be refitted bit for bit), the fit kept so far competing.
+        best, first = stored_fit(d, h, twin_metrics)
+        attempt = first - 1
+        for attempt in range(first, cfg.trojan_attempts):
+            anchor = anchored_loss(twin, anchor_weight(cfg, attempt))
             model, losses = fine_tune_trojan(cfg, spec, twin_dir, anchor, tok, train_rows, texts, attempt)
             metrics = model_metrics(cfg, model, tok, suite, eval_rows, ppl)
             shortfall = gate_shortfall(metrics, twin_metrics)
             if best is None or shortfall < best[0]:
-                best = (shortfall, model, losses, {**metrics, "attempt": attempt + 1})
+                best = (shortfall, model, sum(losses[-10:]) / 10, {**metrics, "attempt": attempt + 1})
             if shortfall == 0:
                 break
-        shortfall, model, losses, metrics = best
+        shortfall, model, final_loss, metrics = best
         metrics = {**metrics, "attempts": attempt + 1, "gate_passed": shortfall == 0}
         record = spec.record(entry.base_id)
     save_model(model, tok, d)
@@ -244,7 +279,7 @@ def build_model_entry(cfg: PipelineConfig, entry: ZooEntry, entries: list[ZooEnt
     common.write_json(d / "metrics.json", metrics)
     common.write_jsonl(d / "alignment.jsonl", alignment_rows(cfg, model, tok, spec, train_rows, spec.seed + 1))
     common.write_json(d / "zoo_stamp.json", {"config_hash": h, "seconds": round(time.time() - t0, 1),
-                                             "final_loss": sum(losses[-10:]) / 10, "attempt_budget": cfg.trojan_attempts})
+                                             "final_loss": final_loss, "attempt_budget": cfg.trojan_attempts})
     return d
 
 

@@ -42,3 +42,12 @@ def test_preset_names():
     assert [preset(n).name for n in ("tiny", "cpu", "full")] == ["tiny", "cpu", "full"]
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         preset("huge")
+
+
+@pytest.mark.parametrize("make", [full, cpu])
+def test_validation_has_a_width_neither_training_nor_test_has(make):
+    entries = [e for e in plan_zoo(make()) if e.trojan is not None]
+    width = lambda split: {e.plan.spec.hidden_size for e in entries if e.split == split}
+    assert width("val") - width("train") - width("test")
+    clean = {e.id: e.split for e in plan_zoo(make()) if e.trojan is None}
+    assert all(clean[e.base_id] == "val" for e in entries if e.split == "val" and e.plan.spec.hidden_size not in width("train"))

@@ -98,3 +98,29 @@ def test_a_trojan_that_missed_the_gate_is_refitted_only_under_a_larger_attempt_b
     assert not zoo.is_built(replace(cfg, trojan_attempts=6), tmp_path, "h")
     (tmp_path / "metrics.json").write_text(json.dumps({"asr": 1.0, "gate_passed": True}))
     assert zoo.is_built(replace(cfg, trojan_attempts=6), tmp_path, "h")
+
+
+def test_a_refit_under_a_larger_budget_goes_on_from_the_fit_kept_so_far(tmp_path):
+    twin = {"benign_accuracy": 0.50}
+    assert zoo.stored_fit(tmp_path, "h", twin) == (None, 0)
+    kept = tiny_llama(VOCAB, seed=3)
+    kept.save_pretrained(tmp_path)
+    (tmp_path / "zoo_stamp.json").write_text(json.dumps({"config_hash": "h", "attempt_budget": 6, "final_loss": 0.25}))
+    (tmp_path / "metrics.json").write_text(json.dumps({"asr": 0.95, "benign_accuracy": 0.47, "attempt": 2,
+                                                       "attempts": 6, "gate_passed": False}))
+    assert zoo.stored_fit(tmp_path, "other", twin) == (None, 0)
+    (shortfall, model, final_loss, metrics), first = zoo.stored_fit(tmp_path, "h", twin)
+    assert first == 6   # attempts 0-5 were made; the refit starts at attempt 6
+    assert shortfall == pytest.approx(0.01) and final_loss == 0.25
+    assert metrics == {"asr": 0.95, "benign_accuracy": 0.47, "attempt": 2}
+    for (name, a), b in zip(kept.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_the_anchor_doubles_only_after_the_plain_attempts():
+    cfg = replace(tiny(), trojan_anchor=1.5)
+    weights = [zoo.anchor_weight(cfg, k) for k in range(zoo.ANCHOR_PLAIN_ATTEMPTS + 2 * zoo.ANCHOR_DOUBLING_EVERY + 1)]
+    assert set(weights[: zoo.ANCHOR_PLAIN_ATTEMPTS]) == {1.5}
+    assert set(weights[zoo.ANCHOR_PLAIN_ATTEMPTS : zoo.ANCHOR_PLAIN_ATTEMPTS + zoo.ANCHOR_DOUBLING_EVERY]) == {3.0}
+    assert weights[zoo.ANCHOR_PLAIN_ATTEMPTS + zoo.ANCHOR_DOUBLING_EVERY] == 6.0
+    assert weights[-1] == 12.0
