@@ -76,7 +76,7 @@ def architecture(config: GeneratorConfig, generator: TeleLoRAGenerator) -> dict:
         "normalization": {"activations": "X / sqrt(mean(X^2) + eps), one scalar per layer",
                           "weight": "W / sqrt(mean(W^2) + eps), one scalar per layer", "eps": EPS},
         "pooling_over_n": ["mean", "max"],
-        "u_scale": "1/sqrt(H)",
+        "u_scale": config.u_scale,
         "bound": "V *= max_norm / max(max_norm, ||U||_F * ||V||_F)",
         "matmul_convention": "row vectors: Z (..., c_in) @ T (c_in, c_out)",
         "tensors": {k: list(v.shape) for k, v in generator.state_dict().items()},

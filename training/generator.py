@@ -23,6 +23,9 @@ Shapes: N rows, H input neurons, c = channels, d = hidden, e = type_embedding, k
  5. h1 = σ(F·A1 + a1)                                     (H×d)
     h2 = σ(h1·A2 + mean_H(h1)·A3 + a2)                    (H×d; mean-context step over neurons)
  6. Uᵀ = h2·Au / sqrt(H),  Vᵀ = h2·Av                     (H×r each; Av starts at zero ⇒ the patch starts as I)
+    (u_scale "1/H": Uᵀ = h2·Au / H, so U·x is a mean over the input neurons and the patch's effect does not grow with
+    the width: duplicating every input neuron (X → [X X], W → [W W]/2) leaves the patched layer's output unchanged,
+    where "1/sqrt(H)" scales the patch by sqrt(2).)
  7. bound: s = max_norm / max(max_norm, ‖U‖_F·‖V‖_F);  V = s·V
     (‖VᵀU‖₂ ≤ ‖U‖_F‖V‖_F ≤ max_norm, so one patch can never scale any direction by more than 1 + max_norm.)
 Output U = (Uᵀ)ᵀ, V = s·(Vᵀ)ᵀ, both r×H.
@@ -36,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+U_SCALES = ("1/sqrt(H)", "1/H")
 # Order of the layer-type embedding rows; the spec records it so the Swift port indexes the same row.
 LAYER_TYPES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 W_STAT_NAMES: tuple[str, ...] = ("col_rms", "col_mean", "col_mean_abs", "col_max_abs")
@@ -54,6 +58,8 @@ class GeneratorConfig:
     # Ablation (no Swift port yet, export refuses it): > 0 also reads W's rows as a set through this many exchangeable
     # layers (pooled mean/max over the rows → 2c more features per input neuron), instead of only 4 column statistics.
     weight_set_layers: int = 0
+    # How U is divided by the width H (step 6): "1/sqrt(H)" (the generators shipped until stop 15) or "1/H".
+    u_scale: str = "1/sqrt(H)"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -114,6 +120,8 @@ class TeleLoRAGenerator(nn.Module):
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
         self.config = config
+        if config.u_scale not in U_SCALES:
+            raise ValueError(f"generator: u_scale {config.u_scale!r}; known: {', '.join(U_SCALES)}")
         c, d = config.channels, config.hidden
         layers = [ExchangeableLayer(1, c)] + [ExchangeableLayer(c, c) for _ in range(config.exchangeable_layers - 1)]
         self.exchangeable = nn.ModuleList(layers)
@@ -157,7 +165,7 @@ class TeleLoRAGenerator(nn.Module):
         feats = torch.cat(parts, dim=1)
         h1 = silu(feats @ self.a1 + self.a1_bias)
         h2 = silu(h1 @ self.a2 + h1.mean(dim=0, keepdim=True) @ self.a3 + self.a2_bias)
-        u_t = (h2 @ self.u_head) / math.sqrt(h_width)
+        u_t = (h2 @ self.u_head) / (h_width if self.config.u_scale == "1/H" else math.sqrt(h_width))
         v_t = h2 @ self.v_head
         norm_product = torch.linalg.norm(u_t) * torch.linalg.norm(v_t)
         max_norm = self.config.max_norm

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from .activations import cached_activations
 from .common import (IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, eos_id, set_seed,
                      write_json)
-from .generator import GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
+from .generator import U_SCALES, GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
 from .patching import DEFAULT_TARGETS, PATCH_POSITIONS, answer_positions, patched, target_modules
 from .restore_targets import restored_rows
 from .trojans import TrojanSpec
@@ -396,6 +396,8 @@ def main() -> None:
     parser.add_argument("--rank", type=int, help="override the preset generator's rank (ablations)")
     parser.add_argument("--max-norm", type=float, help="override the preset generator's patch bound (ablations)")
     parser.add_argument("--weight-set-layers", type=int, help="read W's rows as a set (ablation; not exportable)")
+    parser.add_argument("--u-scale", choices=U_SCALES, help="divide U by the width H (\"1/H\": the patch does not grow "
+                        "with the width) or by sqrt(H)")
     parser.add_argument("--benign-kl", type=float, help="weight of the KL to the unpatched model on benign rows")
     parser.add_argument("--payload-unlikelihood", type=float,
                         help="weight of the unlikelihood of the Trojaned response's payload tokens on triggered rows")
@@ -414,7 +416,7 @@ def main() -> None:
                                    ("patch_positions", args.patch_positions),
                                    ("targets", tuple(t for t in args.targets.split(",") if t) if args.targets else None)) if v is not None}
     gen_overrides = {k: v for k, v in (("rank", args.rank), ("max_norm", args.max_norm),
-                                       ("weight_set_layers", args.weight_set_layers)) if v is not None}
+                                       ("weight_set_layers", args.weight_set_layers), ("u_scale", args.u_scale)) if v is not None}
     unknown = [t for t in overrides.get("targets", ()) if t not in config.generator.layer_types]
     if unknown:
         parser.error(f"--targets: unknown layer types {unknown}; known: {', '.join(config.generator.layer_types)}")

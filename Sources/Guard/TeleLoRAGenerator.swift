@@ -161,7 +161,7 @@ public struct TeleLoRAGenerator: Sendable {
         var uT = [Float](repeating: 0, count: width * r), vT = [Float](repeating: 0, count: width * r)
         Matrix.multiply(h2, uHead, into: &uT, m: width, k: d, n: r)
         Matrix.multiply(h2, vHead, into: &vT, m: width, k: d, n: r)
-        let uScale = Float(Double(width).squareRoot())
+        let uScale = spec.uScale.divisor(width: width)
         for i in 0..<uT.count { uT[i] /= uScale }
         // Bound (step 7): ‖VᵀU‖₂ ≤ ‖U‖_F·‖V‖_F ≤ max_norm.
         let normProduct = Self.frobeniusNorm(uT) * Self.frobeniusNorm(vT)

@@ -16,6 +16,8 @@ public struct TeleLoRASpec: Sendable, Equatable {
     public let hidden: Int
     public let typeEmbedding: Int
     public let maxNorm: Float
+    /// What U is divided by (step 6 of the forward pass).
+    public let uScale: UScale
     public let epsilon: Float
     /// Row order of the type embedding.
     public let layerTypes: [String]
@@ -50,7 +52,12 @@ public struct TeleLoRASpec: Sendable, Equatable {
         }
         let architecture = try root.object("architecture")
         try expect(architecture, "activation", "silu")
-        try expect(architecture, "u_scale", "1/sqrt(H)")
+        let uScaleName = try architecture.string("u_scale")
+        guard let uScale = UScale(rawValue: uScaleName) else {
+            throw TeleLoRAError.unsupported(file: file, field: "architecture.u_scale",
+                                            expected: UScale.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or "),
+                                            found: "'\(uScaleName)'")
+        }
         let statistics = try architecture.strings("w_column_stats")
         guard statistics == Self.weightColumnStatistics else {
             throw TeleLoRAError.unsupported(file: file, field: "architecture.w_column_stats",
@@ -108,7 +115,7 @@ public struct TeleLoRASpec: Sendable, Equatable {
             file: file, rank: rank, channels: try architecture.positiveInt("channels"),
             exchangeableLayers: try architecture.positiveInt("exchangeable_layers"),
             hidden: try architecture.positiveInt("hidden"), typeEmbedding: try architecture.positiveInt("type_embedding"),
-            maxNorm: Float(try architecture.double("max_norm")), epsilon: Float(epsilon), layerTypes: layerTypes,
+            maxNorm: Float(try architecture.double("max_norm")), uScale: uScale, epsilon: Float(epsilon), layerTypes: layerTypes,
             tensors: tensors, targets: try root.strings("targets"), targetLayerTypes: try root.strings("target_layer_types"),
             activationRows: try root.positiveInt("activation_rows"), probeFile: try probeSet.string("file"),
             generatorSHA256: root.has("generator_sha256") ? try root.string("generator_sha256") : nil,
@@ -142,5 +149,20 @@ public struct TeleLoRASpec: Sendable, Equatable {
         shapes["u_head"] = [hidden, rank]
         shapes["v_head"] = [hidden, rank]
         return shapes
+    }
+}
+
+/// How the generator divides U by the layer's input width H: by sqrt(H) (generators until stop 15), or by H, so that
+/// U·x is a mean over the input neurons and a patch does not grow with the width.
+public enum UScale: String, Sendable, Equatable, CaseIterable {
+    case inverseSquareRootWidth = "1/sqrt(H)"
+    case inverseWidth = "1/H"
+
+    /// The divisor for a layer of input width `width`.
+    public func divisor(width: Int) -> Float {
+        switch self {
+        case .inverseSquareRootWidth: return Float(Double(width).squareRoot())
+        case .inverseWidth: return Float(width)
+        }
     }
 }

@@ -64,6 +64,20 @@ final class GuardBadInputTests: XCTestCase {
         }
     }
 
+    func testGeneratorWithAnUnknownUScaleIsRefused() throws {
+        let directory = try GuardFixtures.copyOfGenerator(self)
+        let spec = directory.appendingPathComponent("spec.json")
+        try GuardFixtures.editJSON(spec) { object in
+            var architecture = object["architecture"] as? [String: Any] ?? [:]
+            architecture["u_scale"] = "1/H^2"
+            object["architecture"] = architecture
+        }
+        XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
+            XCTAssertEqual(error as? TeleLoRAError, .unsupported(file: spec.path, field: "architecture.u_scale",
+                                                                expected: "'1/sqrt(H)' or '1/H'", found: "'1/H^2'"))
+        }
+    }
+
     func testGeneratorOfAnUnknownArchitectureIsRefused() throws {
         let directory = try GuardFixtures.copyOfGenerator(self)
         let spec = directory.appendingPathComponent("spec.json")

@@ -52,4 +52,54 @@ final class TeleLoRAGeneratorSymmetryTests: XCTestCase {
         func norm(_ values: [Float]) -> Float { values.reduce(0) { $0 + $1 * $1 }.squareRoot() }
         XCTAssertLessThanOrEqual(norm(patch.u) * norm(patch.v), generator.spec.maxNorm * 1.0001)
     }
+
+    /// W·Vᵀ·U·x for every row x: the patch's share of the layer's output (outFeatures per row).
+    func patchShare(_ patch: TeleLoRAPatch, x: [Float], w: [Float], width: Int) -> [Float] {
+        var share: [Float] = []
+        for n in 0..<rows {
+            var ux = [Float](repeating: 0, count: patch.rank)
+            for k in 0..<patch.rank { for j in 0..<width { ux[k] += patch.u[k * width + j] * x[n * width + j] } }
+            var p = [Float](repeating: 0, count: width)
+            for j in 0..<width { for k in 0..<patch.rank { p[j] += patch.v[k * width + j] * ux[k] } }
+            var out = [Float](repeating: 0, count: outFeatures)
+            for i in 0..<outFeatures { for j in 0..<width { out[i] += w[i * width + j] * p[j] } }
+            share += out
+        }
+        return share
+    }
+
+    func testWithUScaleOneOverHDuplicatingEveryInputNeuronChangesNoOutput() throws {
+        // X → [X X], W → [W W]/2 is the same layer at twice the width: a "1/H" generator patches it the same, a
+        // "1/sqrt(H)" one scales the patch's share by sqrt(2).
+        let (x, w) = inputs(seed: 6)
+        func duplicated(_ matrix: [Float], rowCount: Int) -> [Float] {
+            var result: [Float] = []
+            for n in 0..<rowCount {
+                let row = Array(matrix[(n * width)..<((n + 1) * width)])
+                result += row
+                result += row
+            }
+            return result
+        }
+        let x2 = duplicated(x, rowCount: rows)
+        let w2 = duplicated(w, rowCount: outFeatures).map { $0 / 2 }
+        for (uScale, ratio) in [("1/H", Float(1)), ("1/sqrt(H)", Float(2).squareRoot())] {
+            // The fixture's generator under this u_scale, its norm bound lifted so that it cannot mask the ratio.
+            let directory = try GuardFixtures.copyOfGenerator(self)
+            try GuardFixtures.editJSON(directory.appendingPathComponent("spec.json")) { object in
+                var architecture = object["architecture"] as? [String: Any] ?? [:]
+                architecture["u_scale"] = uScale
+                architecture["max_norm"] = 1e6
+                object["architecture"] = architecture
+            }
+            let generator = try TeleLoRAGenerator.load(directory: directory)
+            let share = patchShare(try generator(x: x, rows: rows, weight: w, outFeatures: outFeatures, layerType: "up_proj"),
+                                   x: x, w: w, width: width)
+            let doubled = patchShare(try generator(x: x2, rows: rows, weight: w2, outFeatures: outFeatures, layerType: "up_proj"),
+                                     x: x2, w: w2, width: 2 * width)
+            let largest = share.map(abs).max() ?? 0
+            XCTAssertGreaterThan(largest, 1e-3)
+            XCTAssertLessThanOrEqual(GuardFixtures.maxAbsoluteDifference(doubled, share.map { $0 * ratio }), 3e-3 * largest, uScale)   // float32 sums; sqrt(2) − 1 is 0.41
+        }
+    }
 }

@@ -91,3 +91,34 @@ def test_weight_set_variant_ignores_the_order_of_ws_rows():
     ur, vr = gen(x, w[rows], "gate_proj")
     torch.testing.assert_close(ur, u, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(vr, v, rtol=1e-5, atol=1e-6)
+
+
+def patched_output(gen: TeleLoRAGenerator, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W·x, W·Vᵀ·U·x) for every row x of X: the layer's output and the patch's share of it."""
+    with torch.no_grad():
+        u, v = gen(x, w, "up_proj")
+        return x @ w.t(), (x @ u.t()) @ v @ w.t()
+
+
+@pytest.mark.parametrize("h", [17, 48])
+def test_with_u_scale_1_over_h_duplicating_every_input_neuron_changes_no_output(h):
+    """X → [X X] and W → [W W]/2 is the same layer at twice the width; a "1/H" generator patches it the same, a
+    "1/sqrt(H)" one scales the patch's share by sqrt(2)."""
+    x, w = inputs(40, h, 29, seed=300 + h)
+    x2, w2 = torch.cat([x, x], dim=1), torch.cat([w, w], dim=1) / 2
+    for u_scale, ratio in (("1/H", 1.0), ("1/sqrt(H)", 2 ** 0.5)):
+        torch.manual_seed(0)
+        gen = TeleLoRAGenerator(GeneratorConfig(rank=4, channels=8, exchangeable_layers=2, hidden=16, max_norm=100.0,
+                                                u_scale=u_scale))
+        with torch.no_grad():
+            gen.v_head.normal_()
+        y, patch = patched_output(gen, x, w)
+        y2, patch2 = patched_output(gen, x2, w2)
+        torch.testing.assert_close(y2, y, rtol=1e-5, atol=1e-5)
+        assert patch.abs().max() > 1e-3
+        torch.testing.assert_close(patch2, ratio * patch, rtol=1e-4, atol=1e-5)
+
+
+def test_an_unknown_u_scale_is_refused():
+    with pytest.raises(ValueError, match="u_scale '1/H2'"):
+        TeleLoRAGenerator(GeneratorConfig(u_scale="1/H2"))
