@@ -117,7 +117,7 @@ def load_exported(target_dir: Path) -> TeleLoRAGenerator:
     a = spec["architecture"]
     config = GeneratorConfig(rank=a["rank"], channels=a["channels"], exchangeable_layers=a["exchangeable_layers"],
                              hidden=a["hidden"], type_embedding=a["type_embedding"], max_norm=a["max_norm"],
-                             layer_types=tuple(a["layer_types"]))
+                             layer_types=tuple(a["layer_types"]), u_scale=a["u_scale"])
     generator = load_generator(target_dir / "generator.safetensors", config)
     for name, tensor in generator.state_dict().items():
         if list(tensor.shape) != a["tensors"].get(name):

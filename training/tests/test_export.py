@@ -7,18 +7,21 @@ from training.export import ExportError, deployed, load_exported, parity_cases, 
 from training.generator import GeneratorConfig, TeleLoRAGenerator
 
 
-def trained_looking_generator() -> TeleLoRAGenerator:
+def trained_looking_generator(u_scale: str = "1/sqrt(H)") -> TeleLoRAGenerator:
     torch.manual_seed(4)
-    gen = TeleLoRAGenerator(GeneratorConfig(rank=3, channels=8, exchangeable_layers=3, hidden=20, max_norm=1.0))
+    gen = TeleLoRAGenerator(GeneratorConfig(rank=3, channels=8, exchangeable_layers=3, hidden=20, max_norm=1.0,
+                                            u_scale=u_scale))
     with torch.no_grad():
         for p in gen.parameters():
             p.add_(torch.randn_like(p) * 0.1)
     return gen.eval()
 
 
-def test_spec_and_safetensors_reload_to_an_identical_generator(tmp_path):
-    gen = trained_looking_generator()
+@pytest.mark.parametrize("u_scale", ["1/sqrt(H)", "1/H"])
+def test_spec_and_safetensors_reload_to_an_identical_generator(tmp_path, u_scale):
+    gen = trained_looking_generator(u_scale)
     spec = write_generator(gen, tmp_path, {"targets": ["x"]})
+    assert spec["architecture"]["u_scale"] == u_scale
     again = load_exported(tmp_path)
     assert again.config == gen.config
     for (name, a), (name_b, b) in zip(gen.state_dict().items(), again.state_dict().items()):
