@@ -12,7 +12,7 @@ struct GuardOptions: ParsableArguments {
     @Option(name: .long, help: "Scale of the guard adapter (1: as made; 0: present but inactive).")
     var guardScale: Float = 1
 
-    @Option(name: .long, help: "The guard's veto rule: recorded (as the generator or adapter records it; default), off (the patched model writes the answer), or RATIO[/WINDOW/EVIDENCE], e.g. 0.002 (end at the first token the patch gives under 0.002 of the original's probability) or 0.05/8/1e-8 (the shipped rule).")
+    @Option(name: .long, help: "The guard's veto rule: recorded (as the generator or adapter records it; default), off (the patched model writes the answer), or RATIO[/WINDOW/EVIDENCE], e.g. 0.002 (end at the first token the patch gives under 0.002 of the original's probability) or 0.05/12/1e-8 (the shipped rule).")
     var guardVeto: String = "recorded"
 
     @Option(name: .long, help: "TeleLoRA generator directory (spec.json, generator.safetensors, probes.json). Default: the shipped adapters/telelora.")
