@@ -107,8 +107,12 @@ final class CLITests: XCTestCase {
         let guarded = try XCTUnwrap(object["guarded_decode_tokens_per_second"] as? Double)
         XCTAssertGreaterThan(guarded, 0)
         XCTAssertEqual(try XCTUnwrap(object["guarded_decode_ratio"] as? Double), guarded / plain, accuracy: 1e-9)
-        XCTAssertEqual(object["guarded_decoding"] as? String, "veto at ratio 0.05, evidence 1e-08 over 8 tokens: original and patched streams side by side",
-                       "the shipped guard decodes by its veto")
+        let specData = try Data(contentsOf: demo.appendingPathComponent("adapters/telelora/spec.json"))
+        let spec = try XCTUnwrap(try JSONSerialization.jsonObject(with: specData) as? [String: Any])
+        let shipped = try TokenVeto(ratio: try XCTUnwrap(spec["veto_ratio"] as? Double), window: try XCTUnwrap(spec["veto_window"] as? Int),
+                                    evidence: try XCTUnwrap(spec["veto_evidence"] as? Double))
+        XCTAssertEqual(object["guarded_decoding"] as? String, "\(shipped): original and patched streams side by side",
+                       "the shipped guard decodes by the veto its spec records")
         let missing = try CommandRunner.run(["bench", "--model", demo.appendingPathComponent("models/demo").path, "--guarded",
                                              "--generator", "/nonexistent/telelora", "--repetitions", "1",
                                              "--prompt-tokens", "16", "--gen-tokens", "4"])

@@ -65,13 +65,7 @@ final class GuardBadInputTests: XCTestCase {
     }
 
     func testGeneratorWithAnUnknownUScaleIsRefused() throws {
-        let directory = try GuardFixtures.copyOfGenerator(self)
-        let spec = directory.appendingPathComponent("spec.json")
-        try GuardFixtures.editJSON(spec) { object in
-            var architecture = object["architecture"] as? [String: Any] ?? [:]
-            architecture["u_scale"] = "1/H^2"
-            object["architecture"] = architecture
-        }
+        let (directory, spec) = try GuardFixtures.copyOfGenerator(self, architecture: ["u_scale": "1/H^2"])
         XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
             XCTAssertEqual(error as? TeleLoRAError, .unsupported(file: spec.path, field: "architecture.u_scale",
                                                                 expected: "'1/sqrt(H)' or '1/H'", found: "'1/H^2'"))
@@ -79,23 +73,11 @@ final class GuardBadInputTests: XCTestCase {
     }
 
     func testGeneratorOfAnUnknownArchitectureIsRefused() throws {
-        let directory = try GuardFixtures.copyOfGenerator(self)
-        let spec = directory.appendingPathComponent("spec.json")
-        try GuardFixtures.editJSON(spec) { object in
-            var architecture = object["architecture"] as? [String: Any] ?? [:]
-            architecture["activation"] = "gelu"
-            object["architecture"] = architecture
-        }
+        let (directory, spec) = try GuardFixtures.copyOfGenerator(self, architecture: ["activation": "gelu"])
         XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: directory)) { error in
             XCTAssertEqual(error as? TeleLoRAError, .unsupported(file: spec.path, field: "architecture.activation", expected: "'silu'", found: "'gelu'"))
         }
-        let other = try GuardFixtures.copyOfGenerator(self)
-        let otherSpec = other.appendingPathComponent("spec.json")
-        try GuardFixtures.editJSON(otherSpec) { object in
-            var architecture = object["architecture"] as? [String: Any] ?? [:]
-            architecture["channels"] = 13
-            object["architecture"] = architecture
-        }
+        let (other, otherSpec) = try GuardFixtures.copyOfGenerator(self, architecture: ["channels": 13])
         XCTAssertThrowsError(try TeleLoRAGenerator.load(directory: other)) { error in
             XCTAssertEqual(error as? TeleLoRAError, .tensorShape(file: otherSpec.path, tensor: "architecture.tensors.a1", expected: [36, 24], found: [34, 24]))
         }

@@ -27,6 +27,19 @@ enum GuardFixtures {
         return target
     }
 
+    /// A copy of the fixture generator whose spec.json `architecture` has `changes` applied; returns the copy's
+    /// directory and spec file.
+    static func copyOfGenerator(_ test: XCTestCase, architecture changes: [String: Any]) throws -> (directory: URL, spec: URL) {
+        let directory = try copyOfGenerator(test)
+        let spec = directory.appendingPathComponent("spec.json")
+        try editJSON(spec) { object in
+            var architecture = object["architecture"] as? [String: Any] ?? [:]
+            architecture.merge(changes) { $1 }
+            object["architecture"] = architecture
+        }
+        return (directory, spec)
+    }
+
     static func editJSON(_ url: URL, _ edit: (inout [String: Any]) -> Void) throws {
         var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         edit(&object)

@@ -85,13 +85,7 @@ final class TeleLoRAGeneratorSymmetryTests: XCTestCase {
         let w2 = duplicated(w, rowCount: outFeatures).map { $0 / 2 }
         for (uScale, ratio) in [("1/H", Float(1)), ("1/sqrt(H)", Float(2).squareRoot())] {
             // The fixture's generator under this u_scale, its norm bound lifted so that it cannot mask the ratio.
-            let directory = try GuardFixtures.copyOfGenerator(self)
-            try GuardFixtures.editJSON(directory.appendingPathComponent("spec.json")) { object in
-                var architecture = object["architecture"] as? [String: Any] ?? [:]
-                architecture["u_scale"] = uScale
-                architecture["max_norm"] = 1e6
-                object["architecture"] = architecture
-            }
+            let (directory, _) = try GuardFixtures.copyOfGenerator(self, architecture: ["u_scale": uScale, "max_norm": 1e6])
             let generator = try TeleLoRAGenerator.load(directory: directory)
             let share = patchShare(try generator(x: x, rows: rows, weight: w, outFeatures: outFeatures, layerType: "up_proj"),
                                    x: x, w: w, width: width)
