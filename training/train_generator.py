@@ -103,8 +103,10 @@ class GeneratorTrainConfig:
 
     @staticmethod
     def full() -> "GeneratorTrainConfig":
-        # r = 8 as in TrojAI's mitigation round (shared/TELELORA.md, "for scale").
-        return GeneratorTrainConfig(generator=GeneratorConfig(rank=8, channels=48, exchangeable_layers=3, hidden=128))
+        # r = 8 as in TrojAI's mitigation round (shared/TELELORA.md, "for scale"). U divided by H as in cpu(): at
+        # widths 128-320 a 1/sqrt(H) patch's size would vary by 1.6x with the width alone.
+        return GeneratorTrainConfig(generator=GeneratorConfig(rank=8, channels=48, exchangeable_layers=3, hidden=128,
+                                                              u_scale="1/H"))
 
 
 @dataclass
