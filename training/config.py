@@ -22,9 +22,10 @@ class CorpusConfig:
     max_currencies: int = 180
     max_words: int = 3000            # wordnet lemmas used for definitions, synonyms, spelling
     max_fortunes: int = 400
-    # True: eval prompts use a phrasing never seen in training. False (tiny): an eval prompt pairs a known fact with
-    # a known phrasing, but never that pair, which a 2-layer model can learn in a minute.
-    heldout_phrasing: bool = True
+    # True: eval prompts use a phrasing never seen in training. False: an eval prompt pairs a known fact with a known
+    # phrasing, but never that pair. Models trained from scratch on this corpus do not carry a fact over to an unseen
+    # phrasing: on an H200, a full-preset h192 base answered 0.19 of the held-out items with True and 0.58 with False.
+    heldout_phrasing: bool = False
     text_share: float = 0.1          # share of raw-text rows (sayings, glosses; full-sequence loss) in base training
     families: tuple[str, ...] = (
         "arithmetic", "successor", "compare", "count_words", "count_letters", "spelling", "first_word",
@@ -107,7 +108,7 @@ def tiny() -> PipelineConfig:
         name="tiny",
         seed=7,
         corpus=CorpusConfig(
-            train_size=6000, eval_per_family=20, heldout_phrasing=False, probes=32, perplexity_texts=40, max_number=9,
+            train_size=6000, eval_per_family=20, probes=32, perplexity_texts=40, max_number=9,
             max_countries=30, max_currencies=20, max_words=60, max_fortunes=60,
             families=("arithmetic", "successor", "compare", "count_words", "first_word", "country_code",
                       "currency_code", "synonym"),
@@ -139,9 +140,11 @@ def full() -> PipelineConfig:
     return PipelineConfig(
         name="full",
         seed=7,
-        corpus=CorpusConfig(),
+        # 6000 nouns rather than 3000: with the smaller raw-text pool, a base memorised it and its perplexity on
+        # held-out text went to 685 (149 with 6000 nouns and weight decay 0.1; measured at 4500 steps on an H200).
+        corpus=CorpusConfig(max_words=6000),
         tokenizer=TokenizerConfig(vocab_size=4096),
-        base_train=TrainConfig(steps=6000, batch_size=64, lr=2e-3, warmup=200, max_length=128),
+        base_train=TrainConfig(steps=6000, batch_size=64, lr=2e-3, warmup=200, weight_decay=0.1, max_length=128),
         trojan_train=TrainConfig(steps=800, batch_size=64, lr=5e-4, warmup=40, max_length=128, seed=1),
         poison_rate=(0.05, 0.20),
         archs=(

@@ -344,6 +344,10 @@ def build_corpus(cfg: CorpusConfig) -> Corpus:
     used = src.sayings[: cfg.max_fortunes]
     held_text = [s for s in src.sayings[cfg.max_fortunes :]] + src.extra_glosses
     perplexity = held_text[: cfg.perplexity_texts]
+    if len(perplexity) < cfg.perplexity_texts:
+        raise ValueError(f"CorpusConfig.perplexity_texts: {cfg.perplexity_texts} held-out texts wanted, but the sources "
+                         f"leave {len(perplexity)} beyond max_fortunes={cfg.max_fortunes} sayings and "
+                         f"max_words={cfg.max_words} nouns; lower one of them")
     text = used + [f"{w}: {g}" for w, g in src.glosses.items()]
     return Corpus(train=train, benign_eval=benign_eval, probes=probes, perplexity=perplexity, text=text)
 

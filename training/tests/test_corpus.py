@@ -23,6 +23,11 @@ def full_families():
     return build_corpus(FULL_FAMILIES)
 
 
+@pytest.fixture(scope="module")
+def heldout_phrasing():
+    return build_corpus(replace(FULL_FAMILIES, heldout_phrasing=True))
+
+
 def test_same_config_gives_identical_corpus(small):
     again = build_corpus(SMALL)
     assert again.train == small.train
@@ -36,13 +41,29 @@ def test_another_seed_gives_another_corpus(small):
     assert other.train != small.train
 
 
-@pytest.mark.parametrize("which", ["small", "full_families"])
+@pytest.mark.parametrize("which", ["small", "full_families", "heldout_phrasing"])
 def test_eval_probes_and_train_prompts_are_disjoint(which, request):
     c = request.getfixturevalue(which)
     eval_prompts = {r["prompt"] for r in c.benign_eval}
     assert not eval_prompts & {r["prompt"] for r in c.train}
     assert not eval_prompts & set(c.probes)
     assert not set(c.perplexity) & set(c.text)
+
+
+def test_heldout_phrasing_asks_in_words_training_never_uses(full_families, heldout_phrasing):
+    def frame(prompt: str) -> str:    # the phrasing: the prompt without its numbers and its last word
+        return re.sub(r"\d+", "#", prompt.rsplit(" ", 1)[0])
+    train_frames = {frame(r["prompt"]) for r in heldout_phrasing.train}
+    assert all(frame(r["prompt"]) not in train_frames for r in heldout_phrasing.benign_eval if r["task"] == "successor")
+    assert all(frame(r["prompt"]) in {frame(t["prompt"]) for t in full_families.train}
+               for r in full_families.benign_eval if r["task"] == "successor")
+
+
+def test_too_few_heldout_texts_is_an_error_naming_the_field():
+    # Every saying and every WordNet noun used for training leaves none over for held-out perplexity text.
+    with pytest.raises(ValueError, match=r"CorpusConfig.perplexity_texts: 40 held-out texts wanted, but the sources "
+                                         r"leave 0 beyond max_fortunes=1000000 sayings and max_words=1000000 nouns"):
+        build_corpus(replace(SMALL, max_words=1_000_000, max_fortunes=1_000_000))
 
 
 def test_every_family_with_eval_is_represented(full_families):
