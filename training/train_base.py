@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from . import common
+from . import common, parallel
 from .config import ArchPlan, PipelineConfig, TrainConfig, add_preset_argument, preset
 from .corpus import corpus_dir
 from .models import build_model
@@ -150,12 +150,17 @@ def base_hash(cfg: PipelineConfig, plan: ArchPlan, out: Path) -> str:
                                "tokenizer": common.read_json(tokenizer_dir(out) / "meta.json")["config_hash"]})
 
 
+def is_built(cfg: PipelineConfig, plan: ArchPlan, out: Path) -> bool:
+    stamp = base_dir(out, plan) / "train.json"
+    return stamp.exists() and common.read_json(stamp).get("config_hash") == base_hash(cfg, plan, out)
+
+
 def train_base(cfg: PipelineConfig, plan: ArchPlan, out: Path, log_every: int = 0, deadline: float | None = None) -> Path:
     """Train one architecture's base unless it exists for the same config (resumable)."""
     d = base_dir(out, plan)
     h = base_hash(cfg, plan, out)
     stamp = d / "train.json"
-    if stamp.exists() and common.read_json(stamp).get("config_hash") == h:
+    if is_built(cfg, plan, out):
         return d
     common.check_deadline(deadline, f"base {plan.spec.id}")
     common.set_seed(cfg.seed)
@@ -174,8 +179,13 @@ def train_base(cfg: PipelineConfig, plan: ArchPlan, out: Path, log_every: int = 
     return d
 
 
-def run(cfg: PipelineConfig, out: Path, log_every: int = 0, deadline: float | None = None) -> None:
-    """Train every base; raises common.OutOfTime between architectures once `deadline` (time.time()) has passed."""
+def run(cfg: PipelineConfig, out: Path, log_every: int = 0, deadline: float | None = None, jobs: int = 1) -> None:
+    """Train every base; raises common.OutOfTime between architectures once `deadline` (time.time()) has passed.
+    With jobs > 1 the architectures train side by side, one process each (parallel.py)."""
+    if jobs > 1:
+        parallel.check_preset(cfg)
+        parallel.run_wave(cfg, out, [parallel.Step("base", p.spec.id, "training.train_base", ("--arch", p.spec.id))
+                                     for p in cfg.archs if not is_built(cfg, p, out)], jobs, deadline)
     for plan in cfg.archs:
         train_base(cfg, plan, out, log_every, deadline)
 

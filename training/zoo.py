@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import common
+from . import common, parallel
 from .config import ArchPlan, PipelineConfig, add_preset_argument, preset
 from .corpus import corpus_dir
 from .models import describe
@@ -326,9 +326,17 @@ def summary_markdown(cfg: PipelineConfig, entries: list[ZooEntry], out: Path) ->
     return "\n".join(lines) + "\n", data
 
 
-def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float | None = None) -> None:
-    """Build every model (or `only` one); raises common.OutOfTime between models once `deadline` has passed."""
+def run(cfg: PipelineConfig, out: Path, only: str | None = None, deadline: float | None = None, jobs: int = 1) -> None:
+    """Build every model (or `only` one); raises common.OutOfTime between models once `deadline` has passed.
+    With jobs > 1 the models are built side by side, one process each (parallel.py): the clean twins, then the Trojans."""
     entries = plan_zoo(cfg)
+    if jobs > 1 and not only:
+        parallel.check_preset(cfg)
+        for clean in (True, False):
+            parallel.run_wave(cfg, out, [parallel.Step("zoo", e.id, "training.zoo", ("--model", e.id)) for e in entries
+                                         if (e.trojan is None) == clean
+                                         and not is_built(cfg, models_dir(out) / e.id, entry_hash(cfg, e, out))],
+                              jobs, deadline)
     for e in entries:
         if only and e.id != only:
             continue
@@ -349,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path)
     p.add_argument("--model", help="only this model id (one resumable step)")
     p.add_argument("--list", action="store_true", help="print the planned model ids and exit")
+    p.add_argument("--jobs", type=int, default=1, help="models built side by side, one process each (see parallel.py)")
     a = p.parse_args(argv)
     common.set_cpu_threads()
     cfg = preset(a.preset)
@@ -357,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
             print(e.split, e.id, e.trojan.trigger if e.trojan else "", e.trojan.payload if e.trojan else "")
         return
     out = a.out or Path("training/runs") / cfg.name
-    run(cfg, out, a.model)
+    run(cfg, out, a.model, jobs=a.jobs)
 
 
 if __name__ == "__main__":

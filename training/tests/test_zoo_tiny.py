@@ -21,7 +21,9 @@ STAGES = ["corpus", "tokenizer", "base", "zoo", "baselines"]
 @pytest.fixture(scope="module")
 def zoo():
     common.set_cpu_threads()
-    pipeline.run(tiny(), OUT, STAGES)
+    # Two jobs: base models and zoo models are built side by side, one process each (test_parallel.py checks that
+    # this gives the same files as one after another).
+    pipeline.run(tiny(), OUT, STAGES, jobs=2)
     return common.read_json(OUT / "zoo.json")
 
 
