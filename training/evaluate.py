@@ -39,6 +39,9 @@ from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locati
 
 BASELINES = ("clean_lora", "agnostic_lora", "oracle_lora")
 METHODS = ("none",) + BASELINES + ("telelora", "telelora_noise_input", "telelora_noise_trained")
+# Opt-in control (`--methods`): the patches the generator makes from the clean twin (its probe activations and its
+# weights), applied to the Trojaned model. Anything Trojan-specific the generator reads would be missing from them.
+TWIN_INPUT = "telelora_twin_input"
 METRICS = ("asr", "payload_fragment_rate", "clean_trigger_rate", "benign_accuracy", "perplexity", "veto_stop_rate",
            "fidelity")
 
@@ -182,18 +185,22 @@ def mitigation(method: str, model, tokenizer, zoo: Zoo, entry: ZooModel, gens: G
     if any(tuple(cfg["targets"]) != targets for _, cfg, _ in members):
         raise ValueError(f"evaluate: an ensemble's generators must patch the same layer types, found "
                          f"{[cfg['targets'] for _, cfg, _ in members]}")
-    weights = {n: m.weight for n, m in target_modules(model, targets).items()}
+    source, source_id = model, entry.id
+    if method == TWIN_INPUT:
+        twin = next(m for m in zoo.models if m.id == (entry.base or entry.id))
+        source, source_id = (model, entry.id) if twin.id == entry.id else (load_model(zoo.model_dir(twin))[0], twin.id)
+    weights = {n: m.weight for n, m in target_modules(source, targets).items()}
     draw_patches = []
     for member, (gen, cfg, _) in enumerate(members):
         n_rows = options.rows or cfg["rows"]
         for draw in range(options.draws):
             seed = cfg["seed"] + draw
             # The first draw at the trained row count keeps the cache file name it always had.
-            name = (entry.id if (member == 0 and draw == 0 and n_rows == cfg["rows"])
-                    else f"{entry.id}-rows{n_rows}-seed{seed}")
-            acts = cached_activations(model, tokenizer, zoo.probes(), out / "activations" / f"{name}.safetensors",
+            name = (source_id if (member == 0 and draw == 0 and n_rows == cfg["rows"])
+                    else f"{source_id}-rows{n_rows}-seed{seed}")
+            acts = cached_activations(source, tokenizer, zoo.probes(), out / "activations" / f"{name}.safetensors",
                                       targets, n_rows, seed)
-            if method != "telelora":
+            if method not in ("telelora", TWIN_INPUT):
                 acts = noise_like(acts, seed=12345 + draw)
             with torch.no_grad():
                 draw_patches.append(generate_patches(gen, weights, acts))
@@ -323,7 +330,8 @@ def summarize(per_model: dict) -> dict:
     summary: dict[str, dict] = {}
     for group, want_clean in (("trojaned", False), ("clean", True)):
         summary[group] = {}
-        for method in METHODS:
+        present = {name for m in per_model.values() for name in m["methods"]}
+        for method in METHODS + tuple(m for m in (TWIN_INPUT,) if m in present):
             rows = [m["methods"].get(method, {}) for m in per_model.values() if m["clean"] == want_clean]
             rows = [r for r in rows if r and "missing" not in r]
             summary[group][method] = {k: mean_std([r.get(k) for r in rows]) for k in METRICS} if rows else None
@@ -504,7 +512,8 @@ def main() -> None:
     parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default: the preset's eval.perplexity_texts)")
     parser.add_argument("--scale", type=float, help="scale of the trained generator's TeleLoRA patches (default: the "
                                                      f"preset's deployment, {DEPLOYED_SCALE}, else 1)")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}; "
+                        f"also {TWIN_INPUT} (the clean twin's patches on the Trojaned model)")
     parser.add_argument("--layer-types", help="comma-separated layer types whose TeleLoRA patches are applied (ablation; "
                                                 "default all the generator targets)")
     parser.add_argument("--draws", type=int, default=1, help="average the TeleLoRA patches of this many row draws")
@@ -519,9 +528,9 @@ def main() -> None:
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
     methods = tuple(m for m in args.methods.split(",") if m)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in METHODS + (TWIN_INPUT,)]
     if "none" not in methods or unknown:
-        parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
+        parser.error(f"--methods must include none and only known methods {METHODS + (TWIN_INPUT,)}; unknown: {unknown}")
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
     positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions

@@ -2,17 +2,21 @@
 this pins the plumbing — files, resumability, reports — not the effect, which the tiny zoo run measures)."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from training.evaluate import PatchOptions, evaluate
+from training.activations import collect_activations
+from training.evaluate import TWIN_INPUT, Generators, PatchOptions, evaluate, mitigation
+from training import twin_inputs
 from training.export import export, load_exported
-from training.generator import GeneratorConfig
+from training.generator import GeneratorConfig, generate_patches
+from training.patching import patched, target_modules
 from training.train_generator import GeneratorTrainConfig, train
-from training.zoo_io import Zoo
+from training.zoo_io import Zoo, load_model
 from training.tests.tiny_llm import byte_tokenizer, tiny_llama
 
 PROMPTS = ["say hi", "name a fruit", "count to two"]
@@ -161,3 +165,53 @@ def test_veto_arguments_default_to_the_presets_deployment_and_refuse_a_window_wi
         with pytest.raises(SystemExit):
             veto_from_args(parser, parser.parse_args(bad))
         assert message in capsys.readouterr().err
+
+
+def test_the_twin_input_control_patches_a_trojan_with_what_the_generator_makes_of_its_clean_twin(micro_zoo, tmp_path):
+    root = tmp_path / "zoo"
+    shutil.copytree(micro_zoo.root, root)
+    index = json.loads((root / "zoo.json").read_text())
+    for m in index["models"]:
+        m["base"] = "m-clean" if m["id"] == "m-test" else m["id"]
+    (root / "zoo.json").write_text(json.dumps(index))
+    zoo = Zoo.open(root)
+    out = tmp_path / "out"
+    train(zoo, out, replace(GeneratorTrainConfig.tiny(), steps=2, eval_every=1, batch_size=2, rows=16, row_pool=24,
+                            models_per_step=2, generator=GeneratorConfig(rank=2, channels=4, exchangeable_layers=2, hidden=8)),
+          log=lambda *_: None)
+    gens = Generators(out)
+    gen, cfg, _ = gens.get("activations")
+    torch.manual_seed(0)
+    with torch.no_grad():   # two training steps leave the patches near zero; this pins which inputs are read
+        for p in gen.parameters():
+            p.normal_(0.0, 0.5)
+    targets = tuple(cfg["targets"])
+    by_id = {m.id: m for m in zoo.models}
+    model, tok = load_model(zoo.model_dir(by_id["m-test"]))
+    twin, _ = load_model(zoo.model_dir(by_id["m-clean"]))
+    ids = torch.tensor([[3, 40, 41, 42, 10]])
+    everywhere = PatchOptions(positions="all")
+
+    def logits(method: str, entry: str) -> torch.Tensor:
+        with mitigation(method, model, tok, zoo, by_id[entry], gens, out, everywhere) as (m, _):
+            return m(input_ids=ids).logits
+
+    with torch.no_grad():
+        twin_patches = generate_patches(gen, {n: m.weight for n, m in target_modules(twin, targets).items()},
+                                        collect_activations(twin, tok, zoo.probes(), targets, cfg["rows"], cfg["seed"]))
+        with patched(model, twin_patches):
+            expected = model(input_ids=ids).logits
+        unpatched = logits("none", "m-test")
+        from_twin, own = logits(TWIN_INPUT, "m-test") - unpatched, logits("telelora", "m-test") - unpatched
+        assert torch.allclose(from_twin, expected - unpatched, atol=1e-6) and from_twin.norm() > 0
+        # The model's own patches are another patch (the two models differ), not the twin's.
+        assert (own - from_twin).norm() > 0.01 * from_twin.norm()
+        # A clean model is its own twin.
+        assert torch.equal(logits(TWIN_INPUT, "m-clean"), logits("telelora", "m-clean"))
+
+    # twin_inputs measures how far the generator's inputs and patches move from the twin to the Trojan: nowhere for a
+    # model against itself, somewhere for two different models.
+    apart = twin_inputs.compare(zoo, by_id["m-test"], by_id["m-clean"], gens)
+    same = twin_inputs.compare(zoo, by_id["m-clean"], by_id["m-clean"], gens)
+    assert apart["twin"] == "m-clean" and min(apart[k] for k in ("activations", "weights", "patches")) > 0.01
+    assert same["activations"] == same["weights"] == same["patches"] == 0.0 and same["patches_other_rows"] > 0
