@@ -25,8 +25,9 @@ STAGES: dict[str, Callable[[PipelineConfig, Path, float | None, int], object]] =
     "base": lambda cfg, out, deadline, jobs: train_base.run(cfg, out, deadline=deadline, jobs=jobs),
     "zoo": lambda cfg, out, deadline, jobs: zoo.run(cfg, out, deadline=deadline, jobs=jobs),
     "baselines": lambda cfg, out, deadline, jobs: baselines.run(cfg, out, deadline=deadline),
-    "generator": lambda cfg, out, deadline, jobs: train_generator.run(out, cfg.name),
-    "generator_noise": lambda cfg, out, deadline, jobs: train_generator.run(out, cfg.name, input="noise"),
+    "generator": lambda cfg, out, deadline, jobs: train_generator.run(out, cfg.name, deadline=deadline),
+    "generator_noise": lambda cfg, out, deadline, jobs: train_generator.run(out, cfg.name, input="noise",
+                                                                            deadline=deadline),
     "evaluate": lambda cfg, out, deadline, jobs: evaluate.run(out, cfg.eval.perplexity_texts,
                                                               options=evaluate.deployment(cfg.name)),
 }

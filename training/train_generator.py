@@ -24,8 +24,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .activations import cached_activations
-from .common import (IGNORE_INDEX, answer_only_example, collate, config_hash, default_device, eos_id, set_seed,
-                     write_json)
+from .common import (IGNORE_INDEX, OutOfTime, answer_only_example, collate, config_hash, default_device, eos_id,
+                     set_seed, write_json)
 from .generator import U_SCALES, GeneratorConfig, TeleLoRAGenerator, generate_patches, parameter_count
 from .patching import DEFAULT_TARGETS, PATCH_POSITIONS, answer_positions, patched, target_modules
 from .restore_targets import restored_rows
@@ -301,8 +301,12 @@ def output_dir(out: Path, config: GeneratorTrainConfig) -> Path:
     return out / ("generator" if config.input == "activations" else f"generator-{config.input}")
 
 
-def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None = None, log=print) -> Path:
-    """Resumable: returns the existing generator when its train.json records the same config and zoo hashes."""
+def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None = None, log=print,
+          deadline: float | None = None) -> Path:
+    """Resumable: returns the existing generator when its train.json records the same config and zoo hashes. Past
+    `deadline` (time.time()), it saves its whole state at the next evaluation (every `eval_every` steps) to
+    <run>/resume.pt and raises common.OutOfTime; the next call goes on from there and ends where an uninterrupted
+    run would, bit for bit."""
     device = device or default_device()
     run_dir = output_dir(out, config)
     cfg_json = json.loads(json.dumps(asdict(config), default=list))
@@ -335,14 +339,28 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
         schedule = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: 0.1 + 0.45 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     rng = random.Random(config.seed)
-    curve: list[dict] = []
-    best = validation_loss(generator, val_models, config) if val_models else float("inf")
-    curve.append({"step": 0, "val_loss": best})
-    save_generator(generator, run_dir / "generator.safetensors")
-    best_step, started, running = 0, time.time(), []
-    log(f"train_generator: {parameter_count(generator)} parameters, {len(train_models)} train / {len(val_models)} val "
-        f"models, step 0 val {best:.4f}")
-    for step in range(1, config.steps + 1):
+    resume_path = run_dir / "resume.pt"
+    state = torch.load(resume_path, weights_only=False) if resume_path.exists() else None
+    if state is not None and state["config_hash"] == key:
+        generator.load_state_dict(state["generator"])
+        opt.load_state_dict(state["optimizer"])
+        if schedule is not None:
+            schedule.load_state_dict(state["schedule"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        curve, best, best_step, first = state["curve"], state["best"], state["best_step"], state["step"] + 1
+        started = time.time() - state["seconds"]
+        log(f"train_generator: resuming at step {first} from {resume_path}")
+    else:
+        curve = []
+        best = validation_loss(generator, val_models, config) if val_models else float("inf")
+        curve.append({"step": 0, "val_loss": best})
+        save_generator(generator, run_dir / "generator.safetensors")
+        best_step, started, first = 0, time.time(), 1
+        log(f"train_generator: {parameter_count(generator)} parameters, {len(train_models)} train / {len(val_models)} "
+            f"val models, step 0 val {best:.4f}")
+    running: list[float] = []
+    for step in range(first, config.steps + 1):
         opt.zero_grad(set_to_none=True)
         for pm in rng.sample(train_models, min(config.models_per_step, len(train_models))):
             batch = rng.sample(range(len(pm.examples)), min(config.batch_size, len(pm.examples)))
@@ -369,6 +387,13 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
             curve.append(entry)
             log(f"train_generator: step {step} train {train_loss:.4f} val {entry.get('val_loss', float('nan')):.4f} "
                 f"({time.time() - started:.0f}s)")
+            if deadline is not None and time.time() > deadline and step < config.steps:
+                torch.save({"config_hash": key, "step": step, "generator": generator.state_dict(),
+                            "optimizer": opt.state_dict(), "schedule": schedule.state_dict() if schedule else None,
+                            "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "curve": curve, "best": best,
+                            "best_step": best_step, "seconds": time.time() - started}, resume_path)
+                raise OutOfTime(f"time budget reached at generator step {step} of {config.steps} (state in "
+                                f"{resume_path}); rerun the same command to continue")
     best_generator = load_generator(run_dir / "generator.safetensors", config.generator).to(device)
     losses = per_model_losses(best_generator, train_models + val_models, config)
     for model_id, pair in losses.items():
@@ -380,13 +405,15 @@ def train(zoo: Zoo, out: Path, config: GeneratorTrainConfig, device: str | None 
         "curve": curve, "seconds": time.time() - started,
         "train_models": [pm.entry.id for pm in train_models], "val_models": [pm.entry.id for pm in val_models],
     })
+    resume_path.unlink(missing_ok=True)
     return run_dir
 
 
-def run(out: Path, preset: str, zoo_dir: Path | None = None, input: str = "activations") -> Path:
+def run(out: Path, preset: str, zoo_dir: Path | None = None, input: str = "activations",
+        deadline: float | None = None) -> Path:
     """Pipeline entry point (`training.pipeline` stage "generator" / "generator_noise"): the preset's training."""
     config = replace(GeneratorTrainConfig.for_preset(preset), input=input)
-    return train(Zoo.open(zoo_dir or out), out, config)
+    return train(Zoo.open(zoo_dir or out), out, config, deadline=deadline)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from peft import LoraConfig, get_peft_model
 from training.activations import collect_activations
 from training.evaluate import TWIN_INPUT, Generators, PatchOptions, evaluate, mitigation
 from training import twin_inputs
+from training.common import OutOfTime
 from training.export import export, load_exported
 from training.generator import GeneratorConfig, generate_patches
 from training.patching import patched, target_modules
@@ -215,3 +216,18 @@ def test_the_twin_input_control_patches_a_trojan_with_what_the_generator_makes_o
     same = twin_inputs.compare(zoo, by_id["m-clean"], by_id["m-clean"], gens)
     assert apart["twin"] == "m-clean" and min(apart[k] for k in ("activations", "weights", "patches")) > 0.01
     assert same["activations"] == same["weights"] == same["patches"] == 0.0 and same["patches_other_rows"] > 0
+
+
+def test_generator_training_stopped_by_its_deadline_goes_on_to_the_same_generator(micro_zoo, tmp_path):
+    config = replace(GeneratorTrainConfig.tiny(), steps=4, eval_every=1, batch_size=2, rows=16, row_pool=24,
+                     models_per_step=2, cosine=True, generator=GeneratorConfig(rank=2, channels=4, exchangeable_layers=2, hidden=8))
+    whole = train(micro_zoo, tmp_path / "whole", config, log=lambda *_: None)
+    out = tmp_path / "stopped"
+    for step in (1, 2, 3):
+        with pytest.raises(OutOfTime, match=f"time budget reached at generator step {step} of 4"):
+            train(micro_zoo, out, config, log=lambda *_: None, deadline=0.0)
+    run_dir = train(micro_zoo, out, config, log=lambda *_: None, deadline=0.0)   # the last step ends the run
+    assert not (run_dir / "resume.pt").exists()
+    assert (run_dir / "generator.safetensors").read_bytes() == (whole / "generator.safetensors").read_bytes()
+    a, b = (json.loads((d / "train.json").read_text()) for d in (whole, run_dir))
+    assert a["curve"] == b["curve"] and a["best_step"] == b["best_step"] and a["per_model_loss"] == b["per_model_loss"]
