@@ -4,7 +4,8 @@ Methods (DESIGN.md "Evaluation protocol"): `none`; the zoo's baselines `clean_lo
 `agnostic_lora` (one adapter for all same-shape models) and `oracle_lora` (the model's own alignment data); `telelora`
 (zero-shot: probes → activations → generator → patch, no trigger, no alignment data, no gradient step); and the
 controls `telelora_noise_input` (the trained generator fed Gaussian noise in place of activations) and
-`telelora_noise_trained` (a generator trained and run on noise: what W statistics and layer types alone can do).
+`telelora_noise_trained` (a generator trained and run on noise: what W statistics and layer types alone can do) and
+`telelora_twin_input` (a Trojaned model patched with what the generator makes of its clean twin).
 The generator also runs on clean models, where Fidelity = acc_post / acc_pre says whether it hurts them.
 
 Metrics per model: ASR, clean trigger rate (suite, greedy), benign accuracy (corpus/benign_eval.jsonl), benign
@@ -38,10 +39,10 @@ from .train_generator import load_generator, noise_like
 from .zoo_io import Zoo, ZooModel, add_location_args, load_model, resolve_locations
 
 BASELINES = ("clean_lora", "agnostic_lora", "oracle_lora")
-METHODS = ("none",) + BASELINES + ("telelora", "telelora_noise_input", "telelora_noise_trained")
-# Opt-in control (`--methods`): the patches the generator makes from the clean twin (its probe activations and its
+# The control telelora_twin_input: the patches the generator makes from the clean twin (its probe activations and its
 # weights), applied to the Trojaned model. Anything Trojan-specific the generator reads would be missing from them.
 TWIN_INPUT = "telelora_twin_input"
+METHODS = ("none",) + BASELINES + ("telelora", "telelora_noise_input", "telelora_noise_trained", TWIN_INPUT)
 METRICS = ("asr", "payload_fragment_rate", "clean_trigger_rate", "benign_accuracy", "perplexity", "veto_stop_rate",
            "fidelity")
 
@@ -330,8 +331,7 @@ def summarize(per_model: dict) -> dict:
     summary: dict[str, dict] = {}
     for group, want_clean in (("trojaned", False), ("clean", True)):
         summary[group] = {}
-        present = {name for m in per_model.values() for name in m["methods"]}
-        for method in METHODS + tuple(m for m in (TWIN_INPUT,) if m in present):
+        for method in METHODS:
             rows = [m["methods"].get(method, {}) for m in per_model.values() if m["clean"] == want_clean]
             rows = [r for r in rows if r and "missing" not in r]
             summary[group][method] = {k: mean_std([r.get(k) for r in rows]) for k in METRICS} if rows else None
@@ -512,8 +512,7 @@ def main() -> None:
     parser.add_argument("--ppl-texts", type=int, help="perplexity texts (default: the preset's eval.perplexity_texts)")
     parser.add_argument("--scale", type=float, help="scale of the trained generator's TeleLoRA patches (default: the "
                                                      f"preset's deployment, {DEPLOYED_SCALE}, else 1)")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}; "
-                        f"also {TWIN_INPUT} (the clean twin's patches on the Trojaned model)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, default all: {','.join(METHODS)}")
     parser.add_argument("--layer-types", help="comma-separated layer types whose TeleLoRA patches are applied (ablation; "
                                                 "default all the generator targets)")
     parser.add_argument("--draws", type=int, default=1, help="average the TeleLoRA patches of this many row draws")
@@ -528,9 +527,9 @@ def main() -> None:
     set_cpu_threads()
     zoo_dir, out = resolve_locations(args)
     methods = tuple(m for m in args.methods.split(",") if m)
-    unknown = [m for m in methods if m not in METHODS + (TWIN_INPUT,)]
+    unknown = [m for m in methods if m not in METHODS]
     if "none" not in methods or unknown:
-        parser.error(f"--methods must include none and only known methods {METHODS + (TWIN_INPUT,)}; unknown: {unknown}")
+        parser.error(f"--methods must include none and only known methods {METHODS}; unknown: {unknown}")
     layer_types = tuple(t for t in args.layer_types.split(",") if t) if args.layer_types else None
     scale = deployment(args.preset).scale if args.scale is None else args.scale
     positions = deployment(args.preset).positions if args.patch_positions is None else args.patch_positions

@@ -75,7 +75,7 @@ def test_train_evaluate_export_run_on_a_micro_zoo(micro_zoo, tmp_path):
     results = evaluate(micro_zoo, out, "test", log=lambda *_: None)
     rows = results["models"]["m-test"]["methods"]
     assert set(rows) == {"none", "clean_lora", "agnostic_lora", "oracle_lora", "telelora", "telelora_noise_input",
-                         "telelora_noise_trained"}
+                         "telelora_noise_trained", "telelora_twin_input"}
     assert "missing" in rows["clean_lora"] and "asr" in rows["oracle_lora"] and "asr" in rows["telelora_noise_trained"]
     assert results["models"]["m-clean"]["clean"] is True
     assert (out / "eval" / "RESULTS.md").read_text().startswith("# TeleLoRA evaluation")
