@@ -8,6 +8,7 @@ configuration equal to its preset can run this way. Each writes its output to <o
 """
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -58,6 +59,21 @@ def run_wave(cfg: PipelineConfig, out: Path, steps: list[Step], jobs: int, deadl
     pending = list(steps)
     running: list[tuple[Step, subprocess.Popen, float]] = []
     failed: list[str] = []
+    try:
+        _schedule(cfg, out, pending, running, failed, jobs, deadline, log)
+    finally:
+        for _, proc, _ in running:   # interrupted (Ctrl-C, SIGTERM): no step outlives the command that started it
+            proc.terminate()
+            proc.wait()
+    if failed:
+        raise StepFailed(f"{len(failed)} of {len(steps)} steps failed: " + "; ".join(failed))
+    if pending:
+        raise common.OutOfTime(f"time budget reached before {pending[0].stage} {pending[0].id} and {len(pending) - 1} "
+                               f"more; rerun the same command to continue")
+
+
+def _schedule(cfg: PipelineConfig, out: Path, pending: list[Step], running: list, failed: list[str], jobs: int,
+              deadline: float | None, log) -> None:
     while pending or running:
         while pending and len(running) < jobs and not (deadline is not None and time.time() > deadline):
             step = pending.pop(0)
@@ -79,8 +95,9 @@ def run_wave(cfg: PipelineConfig, out: Path, steps: list[Step], jobs: int, deadl
             else:
                 failed.append(f"{step.stage} {step.id} (exit status {proc.returncode}; log {step.log_path(out)})")
                 log(f"  FAILED {failed[-1]}")
-    if failed:
-        raise StepFailed(f"{len(failed)} of {len(steps)} steps failed: " + "; ".join(failed))
-    if pending:
-        raise common.OutOfTime(f"time budget reached before {pending[0].stage} {pending[0].id} and {len(pending) - 1} "
-                               f"more; rerun the same command to continue")
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM (`timeout`, a scheduler) ends the command like Ctrl-C does, through its `finally` blocks, so that
+    run_wave stops the steps it started."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))

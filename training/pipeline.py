@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                    "process each with TELEGUARD_THREADS threads (a GPU or a many-core CPU)")
     a = p.parse_args(argv)
     common.set_cpu_threads()
+    parallel.exit_on_sigterm()
     cfg = preset(a.preset)
     out = a.out or Path("training/runs") / cfg.name
     deadline = time.time() + 60 * a.max_minutes if a.max_minutes else None

@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jobs", type=int, default=1, help="models built side by side, one process each (see parallel.py)")
     a = p.parse_args(argv)
     common.set_cpu_threads()
+    parallel.exit_on_sigterm()
     cfg = preset(a.preset)
     if a.list:
         for e in plan_zoo(cfg):

@@ -1,6 +1,7 @@
 """`--jobs N`: independent steps run as their own processes, give the same files as one after another, and a failed
 or late step is reported by name."""
 import time
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -45,3 +46,26 @@ def test_a_base_built_in_its_own_process_equals_one_built_here(zoo, tmp_path):
     common.set_cpu_threads()
     here = train_base.train_base(cfg, plan, tmp_path)
     assert (here / "model.safetensors").read_bytes() == (train_base.base_dir(OUT, plan) / "model.safetensors").read_bytes()
+
+
+def test_an_interrupted_wave_stops_the_steps_it_started(tmp_path):
+    def interrupt(message: str) -> None:
+        if message.startswith("  started"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        parallel.run_wave(tiny(), tmp_path, [parallel.Step("zoo", "listing", "training.zoo", ("--list",))], jobs=1,
+                          log=interrupt)
+    # The step (a few seconds of imports before it lists anything) is gone at once, not left to finish on its own.
+    assert not [pid for pid, cmdline in command_lines() if str(tmp_path) in cmdline]
+    assert "llama-h48" not in (tmp_path / "logs/zoo-listing.log").read_text()
+
+
+def command_lines() -> list[tuple[str, str]]:
+    found = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            found.append((path.parent.name, path.read_bytes().decode(errors="replace")))
+        except OSError:   # ended while we looked
+            pass
+    return found
