@@ -3,7 +3,8 @@
 For each Trojaned model of the split and its clean twin (the model it was fine-tuned from): the relative difference of
 the probe activations the generator reads (the same probe rows for both), of the weights, and of the patches
 ΔW = U Vᵀ the trained generator makes from them — set against the difference between the twin's own patches from two
-draws of probe rows, the generator's sampling noise. Writes <out>/twin_inputs.json and prints a Markdown table.
+draws of probe rows, the generator's sampling noise. Writes <out>/twin_inputs-<split>.json and prints a Markdown
+table.
 """
 from __future__ import annotations
 
