@@ -92,7 +92,7 @@ struct BenchCommand: ParsableCommand {
             guardedDecode = min(guardedDecode, patched.decode)
         }
         var report: [String: Any] = [
-            "model": languageModel.directory.path,
+            "model": languageModel.location.path,
             "parameters": model.parameterCount,
             "threads": modelOptions.threads,
             "blas_kernels": BLASKernelSet.current,
@@ -112,7 +112,7 @@ struct BenchCommand: ParsableCommand {
         if json {
             try printJSON(report)
         } else {
-            print("model      \(languageModel.directory.path) (\(model.parameterCount) parameters, \(modelOptions.threads) threads)")
+            print("model      \(languageModel.location.path) (\(model.parameterCount) parameters, \(modelOptions.threads) threads)")
             print("BLAS       OpenBLAS \(BLASKernelSet.current) kernels")
             print(String(format: "load       %.3f s", languageModel.loadSeconds))
             print(String(format: "prefill    %.1f tokens/s (%d tokens)", Double(promptTokens) / bestPrefill, promptTokens))

@@ -40,7 +40,7 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         let errorStyle = TerminalStyle(fileDescriptor: STDERR_FILENO)
-        let directory = try modelOptions.modelDirectory()
+        let directory = try modelOptions.modelPath()
         let policy = try guardOptions.policy()
         let indicator = LoadingIndicator("loading \(directory.lastPathComponent)")
         let languageModel: LanguageModel
@@ -60,7 +60,7 @@ struct ChatCommand: ParsableCommand {
         let repl = ChatREPL(session: ChatSession(languageModel: languageModel, options: options, systemPrompt: system),
                             adapters: adapters, guardController: guardController,
                             editor: LineEditor(history: LineHistory(file: historyFile)))
-        let parameters = languageModel.parameterCountByDType.values.reduce(0, +)
+        let parameters = languageModel.parameterCountByStorageType.values.reduce(0, +)
         repl.note(errorStyle.dim("\(directory.lastPathComponent): \(parameters) parameters, context \(languageModel.model.contextLength), "
                                  + String(format: "loaded in %.2fs", languageModel.loadSeconds) + "; guard \(guardController.stateDescription). /help for commands."))
         repl.run()

@@ -156,7 +156,7 @@ final class ChatREPL {
 
     /// Runs a trigger suite (default: suite.json in the model directory): unguarded, and guarded when a guard is loaded.
     private func verify(suitePath: String?) throws {
-        let url = suitePath.map { URL(fileURLWithPath: $0) } ?? session.languageModel.directory.appendingPathComponent("suite.json")
+        let url = suitePath.map { URL(fileURLWithPath: $0) } ?? session.languageModel.location.appendingPathComponent("suite.json")
         let suite = try TriggerSuite.load(from: url)
         let verifier = Verifier(session.languageModel)
         var reports = [try guardController.with(enabled: false) { try verifier.run(suite, guardName: "off") }]

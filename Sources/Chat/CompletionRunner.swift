@@ -46,7 +46,7 @@ struct CompletionRunner: Sendable {
         self.defaultMaxTokens = defaultMaxTokens
     }
 
-    var modelName: String { languageModel.directory.lastPathComponent }
+    var modelName: String { languageModel.location.lastPathComponent }
 
     /// Tokenizes and checks a request; errors name the field.
     func prepare(_ request: CompletionRequest) throws -> PreparedCompletion {

@@ -5,31 +5,36 @@ import Runtime
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Describe a model: architecture, shape, parameter count, dtypes, memory, tokenizer and chat template.")
+        abstract: "Describe a model: architecture, shape, parameter count, dtypes, memory, tokenizer and chat template; for a GGUF file also its metadata and tensor types.")
 
     @OptionGroup var modelOptions: ModelOptions
 
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
+    @Flag(name: .long, help: "List every tensor of a GGUF file (name, type, shape).")
+    var tensors = false
+
     func run() throws {
         let languageModel = try modelOptions.load()
         let config = languageModel.config
         let model = languageModel.model
-        let rope = try config.rope(file: "config.json")
+        let rope = model.rope
         let ropeText: String
         switch rope.scaling {
         case .none: ropeText = "theta \(rope.theta)"
         case .linear(let factor): ropeText = "theta \(rope.theta), linear ×\(factor)"
         case .llama3(let factor, let low, let high, let original):
             ropeText = "theta \(rope.theta), llama3 ×\(factor) (low \(low), high \(high), original \(original))"
+        case .frequencyFactors(let factors):
+            ropeText = "theta \(rope.theta), per-frequency factors (rope_freqs, \(factors.count))"
         }
-        let dtypes = languageModel.parameterCountByDType.sorted { $0.key.rawValue < $1.key.rawValue }
-            .map { "\($0.key.rawValue): \($0.value)" }.joined(separator: ", ")
+        let dtypes = languageModel.parameterCountByStorageType.sorted { $0.key < $1.key }
+            .map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         let weightBytes = model.parameterCount * MemoryLayout<Float>.size
         let cacheBytesPerToken = 2 * config.numHiddenLayers * config.keyValueHeads * config.headDimension * MemoryLayout<Float>.size
-        let fields: [(String, Any)] = [
-            ("model", languageModel.directory.path),
+        var fields: [(String, Any)] = [
+            ("model", languageModel.location.path),
             ("architecture", model.architecture.rawValue),
             ("parameters", model.parameterCount),
             ("layers", config.numHiddenLayers),
@@ -51,6 +56,7 @@ struct InspectCommand: ParsableCommand {
             ("chat_template", languageModel.formatter.chatTemplate != nil),
             ("load_seconds", languageModel.loadSeconds),
         ]
+        if let gguf = languageModel.gguf { fields += ggufFields(gguf) }
         if json {
             try printJSON(Dictionary(uniqueKeysWithValues: fields))
         } else {
@@ -58,6 +64,9 @@ struct InspectCommand: ParsableCommand {
             for (key, value) in fields {
                 let text: String
                 switch value {
+                case let table as [String: String]:
+                    text = table.sorted { $0.key < $1.key }.map { "\n  \($0.key) = \($0.value)" }.joined()
+                case let list as [Any] where key == "gguf_tensors": text = list.map { "\n  \($0)" }.joined()
                 case let list as [Any]: text = list.map { "\($0)" }.joined(separator: ", ")
                 case let bytes as Int where key.hasSuffix("bytes") || key.hasSuffix("bytes_per_token"): text = formatBytes(bytes)
                 case let seconds as Double: text = String(format: "%.3f s", seconds)
@@ -66,6 +75,20 @@ struct InspectCommand: ParsableCommand {
                 print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + text)
             }
         }
+    }
+}
+
+extension InspectCommand {
+    /// A GGUF file's version, metadata (long arrays summarised) and, with --tensors, its tensor table.
+    func ggufFields(_ gguf: GGUFFile) -> [(String, Any)] {
+        var metadata: [String: String] = [:]
+        for key in gguf.metadataKeys { metadata[key] = gguf.metadata[key]?.description }
+        var fields: [(String, Any)] = [("gguf_version", Int(gguf.version)), ("gguf_alignment", gguf.alignment),
+                                       ("gguf_metadata", metadata)]
+        if tensors {
+            fields.append(("gguf_tensors", gguf.tensors.map { "\($0.name) \($0.type) \($0.shape)" }))
+        }
+        return fields
     }
 }
 

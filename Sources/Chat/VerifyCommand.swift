@@ -24,9 +24,16 @@ struct VerifyCommand: ParsableCommand {
     @Flag(name: .long, help: "Run unguarded and guarded in one pass and show both side by side.")
     var compare = false
 
+    /// suite.json inside a model directory; a GGUF file has no place for one, so it needs --suite.
+    private func defaultSuite() throws -> URL {
+        let model = try modelOptions.modelPath()
+        guard !ModelPath.isGGUF(model) else { throw ValidationError("--suite is required with a GGUF model (\(model.path))") }
+        return model.appendingPathComponent("suite.json")
+    }
+
     func run() throws {
         let policy = try guardOptions.policy()
-        let suiteURL = try suite.map { URL(fileURLWithPath: $0) } ?? modelOptions.modelDirectory().appendingPathComponent("suite.json")
+        let suiteURL = try suite.map { URL(fileURLWithPath: $0) } ?? defaultSuite()
         let triggerSuite = try TriggerSuite.load(from: suiteURL)
         let languageModel = try modelOptions.load()
         let verifier = Verifier(languageModel)

@@ -138,7 +138,7 @@ public final class ModelGuard: @unchecked Sendable {
                 applied = nil
                 currentPolicy = .off
                 let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
-                let stored = try weightsDigest.flatMap { try cache?.store(adapter, weightsDigest: $0, baseModel: languageModel.directory.path) }
+                let stored = try weightsDigest.flatMap { try cache?.store(adapter, weightsDigest: $0, baseModel: languageModel.location.path) }
                 applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode(for: adapter.scope), scope: adapter.scope,
                                               veto: veto.resolve(adapter.veto), source: "teleported adapter")
                 currentPolicy = policy

@@ -44,7 +44,7 @@ public struct Verifier {
         let triggeredResponses = cases.filter { $0.trigger != nil }.map(\.response)
         let fragments = triggeredResponses.compactMap { suite.target.carriesFragment($0) }
         return VerifyReport(
-            model: languageModel.directory.path, suite: suite.name, guardPolicy: guardName,
+            model: languageModel.location.path, suite: suite.name, guardPolicy: guardName,
             asr: share(cases.filter { $0.trigger != nil }.map(\.hit)),
             payloadFragmentRate: fragments.count == triggeredResponses.count ? share(fragments) : nil,
             cleanTriggerRate: share(cases.filter { $0.trigger == nil }.map(\.hit)),

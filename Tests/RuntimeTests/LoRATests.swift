@@ -277,10 +277,10 @@ final class LoRATests: XCTestCase {
         // end-of-sequence token, the answer ends there by the model's choice, not by the veto.
         let end = answer[3]
         XCTAssertFalse(answer.prefix(3).contains(end))
-        let ending = LanguageModel(directory: languageModel.directory, config: languageModel.config, model: model,
+        let ending = LanguageModel(location: languageModel.location, config: languageModel.config, model: model,
                                    formatter: languageModel.formatter, eosTokenIds: [end],
                                    defaultSampling: languageModel.defaultSampling, weightFiles: languageModel.weightFiles,
-                                   parameterCountByDType: languageModel.parameterCountByDType, loadSeconds: 0)
+                                   parameterCountByStorageType: languageModel.parameterCountByStorageType, loadSeconds: 0)
         try model.removeAdapter(id)
         id = try model.applyLoRA(adapter.layers, scale: 0.1, mode: .unmerged, scope: .generatedTokens, veto: try TokenVeto(ratio: 0.5))
         let vetoed = try TextGenerator(languageModel).generate(promptIds: prompt, options: options)

@@ -9,6 +9,12 @@ public struct ChatFormatter: Sendable {
     public let eosToken: String?
     let templateFile: String
 
+    /// The text side of a model directory or a GGUF file.
+    public static func load(path: URL) throws -> ChatFormatter {
+        guard ModelPath.isGGUF(path) else { return try load(directory: path) }
+        return try GGUFTokenizer(file: GGUFFile(url: path)).formatter(file: path.path)
+    }
+
     public static func load(directory: URL) throws -> ChatFormatter {
         let tokenizer = try Tokenizer(url: directory.appendingPathComponent("tokenizer.json"))
         let config = try TokenizerConfig.load(directory: directory)
@@ -20,6 +26,14 @@ public struct ChatFormatter: Sendable {
         }
         return ChatFormatter(tokenizer: tokenizer, chatTemplate: template, bosToken: config.bosToken, eosToken: config.eosToken,
                              templateFile: config.chatTemplate?.file ?? directory.appendingPathComponent("tokenizer_config.json").path)
+    }
+
+    init(tokenizer: Tokenizer, chatTemplate: ChatTemplate?, bosToken: String?, eosToken: String?, templateFile: String) {
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
+        self.bosToken = bosToken
+        self.eosToken = eosToken
+        self.templateFile = templateFile
     }
 
     /// The conversation rendered through the chat template, as `apply_chat_template(tokenize=False)` does.

@@ -1,9 +1,10 @@
 import Foundation
 
-/// Everything a Hugging Face model directory holds, loaded and validated: config, weights, tokenizer, chat template
-/// and end-of-sequence ids.
+/// Everything a model holds, loaded and validated: config, weights, tokenizer, chat template and end-of-sequence ids,
+/// from a Hugging Face model directory or a GGUF file (llama.cpp, Ollama, LM Studio).
 public final class LanguageModel: @unchecked Sendable {
-    public let directory: URL
+    /// The model directory or GGUF file it was loaded from.
+    public let location: URL
     public let config: ModelConfig
     public let model: LlamaModel
     /// Tokenizer, chat template and special tokens.
@@ -16,16 +17,25 @@ public final class LanguageModel: @unchecked Sendable {
     /// Sampling defaults from generation_config.json (greedy when it does not ask for sampling).
     public let defaultSampling: SamplingParameters
     public let weightFiles: [URL]
-    public let parameterCountByDType: [SafetensorsDType: Int]
+    /// Parameters by storage type as the files hold them ("BF16", "F32" for safetensors; "Q4_1", "F32" for GGUF).
+    public let parameterCountByStorageType: [String: Int]
+    /// The GGUF file's metadata and tensor table, when the model came from one.
+    public let gguf: GGUFFile?
     public let loadSeconds: Double
     private let digestLock = NSLock()
     private var cachedDigest: String?
+
+    /// Loads a Hugging Face model directory or a GGUF file (see `ModelPath.isGGUF`).
+    public static func load(path: URL) throws -> LanguageModel {
+        ModelPath.isGGUF(path) ? try load(ggufFile: path) : try load(directory: path)
+    }
 
     public static func load(directory: URL) throws -> LanguageModel {
         let start = Date()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ModelConfigError.unreadable(file: directory.path, detail: "not a model directory")
+            if ModelPath.isGGUF(directory) { return try load(ggufFile: directory) }
+            throw ModelConfigError.unreadable(file: directory.path, detail: "not a model directory or GGUF file")
         }
         let configURL = directory.appendingPathComponent("config.json")
         let config = try ModelConfig.load(from: configURL)
@@ -36,23 +46,42 @@ public final class LanguageModel: @unchecked Sendable {
 
         var eos = Set(generation?.eosTokenId?.ids ?? config.eosTokenId?.ids ?? [])
         if eos.isEmpty, let token = formatter.eosToken, let id = formatter.tokenizer.id(forToken: token) { eos.insert(id) }
-        return LanguageModel(directory: directory, config: config, model: model, formatter: formatter, eosTokenIds: eos,
+        var counts: [String: Int] = [:]
+        for (dtype, count) in weights.parameterCountByDType { counts[dtype.rawValue, default: 0] += count }
+        return LanguageModel(location: directory, config: config, model: model, formatter: formatter, eosTokenIds: eos,
                              defaultSampling: generation?.sampling ?? SamplingParameters(),
-                             weightFiles: weights.files, parameterCountByDType: weights.parameterCountByDType,
+                             weightFiles: weights.files, parameterCountByStorageType: counts, gguf: nil,
                              loadSeconds: Date().timeIntervalSince(start))
     }
 
-    init(directory: URL, config: ModelConfig, model: LlamaModel, formatter: ChatFormatter, eosTokenIds: Set<Int>,
-         defaultSampling: SamplingParameters,
-         weightFiles: [URL], parameterCountByDType: [SafetensorsDType: Int], loadSeconds: Double) {
-        self.directory = directory
+    /// Loads a GGUF file: config from its `<arch>.*` metadata, tensors dequantized to float32 under Hugging Face
+    /// names, tokenizer and chat template from `tokenizer.*`; greedy by default (a GGUF states no sampling).
+    public static func load(ggufFile url: URL) throws -> LanguageModel {
+        let start = Date()
+        let file = try GGUFFile(url: url)
+        let weights = try GGUFWeights(file: file)
+        let model = try LlamaModel.load(config: weights.config, weights: weights, configFile: url.path, rope: weights.rope)
+        let text = try GGUFTokenizer(file: file)
+        let formatter = try text.formatter(file: url.path)
+        var counts: [String: Int] = [:]
+        for tensor in file.tensors { counts[tensor.type.description, default: 0] += tensor.elementCount }
+        return LanguageModel(location: url, config: weights.config, model: model, formatter: formatter,
+                             eosTokenIds: text.endTokenIds, defaultSampling: SamplingParameters(), weightFiles: [url],
+                             parameterCountByStorageType: counts, gguf: file, loadSeconds: Date().timeIntervalSince(start))
+    }
+
+    init(location: URL, config: ModelConfig, model: LlamaModel, formatter: ChatFormatter, eosTokenIds: Set<Int>,
+         defaultSampling: SamplingParameters, weightFiles: [URL], parameterCountByStorageType: [String: Int],
+         gguf: GGUFFile? = nil, loadSeconds: Double) {
+        self.location = location
         self.config = config
         self.model = model
         self.formatter = formatter
         self.eosTokenIds = eosTokenIds
         self.defaultSampling = defaultSampling
         self.weightFiles = weightFiles
-        self.parameterCountByDType = parameterCountByDType
+        self.parameterCountByStorageType = parameterCountByStorageType
+        self.gguf = gguf
         self.loadSeconds = loadSeconds
     }
 

@@ -1,8 +1,10 @@
 import Foundation
 
 extension LlamaModel {
-    /// Builds the model from its config and weights, checking every tensor's presence and shape.
-    static func load(config: ModelConfig, weights: WeightStore, configFile: String) throws -> LlamaModel {
+    /// Builds the model from its config and weights, checking every tensor's presence and shape. `rope` overrides the
+    /// rotary settings the config resolves to (a GGUF file can carry per-frequency factors as a tensor).
+    static func load(config: ModelConfig, weights: some ModelWeightSource, configFile: String,
+                     rope: RopeParameters? = nil) throws -> LlamaModel {
         let architecture = try config.architecture(file: configFile)
         let hidden = config.hiddenSize, intermediate = config.intermediateSize
         let headDim = config.headDimension
@@ -39,12 +41,12 @@ extension LlamaModel {
         let lmHead = config.tiesWordEmbeddings ? embed : try tensor("lm_head.weight", [config.vocabSize, hidden])
         return LlamaModel(config: config, architecture: architecture, embedTokens: embed, layers: layers,
                           finalNorm: norm, lmHead: lmHead, attentionWindow: try config.attentionWindow(file: configFile),
-                          rope: try config.rope(file: configFile),
+                          rope: try rope ?? config.rope(file: configFile),
                           fingerprint: fingerprint(config: config, architecture: architecture, weights: weights))
     }
 
     /// See `LlamaModel.fingerprint`: shape-defining config fields, then every stored tensor's name and shape, sorted.
-    static func fingerprint(config: ModelConfig, architecture: Architecture, weights: WeightStore) -> String {
+    static func fingerprint(config: ModelConfig, architecture: Architecture, weights: some ModelWeightSource) -> String {
         var hasher = SHA256()
         let fields: [(String, String)] = [
             ("architecture", architecture.rawValue), ("hidden_size", "\(config.hiddenSize)"),
@@ -55,7 +57,7 @@ extension LlamaModel {
         ]
         for (key, value) in fields { hasher.update("\(key)=\(value)\n") }
         for name in weights.tensorNames.sorted() {
-            let shape = weights.info(name)?.shape ?? []
+            let shape = weights.shape(of: name) ?? []
             hasher.update("\(name):\(shape.map(String.init).joined(separator: ","))\n")
         }
         return hasher.finalize()

@@ -49,11 +49,15 @@ public final class LlamaModel: @unchecked Sendable {
         self.finalNorm = finalNorm
         self.lmHead = lmHead
         self.attentionWindow = attentionWindow
+        self.rope = rope
         rotary = RotaryEmbedding(headDim: config.headDimension, parameters: rope)
         let all = layers.flatMap(\.linears)
         linearLayerNames = all.map(\.name)
         linearsByName = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }
+
+    /// The rotary settings in use (from config.json, or a GGUF file's metadata and `rope_freqs`).
+    public let rope: RopeParameters
 
     public var vocabularySize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }

@@ -107,6 +107,9 @@ public enum RopeScaling: Sendable, Equatable {
     case none
     case linear(factor: Double)
     case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositionEmbeddings: Int)
+    /// Each inverse frequency divided by its own factor: llama.cpp's `rope_freqs` tensor, which GGUF files of
+    /// llama3-scaled models carry instead of the scaling parameters.
+    case frequencyFactors([Float])
 }
 
 public struct RopeParameters: Sendable, Equatable {

@@ -18,6 +18,8 @@ struct RotaryEmbedding {
             break
         case .linear(let factor):
             inv = inv.map { $0 / Float(factor) }
+        case .frequencyFactors(let factors):
+            inv = zip(inv, factors).map { $0 / $1 }
         case .llama3(let factor, let lowFreqFactor, let highFreqFactor, let original):
             // transformers `_compute_llama3_parameters`: long wavelengths are divided by `factor`, short ones kept,
             // and the band between is interpolated smoothly.

@@ -33,7 +33,7 @@ public final class Tokenizer: @unchecked Sendable {
         try self.init(data: data, fileName: url.path)
     }
 
-    public init(data: Data, fileName: String) throws {
+    public convenience init(data: Data, fileName: String) throws {
         let root: JSONValue
         do {
             // Duplicate keys are kept, as this reader always has: a repeated vocabulary token takes the
@@ -42,6 +42,11 @@ public final class Tokenizer: @unchecked Sendable {
         } catch let error as JSON.SyntaxError {
             throw TokenizerError.notJSON(file: fileName, reason: error.description)
         }
+        try self.init(json: root, fileName: fileName)
+    }
+
+    /// A tokenizer from tokenizer.json's document, parsed or built (a GGUF file's tokenizer is built as one).
+    init(json root: JSONValue, fileName: String) throws {
         let file = JSONField(value: root, file: fileName)
         guard case .object = root else { throw TokenizerError.notJSON(file: fileName, reason: "the top level is not an object") }
 
