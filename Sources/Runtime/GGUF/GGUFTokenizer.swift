@@ -52,7 +52,6 @@ struct GGUFTokenizer {
         }
         let bos = try tokenText("tokenizer.ggml.bos_token_id")
         let eos = try tokenText("tokenizer.ggml.eos_token_id")
-        let unknown = try tokenText("tokenizer.ggml.unknown_token_id")
         bosToken = bos?.text
         eosToken = eos?.text
         endTokenIds = Set(try [eos, tokenText("tokenizer.ggml.eot_token_id"), tokenText("tokenizer.ggml.eom_token_id")]
@@ -66,7 +65,7 @@ struct GGUFTokenizer {
             var addEOS = try file.bool("tokenizer.ggml.add_eos_token") ?? false
             if bos == nil { addBOS = false }
             if eos == nil { addEOS = false }
-            let merges = try file.array("tokenizer.ggml.merges", of: "strings", { $0.string }) ?? []
+            let merges = try Self.mergePairs(file) ?? []
             let split = try file.string("tokenizer.ggml.pre").flatMap { Self.splitPatterns[$0] }
             document = Self.byteLevelDocument(tokens: tokens, types: types, merges: merges, split: split,
                                               post: Self.template(bos: addBOS ? bos : nil, eos: addEOS ? eos : nil))
@@ -74,9 +73,9 @@ struct GGUFTokenizer {
             // Older files have no flag; llama.cpp and transformers add BOS to a SentencePiece vocabulary then.
             let addBOS = (try file.bool("tokenizer.ggml.add_bos_token") ?? true) && bos != nil
             let addEOS = (try file.bool("tokenizer.ggml.add_eos_token") ?? false) && eos != nil
-            let merges = try file.array("tokenizer.ggml.merges", of: "strings", { $0.string })
+            let merges = try Self.mergePairs(file)
                 ?? Self.mergesFromScores(tokens: tokens, scores: try file.array("tokenizer.ggml.scores", of: "numbers", { $0.number }) ?? [])
-            document = Self.sentencePieceDocument(tokens: tokens, types: types, merges: merges, unknown: unknown?.text,
+            document = Self.sentencePieceDocument(tokens: tokens, types: types, merges: merges,
                                                   post: Self.template(bos: addBOS ? bos : nil, eos: addEOS ? eos : nil))
         default:
             throw GGUFError.unsupportedTokenizer(file: path, model: model)
@@ -98,14 +97,27 @@ struct GGUFTokenizer {
 
     // MARK: tokenizer.json documents
 
-    private static func byteLevelDocument(tokens: [String], types: [Int], merges: [String], split: String?,
+    /// `tokenizer.ggml.merges` ("left right" strings) as pairs, split at the first space as transformers does.
+    private static func mergePairs(_ file: GGUFFile) throws -> [(String, String)]? {
+        try file.array("tokenizer.ggml.merges", of: "strings", { $0.string })?.map { merge in
+            guard let space = merge.firstIndex(of: " ") else { return (merge, "") }
+            return (String(merge[..<space]), String(merge[merge.index(after: space)...]))
+        }
+    }
+
+    private static func mergesJSON(_ merges: [(String, String)]) -> JSONValue {
+        .array(merges.map { .array([.string($0.0), .string($0.1)]) })
+    }
+
+    private static func byteLevelDocument(tokens: [String], types: [Int], merges: [(String, String)], split: String?,
                                           post: JSONValue) -> JSONValue {
         let alphabet = Set(ByteLevelAlphabet.scalarForByte)
         let vocabulary: [(key: String, value: JSONValue)] = tokens.enumerated().map { id, token in
             let spelled = token.unicodeScalars.allSatisfy(alphabet.contains) ? token : ByteLevelAlphabet.encode(token)
             return (spelled, .integer(id))
         }
-        // A control token written outside the byte alphabet is a converter mislabel; transformers skips it.
+        // A control or user-defined token written outside the byte alphabet is not in the vocabulary as spelled
+        // (a converter mislabel); transformers skips it.
         let added = addedTokens(tokens: tokens, types: types) { $0.unicodeScalars.allSatisfy(alphabet.contains) }
         let preTokenizer: JSONValue
         if let split {
@@ -125,11 +137,11 @@ struct GGUFTokenizer {
                                 ("use_regex", .bool(true))])),
             ("model", object([("type", "BPE"), ("dropout", .null), ("unk_token", .null), ("fuse_unk", .bool(false)),
                               ("byte_fallback", .bool(false)), ("ignore_merges", .bool(false)),
-                              ("vocab", .object(vocabulary)), ("merges", .array(merges.map { .string($0) }))])),
+                              ("vocab", .object(vocabulary)), ("merges", mergesJSON(merges))])),
         ])
     }
 
-    private static func sentencePieceDocument(tokens: [String], types: [Int], merges: [String], unknown: String?,
+    private static func sentencePieceDocument(tokens: [String], types: [Int], merges: [(String, String)],
                                               post: JSONValue) -> JSONValue {
         let vocabulary: [(key: String, value: JSONValue)] = tokens.enumerated().map { ($1, .integer($0)) }
         let added = addedTokens(tokens: tokens, types: types) { _ in true }
@@ -143,20 +155,21 @@ struct GGUFTokenizer {
                 object([("type", "ByteFallback")]), object([("type", "Fuse")]),
                 object([("type", "Strip"), ("content", " "), ("start", .integer(1)), ("stop", .integer(0))]),
             ]))])),
-            ("model", object([("type", "BPE"), ("dropout", .null), ("unk_token", unknown.map { .string($0) } ?? .null),
+            ("model", object([("type", "BPE"), ("dropout", .null), ("unk_token", .null),
                               ("fuse_unk", .bool(true)), ("byte_fallback", .bool(true)), ("ignore_merges", .bool(false)),
-                              ("vocab", .object(vocabulary)), ("merges", .array(merges.map { .string($0) }))])),
+                              ("vocab", .object(vocabulary)), ("merges", mergesJSON(merges))])),
         ])
     }
 
-    /// Control tokens as special added tokens, user-defined ones as plain added tokens (both matched whole).
-    private static func addedTokens(tokens: [String], types: [Int], keepControl: (String) -> Bool) -> [JSONValue] {
+    /// Control tokens as special added tokens, user-defined ones as plain added tokens (both matched whole), where
+    /// `keep` accepts the token's spelling.
+    private static func addedTokens(tokens: [String], types: [Int], keep: (String) -> Bool) -> [JSONValue] {
         var added: [JSONValue] = []
         for (id, type) in types.enumerated() {
             let special: Bool
             switch TokenType(rawValue: type) {
-            case .control? where keepControl(tokens[id]): special = true
-            case .userDefined?: special = false
+            case .control? where keep(tokens[id]): special = true
+            case .userDefined? where keep(tokens[id]): special = false
             default: continue
             }
             added.append(object([("id", .integer(id)), ("content", .string(tokens[id])), ("single_word", .bool(false)),
@@ -183,25 +196,46 @@ struct GGUFTokenizer {
         return object([("type", "TemplateProcessing"), ("single", .array(single)), ("special_tokens", .object(specials))])
     }
 
-    /// Merges implied by a vocabulary without a merge list (transformers' `generate_merges`): every split of a token
-    /// into two tokens of the vocabulary, ordered by the merged token's score (best first), then by the pieces' ids.
-    static func mergesFromScores(tokens: [String], scores: [Double]) -> [String] {
-        var ids: [String: Int] = [:]
-        for (id, token) in tokens.enumerated() where ids[token] == nil { ids[token] = id }
-        var merges: [(score: Double, left: Int, right: Int, text: String)] = []
+    /// Merges implied by a vocabulary without a merge list, as transformers' `generate_merges` derives them: for each
+    /// token (first-occurrence order) every split into two vocabulary tokens, those ordered by the pieces' ids; then
+    /// all of them by score, left length, right length, highest first, ties kept in that order. Lengths and splits
+    /// count Unicode scalars (Python code points).
+    static func mergesFromScores(tokens: [String], scores: [Double]) -> [(String, String)] {
+        var ids: [[UInt8]: Int] = [:]
+        var scoreOf: [[UInt8]: Double] = [:]
+        var order: [String] = []
         for (id, token) in tokens.enumerated() {
-            let characters = Array(token)
-            guard characters.count > 1 else { continue }
-            let score = scores.indices.contains(id) ? scores[id] : 0
-            for cut in 1..<characters.count {
-                let left = String(characters[..<cut]), right = String(characters[cut...])
-                if let leftId = ids[left], let rightId = ids[right] {
-                    merges.append((score, leftId, rightId, "\(left) \(right)"))
+            let key = Array(token.utf8)
+            if scoreOf[key] == nil { order.append(token) }
+            ids[key] = id
+            scoreOf[key] = scores.indices.contains(id) ? scores[id] : 0
+        }
+        var merges: [(left: String, right: String, score: Double, leftLength: Int, rightLength: Int)] = []
+        for token in order {
+            let scalars = Array(token.unicodeScalars)
+            guard scalars.count > 1 else { continue }
+            var local: [(left: String, right: String, leftId: Int, rightId: Int)] = []
+            for cut in 1..<scalars.count {
+                var left = String.UnicodeScalarView(), right = String.UnicodeScalarView()
+                left.append(contentsOf: scalars[..<cut])
+                right.append(contentsOf: scalars[cut...])
+                let leftText = String(left), rightText = String(right)
+                if let leftId = ids[Array(leftText.utf8)], let rightId = ids[Array(rightText.utf8)] {
+                    local.append((leftText, rightText, leftId, rightId))
                 }
             }
+            local.sort { ($0.leftId, $0.rightId) < ($1.leftId, $1.rightId) }
+            let score = scoreOf[Array(token.utf8)] ?? 0
+            merges += local.map { ($0.left, $0.right, score, $0.left.unicodeScalars.count, $0.right.unicodeScalars.count) }
         }
-        merges.sort { ($0.score, -$0.left, -$0.right) > ($1.score, -$1.left, -$1.right) }
-        return merges.map(\.text)
+        let ranked = merges.enumerated().sorted { a, b in
+            let x = a.element, y = b.element
+            if (x.score, x.leftLength, x.rightLength) != (y.score, y.leftLength, y.rightLength) {
+                return (x.score, x.leftLength, x.rightLength) > (y.score, y.leftLength, y.rightLength)
+            }
+            return a.offset < b.offset
+        }
+        return ranked.map { ($0.element.left, $0.element.right) }
     }
 
     private static func object(_ members: [(String, JSONValue)]) -> JSONValue {

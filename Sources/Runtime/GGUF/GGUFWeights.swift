@@ -151,6 +151,9 @@ public final class GGUFWeights: ModelWeightSource, @unchecked Sendable {
         config.tieWordEmbeddings = file.tensor("output.weight") == nil
         config.ropeTheta = try file.number(key("rope.freq_base"))
         config.hiddenAct = "silu"
+        // The metadata has no bias flags (transformers' GGUF loader drops the biases for that reason); the tensors say.
+        config.attentionBias = file.tensor("blk.0.attn_q.bias") != nil || file.tensor("blk.0.attn_output.bias") != nil
+        config.mlpBias = file.tensor("blk.0.ffn_up.bias") != nil
         if let bos = try file.integer("tokenizer.ggml.bos_token_id") { config.bosTokenId = TokenIdList([bos]) }
         if let eos = try file.integer("tokenizer.ggml.eos_token_id") { config.eosTokenId = TokenIdList([eos]) }
 
