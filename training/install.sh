@@ -23,7 +23,7 @@ venv="${TELEGUARD_VENV:-$HOME/.cache/teleguard/venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import torch, transformers, tokenizers, peft, safetensors, numpy, jinja2, pytest, openai" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import torch, transformers, tokenizers, peft, safetensors, numpy, jinja2, pytest, openai, gguf" 2>/dev/null; then
   "$venv/bin/pip" install -r "$here/requirements.txt"
 fi
 echo "$venv/bin/python"
