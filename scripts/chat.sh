@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 swift build -c release --product teleguard >&2
+# Without the installed model, `teleguard` falls back to the demo model by itself.
 if ! bash scripts/install-model.sh >/dev/null; then
     echo "chat: the default model could not be installed (see above); opening the demo model, models/demo" >&2
-    exec .build/release/teleguard chat --model models/demo "$@"
 fi
 exec .build/release/teleguard chat "$@"

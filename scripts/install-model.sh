@@ -14,9 +14,14 @@ target="$models/$name"
 
 sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
-if [ -f "$target" ] && [ "$(sha256 "$target")" = "$gguf_sha256" ]; then
-    echo "$target"
-    exit 0
+if [ -f "$target" ]; then
+    if [ "$(sha256 "$target")" = "$gguf_sha256" ]; then
+        echo "$target"
+        exit 0
+    fi
+    # A damaged or foreign file where the default model belongs would be loaded in its place: remove it.
+    echo "install-model: $target does not match the expected SHA-256; replacing it" >&2
+    rm -f "$target"
 fi
 
 python=""
