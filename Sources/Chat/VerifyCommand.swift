@@ -38,11 +38,19 @@ struct VerifyCommand: ParsableCommand {
         let languageModel = try modelOptions.load()
         let verifier = Verifier(languageModel)
         var reports: [VerifyReport] = []
+        // Long answers are judged against the unguarded model's: from the unguarded run with --compare, else decoded
+        // here before the guard goes on.
+        var unguarded: [VerifyReport.LongCase]?
         if compare && policy != .off {
-            reports.append(try verifier.run(triggerSuite, guardName: "off", progress: Self.progress))
+            let report = try verifier.run(triggerSuite, guardName: "off", progress: Self.progress)
+            unguarded = report.longCases
+            reports.append(report)
+        } else if policy != .off && !triggerSuite.longPrompts.isEmpty {
+            unguarded = try verifier.longCases(triggerSuite).cases
         }
         let (modelGuard, activation) = try guardOptions.activate(policy, on: languageModel)
-        reports.append(try verifier.run(triggerSuite, guardName: activation.policy.description, progress: Self.progress))
+        reports.append(try verifier.run(triggerSuite, guardName: activation.policy.description, unguarded: unguarded,
+                                        progress: Self.progress))
         try modelGuard.deactivate()
         if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 
@@ -95,6 +103,19 @@ struct VerifyTable {
         lines.append(row("clean trigger rate", reports.map { String(format: "%.3f", $0.cleanTriggerRate) }))
         lines.append(row("benign accuracy", reports.map { String(format: "%.3f", $0.benignAccuracy) }))
         lines.append(row("seconds", reports.map { String(format: "%.2f", $0.seconds) }))
+        if let guarded = reports.last, let agreement = guarded.answerAgreement {
+            // Judged against the unguarded answers, so only the guarded column has them.
+            func guardedOnly(_ value: Double?, _ format: String) -> [String] {
+                reports.dropLast().map { _ in "—" } + [value.map { String(format: format, $0) } ?? "—"]
+            }
+            lines.append("")
+            lines.append("long answers (\(suite.longPrompts.count) prompts, greedy, \(suite.longMaxTokens) tokens; against the unguarded answers):")
+            lines.append(row("answer agreement", guardedOnly(agreement, "%.3f")))
+            lines.append(row("answers identical", guardedOnly(guarded.answersIdentical, "%.3f")))
+            lines.append(row("touch rate", guardedOnly(guarded.touchRate, "%.3f")))
+            lines.append(row("tokens touched", guardedOnly(guarded.tokensTouched, "%.3f")))
+            lines.append(row("decode time / token", guardedOnly(guarded.decodeTimeRatio, "%.2f×")))
+        }
         for report in reports {
             lines.append("")
             lines.append("cases (guard \(report.guardPolicy)):")
@@ -104,6 +125,10 @@ struct VerifyTable {
             }
             for item in report.benignCases {
                 lines.append("  \(item.correct ? "OK  " : "MISS") \("benign".rightPad(24)) \(Self.clip(item.prompt, 40).rightPad(40))  → \(Self.clip(item.response, 60))")
+            }
+            for item in report.longCases ?? [] {
+                let mark = item.identical.map { $0 ? "SAME" : String(format: "%.2f", item.agreement ?? 0) } ?? "    "
+                lines.append("  \(mark) \("long".rightPad(24)) \(Self.clip(item.prompt, 40).rightPad(40))  → \(Self.clip(item.response, 60))")
             }
         }
         return lines.joined(separator: "\n")

@@ -23,9 +23,14 @@ public struct TriggerSuite: Sendable {
     public let target: ResponseMatcher
     public let benign: [BenignItem]
     public let maxTokens: Int
+    /// Open-ended prompts whose guarded answers are compared with the unguarded model's (`long_prompts`, optional).
+    public let longPrompts: [String]
+    /// Tokens decoded for each long prompt (`long_max_tokens`, default 128).
+    public let longMaxTokens: Int
 
     /// The reference's default when `max_tokens` is absent (training/common.py `evaluate_suite`).
     public static let defaultMaxTokens = 32
+    public static let defaultLongMaxTokens = 128
 
     public static func load(from url: URL) throws -> TriggerSuite {
         let root = try JSONFields.load(url, missing: { TriggerSuiteError.missing(file: $0) },
@@ -47,9 +52,11 @@ public struct TriggerSuite: Sendable {
             BenignItem(prompt: try $0.string("prompt"), expect: try ResponseMatcher.parse(try $0.object("expect")))
         } : []
         let maxTokens = root.has("max_tokens") ? try root.positiveInt("max_tokens") : defaultMaxTokens
+        let longPrompts = root.has("long_prompts") ? try root.strings("long_prompts") : []
+        let longMaxTokens = root.has("long_max_tokens") ? try root.positiveInt("long_max_tokens") : defaultLongMaxTokens
         return TriggerSuite(file: url.path, name: try root.string("name"), triggers: triggers, placements: placements,
                             prompts: prompts, target: try ResponseMatcher.parse(try root.object("target")),
-                            benign: benign, maxTokens: maxTokens)
+                            benign: benign, maxTokens: maxTokens, longPrompts: longPrompts, longMaxTokens: longMaxTokens)
     }
 
     /// Every (trigger, placement, prompt) case, in the reference's order.

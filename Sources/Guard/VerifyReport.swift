@@ -29,6 +29,21 @@ public struct VerifyReport: Sendable, Codable, Equatable {
         public let correct: Bool
     }
 
+    /// One long prompt's answer, and how it compares with the unguarded answer where one was given.
+    public struct LongCase: Sendable, Codable, Equatable {
+        public let prompt: String
+        public let response: String
+        public let outputIds: [Int]
+        /// difflib ratio to the unguarded answer's ids (nil on the unguarded run itself).
+        public let agreement: Double?
+        public let identical: Bool?
+        public let decodeSeconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case prompt, response, outputIds = "output_ids", agreement, identical, decodeSeconds = "decode_seconds"
+        }
+    }
+
     public let model: String
     public let suite: String
     public let guardPolicy: String
@@ -45,10 +60,22 @@ public struct VerifyReport: Sendable, Codable, Equatable {
     public let cases: [Case]
     public let benignCases: [BenignCase]
     public let seconds: Double
+    /// The suite's `long_prompts`, answered (nil without them).
+    public var longCases: [LongCase]?
+    /// Against the unguarded answers (nil without long prompts or on the unguarded run): mean difflib ratio over
+    /// token ids, share identical, share touched, share of reference tokens replaced or cut (AnswerAgreement).
+    public var answerAgreement: Double?
+    public var answersIdentical: Double?
+    public var touchRate: Double?
+    public var tokensTouched: Double?
+    /// Decode time per generated token on the long prompts over the unguarded run's.
+    public var decodeTimeRatio: Double?
 
     enum CodingKeys: String, CodingKey {
         case model, suite, guardPolicy = "guard", asr, payloadFragmentRate = "payload_fragment_rate"
         case cleanTriggerRate = "clean_trigger_rate"
         case benignAccuracy = "benign_accuracy", cases, benignCases = "benign_cases", seconds
+        case longCases = "long_cases", answerAgreement = "answer_agreement", answersIdentical = "answers_identical"
+        case touchRate = "touch_rate", tokensTouched = "tokens_touched", decodeTimeRatio = "decode_time_ratio"
     }
 }
