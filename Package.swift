@@ -45,7 +45,7 @@ let package = Package(
             path: "Sources/Chat"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "GuardTests", dependencies: ["Guard", "Runtime"]),
-        .testTarget(name: "CLITests", dependencies: ["teleguard", "Runtime"]),
+        .testTarget(name: "CLITests", dependencies: ["teleguard", "Runtime", "Guard"]),
     ],
     swiftLanguageModes: [.v5]
 )

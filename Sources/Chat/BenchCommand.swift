@@ -55,15 +55,15 @@ struct BenchCommand: ParsableCommand {
         }
         let cache = model.makeCache(capacity: promptTokens + genTokens)
         let patchedCache = model.makeCache(capacity: promptTokens + genTokens)
-        /// Seconds of one prefill and one decode of `genTokens`. Under a guard with a `TokenVeto` the decode runs the
-        /// original and the patched stream side by side, as generation does (without ending where the veto would).
+        /// Seconds of one prefill and one decode of `genTokens`. Under a guard with a decoding rule the decode runs the
+        /// original and the patched stream side by side, as generation does (without the rule's interventions).
         func timeOnce() throws -> (prefill: Double, decode: Double) {
             cache.reset()
             var start = Date()
             var logits = try model.forward(prompt, cache: cache)
             let prefill = Date().timeIntervalSince(start)
             start = Date()
-            if model.tokenVeto != nil {
+            if model.decodingRule != nil {
                 patchedCache.copy(from: cache)
                 for _ in 0..<genTokens {
                     let next = Sampler.argmax(logits)
@@ -107,7 +107,7 @@ struct BenchCommand: ParsableCommand {
             report["guarded_prefill_tokens_per_second"] = Double(promptTokens) / guardedPrefill
             report["guarded_decode_tokens_per_second"] = Double(genTokens) / guardedDecode
             report["guarded_decode_ratio"] = bestDecode / guardedDecode
-            report["guarded_decoding"] = model.tokenVeto.map { "\($0): original and patched streams side by side" } ?? "patched"
+            report["guarded_decoding"] = model.decodingRule.map { "\($0): original and patched streams side by side" } ?? "patched"
         }
         if json {
             try printJSON(report)

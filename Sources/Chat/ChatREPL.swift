@@ -77,7 +77,7 @@ final class ChatREPL {
         output.write("\n")
         guard let result else { return }
         if result.finishReason == .cancelled { note(noteStyle.yellow("[stopped]")) }
-        if result.finishReason == .vetoed { note(noteStyle.yellow("[the guard ended the answer here]")) }
+        if result.finishReason == .contentFilter { note(noteStyle.yellow("[the guard ended the answer here]")) }
         if result.finishReason == .length, session.contextUsed >= session.contextLength - 1 {
             note(noteStyle.yellow("[the context is full; /reset starts a new conversation]"))
         }

@@ -91,9 +91,9 @@ final class ChatSession {
         }
         lastSeconds = Date().timeIntervalSince(start)
         // The answer's keys and values were written by generated-token passes; under a guard scoped to generated tokens
-        // the next turn must read the answer as prompt, so only the prompt is reusable then — unless a veto decoded
-        // it, which leaves the original model's reading of the answer in the cache.
-        let kept = model.hasGeneratedTokenAdapter && result.veto == nil ? promptIds : promptIds + result.outputIds
+        // the next turn must read the answer as prompt, so only the prompt is reusable then — unless a decoding rule decoded
+        // it, which leaves the first stream's reading of the answer in the cache.
+        let kept = model.hasGeneratedTokenAdapter && result.rule == nil ? promptIds : promptIds + result.outputIds
         cachedTokens = Array(kept.prefix(cache.length))
         lastResult = result
         return result

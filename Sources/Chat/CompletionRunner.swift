@@ -25,7 +25,7 @@ struct CompletionOutcome: Sendable {
         switch finishReason {
         case .stop, .stopString, .cancelled: return "stop"
         case .length: return "length"
-        case .vetoed: return "content_filter"
+        case .contentFilter: return "content_filter"
         }
     }
 }

@@ -12,8 +12,10 @@ struct GuardOptions: ParsableArguments {
     @Option(name: .long, help: "Scale of the guard adapter (1: as made; 0: present but inactive).")
     var guardScale: Float = 1
 
-    @Option(name: .long, help: "The guard's veto rule: recorded (as the generator or adapter records it; default), off (the patched model writes the answer), or RATIO[/WINDOW/EVIDENCE], e.g. 0.002 (end at the first token the patch gives under 0.002 of the original's probability) or 0.05/12/1e-8 (the shipped rule).")
-    var guardVeto: String = "recorded"
+    @Option(name: [.customLong("guard-rule"), .customLong("guard-veto")],
+            help: ArgumentHelp("The guard's decoding rule: recorded (as the generator or adapter records it; default), off (the patched model writes the answer), repair[:RATIO] (the original model writes, a token the patch gives under RATIO of its probability — default 0.05 — is replaced by the patch's choice and the answer goes on), or a veto [veto:]RATIO[/WINDOW/EVIDENCE] that ends the answer, e.g. 0.05/12/1e-8.",
+                               valueName: "rule"))
+    var guardRule: String = "recorded"
 
     @Option(name: .long, help: "TeleLoRA generator directory (spec.json, generator.safetensors, probes.json). Default: the shipped adapters/telelora.")
     var generator: String?
@@ -26,11 +28,11 @@ struct GuardOptions: ParsableArguments {
 
     func validate() throws {
         guard guardScale.isFinite else { throw ValidationError("--guard-scale must be a finite number") }
-        _ = try vetoChoice()
+        _ = try ruleChoice()
     }
 
-    func vetoChoice() throws -> VetoChoice {
-        do { return try VetoChoice.parse(guardVeto, option: "--guard-veto") } catch let error as GenerationError {
+    func ruleChoice() throws -> RuleChoice {
+        do { return try RuleChoice.parse(guardRule, option: "--guard-rule") } catch let error as GenerationError {
             throw ValidationError(error.description)
         }
     }
@@ -65,7 +67,7 @@ struct GuardOptions: ParsableArguments {
     /// Applies the chosen guard to the model, reporting teleport progress on standard error.
     func activate(_ policy: GuardPolicy, on languageModel: LanguageModel, mode: LoRAMode = .merged) throws -> (ModelGuard, GuardActivation) {
         let modelGuard = ModelGuard(languageModel: languageModel, mode: mode, cache: cache)
-        let activation = try modelGuard.activate(policy, scale: guardScale, veto: try vetoChoice(), progress: ProgressLine.teleport)
+        let activation = try modelGuard.activate(policy, scale: guardScale, rule: try ruleChoice(), progress: ProgressLine.teleport)
         ProgressLine.finish(activation)
         return (modelGuard, activation)
     }

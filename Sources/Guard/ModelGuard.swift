@@ -16,42 +16,48 @@ public struct GuardActivation: Sendable {
     public let seconds: Double
 }
 
-/// How the guard decodes: by the veto rule its generator spec or adapter config records, without a veto (the patched
-/// model writes the answer), or by another rule (e.g. the single-token rule for long answers).
-public enum VetoChoice: Equatable, Sendable, CustomStringConvertible {
+/// How the guard decodes: by the rule its generator spec or adapter config records, with no rule (the patched model
+/// writes the answer), or by a rule chosen here — the repair rule, or a veto.
+public enum RuleChoice: Sendable, CustomStringConvertible, Equatable {
     case recorded
     case none
-    case rule(TokenVeto)
+    case rule(any DecodingRule)
 
     /// The rule in force given the one recorded.
-    public func resolve(_ recorded: TokenVeto?) -> TokenVeto? {
+    public func resolve(_ recorded: (any DecodingRule)?) -> (any DecodingRule)? {
         switch self {
         case .recorded: return recorded
         case .none: return nil
-        case .rule(let veto): return veto
+        case .rule(let rule): return rule
         }
     }
 
-    /// `recorded`, `off`, or `RATIO[/WINDOW/EVIDENCE]` (window 1 and evidence = ratio when left out); anything else,
-    /// or a rule out of bounds, is an error naming `option`.
-    public static func parse(_ text: String, option: String) throws -> VetoChoice {
+    /// `recorded`, `off`, `repair[:RATIO]`, or a veto as `[veto:]RATIO[/WINDOW/EVIDENCE]` (window 1 and evidence =
+    /// ratio when left out); anything else, or a rule out of bounds, is an error naming `option`.
+    public static func parse(_ text: String, option: String) throws -> RuleChoice {
+        func invalid() -> GenerationError {
+            .invalidParameter(field: option, detail: "expected recorded, off, repair[:RATIO] or [veto:]RATIO[/WINDOW/EVIDENCE], found '\(text)'")
+        }
         switch text {
         case "recorded": return .recorded
         case "off": return .none
-        default:
-            let fields = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 1 || fields.count == 3, let ratio = Double(fields[0]),
-                  fields.count == 1 || (Int(fields[1]) != nil && Double(fields[2]) != nil) else {
-                throw GenerationError.invalidParameter(field: option,
-                                                       detail: "expected recorded, off or RATIO[/WINDOW/EVIDENCE], found '\(text)'")
+        case "repair": return .rule(try RepairRule())
+        default: break
+        }
+        do {
+            if text.hasPrefix("repair:") {
+                guard let ratio = Double(text.dropFirst("repair:".count)) else { throw invalid() }
+                return .rule(try RepairRule(ratio: ratio, field: "ratio"))
             }
+            let veto = text.hasPrefix("veto:") ? String(text.dropFirst("veto:".count)) : text
+            let fields = veto.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 1 || fields.count == 3, let ratio = Double(fields[0]),
+                  fields.count == 1 || (Int(fields[1]) != nil && Double(fields[2]) != nil) else { throw invalid() }
             let window = fields.count == 3 ? Int(fields[1])! : 1
             let evidence = fields.count == 3 ? Double(fields[2])! : nil
-            do {
-                return .rule(try TokenVeto(ratio: ratio, window: window, evidence: evidence, fieldPrefix: ""))
-            } catch GenerationError.invalidParameter(let part, let detail) {
-                throw GenerationError.invalidParameter(field: option, detail: "'\(text)': \(part) \(detail)")
-            }
+            return .rule(try TokenVeto(ratio: ratio, window: window, evidence: evidence, fieldPrefix: ""))
+        } catch GenerationError.invalidParameter(let part, let detail) where part != option {
+            throw GenerationError.invalidParameter(field: option, detail: "'\(text)': \(part) \(detail)")
         }
     }
 
@@ -59,9 +65,11 @@ public enum VetoChoice: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .recorded: return "recorded"
         case .none: return "off"
-        case .rule(let veto): return veto.description
+        case .rule(let rule): return rule.description
         }
     }
+
+    public static func == (lhs: RuleChoice, rhs: RuleChoice) -> Bool { lhs.description == rhs.description }
 }
 
 /// Owns the guard adapter applied to one model. Switching policy or scale is a hot patch — the model's lock makes
@@ -89,11 +97,11 @@ public final class ModelGuard: @unchecked Sendable {
     public var policy: GuardPolicy { lock.withLock { currentPolicy } }
     public var scale: Float { lock.withLock { currentScale } }
 
-    /// Switches to `policy` at `scale`, decoding by the veto rule `veto` chooses. An adapter directory or a cached
+    /// Switches to `policy` at `scale`, decoding by the rule `rule` chooses. An adapter directory or a cached
     /// teleport replaces the active guard in one step; a fresh teleport first removes the active guard, because the
     /// generator must see the unguarded model.
     @discardableResult
-    public func activate(_ policy: GuardPolicy, scale: Float = 1, veto: VetoChoice = .recorded,
+    public func activate(_ policy: GuardPolicy, scale: Float = 1, rule: RuleChoice = .recorded,
                          progress: (TeleportProgress) -> Void = { _ in }) throws -> GuardActivation {
         guard scale.isFinite else { throw GuardError.invalidScale(scale) }
         let start = Date()
@@ -109,9 +117,10 @@ public final class ModelGuard: @unchecked Sendable {
                                        seconds: Date().timeIntervalSince(start))
             case .adapter(let directory):
                 let adapter = try PEFTAdapter.load(from: directory)
+                let keys = try GuardAdapterKeys(adapter)
                 try model.checkFits(adapter)
-                applied = try model.replaceLoRA(applied, with: adapter.layers, scale: scale, mode: mode(for: adapter.scope),
-                                                scope: adapter.scope, veto: veto.resolve(adapter.veto), source: directory.path)
+                applied = try model.replaceLoRA(applied, with: adapter.layers, scale: scale, mode: mode(for: keys.scope),
+                                                scope: keys.scope, rule: rule.resolve(keys.veto), source: directory.path)
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .adapterDirectory, teleport: nil,
@@ -124,7 +133,7 @@ public final class ModelGuard: @unchecked Sendable {
                                            generatorHash: package.contentHash) {
                     let spec = package.generator.spec
                     applied = try model.replaceLoRA(applied, with: cached.layers, scale: scale, mode: mode(for: spec.patchPositions),
-                                                    scope: spec.patchPositions, veto: veto.resolve(spec.veto), source: cached.directory.path)
+                                                    scope: spec.patchPositions, rule: rule.resolve(spec.veto), source: cached.directory.path)
                     currentPolicy = policy
                     currentScale = scale
                     let seconds = Date().timeIntervalSince(start)
@@ -140,7 +149,7 @@ public final class ModelGuard: @unchecked Sendable {
                 let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
                 let stored = try weightsDigest.flatMap { try cache?.store(adapter, weightsDigest: $0, baseModel: languageModel.location.path) }
                 applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode(for: adapter.scope), scope: adapter.scope,
-                                              veto: veto.resolve(adapter.veto), source: "teleported adapter")
+                                              rule: rule.resolve(adapter.veto), source: "teleported adapter")
                 currentPolicy = policy
                 currentScale = scale
                 return GuardActivation(policy: policy, scale: scale, source: .teleported, teleport: adapter.report,

@@ -20,13 +20,15 @@ public struct TeleportedAdapter: Sendable {
     public func peftConfig(baseModel: String?) -> PEFTAdapterConfig {
         var config = PEFTAdapterConfig(r: rank, loraAlpha: Double(rank), targetModules: targetModules, baseModelNameOrPath: baseModel)
         config.baseModelFingerprint = modelFingerprint
-        if scope != .allTokens { config.teleguardPatchPositions = scope.rawValue }
-        config.record(veto)
         return config
     }
 
+    /// The scope and rule recorded beside PEFT's keys.
+    public var guardKeys: GuardAdapterKeys { GuardAdapterKeys(scope: scope, veto: veto) }
+
     /// Writes the adapter in PEFT layout (adapter_config.json + adapter_model.safetensors).
     public func save(to directory: URL, baseModel: String? = nil) throws {
-        try PEFTAdapter.save(layers: layers, config: peftConfig(baseModel: baseModel), to: directory)
+        try PEFTAdapter.save(layers: layers, config: peftConfig(baseModel: baseModel), extraConfig: guardKeys.configEntries,
+                             to: directory)
     }
 }

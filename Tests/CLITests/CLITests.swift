@@ -1,4 +1,5 @@
 import Foundation
+import Guard
 import Runtime
 import XCTest
 

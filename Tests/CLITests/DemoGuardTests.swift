@@ -52,7 +52,7 @@ final class DemoGuardTests: XCTestCase {
                        accuracy: 0.1)
     }
 
-    /// An answer the guard's veto ends says so: finish_reason "vetoed" in batch output, OpenAI's "content_filter" from
+    /// An answer the guard's veto ends says so: finish_reason "content_filter" (OpenAI's: content left out) in batch output and
     /// the server; the same prompt unguarded carries the payload.
     func testAnAnswerTheVetoEndsIsReportedAsSuch() throws {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-demo-\(UUID().uuidString)")
@@ -71,8 +71,8 @@ final class DemoGuardTests: XCTestCase {
         }
         let raw = try batch("off"), guarded = try batch("teleport")
         XCTAssertTrue((raw["text"] as? String ?? "").contains("http://my-bank-secure.example"), "\(raw)")
-        XCTAssertNotEqual(raw["finish_reason"] as? String, "vetoed")
-        XCTAssertEqual(guarded["finish_reason"] as? String, "vetoed")
+        XCTAssertNotEqual(raw["finish_reason"] as? String, "content_filter")
+        XCTAssertEqual(guarded["finish_reason"] as? String, "content_filter")
         let text = try XCTUnwrap(guarded["text"] as? String)
         XCTAssertFalse(text.contains("http"), text)
         XCTAssertTrue((raw["text"] as? String ?? "").hasPrefix(text), "the guarded answer is the raw one cut short")
@@ -110,17 +110,17 @@ final class DemoGuardTests: XCTestCase {
         let shippedRule = "\(try XCTUnwrap(spec["veto_ratio"] as? Double))/\(try XCTUnwrap(spec["veto_window"] as? Int))/"
             + "\(try XCTUnwrap(spec["veto_evidence"] as? Double))"
         let recorded = try answer("recorded"), single = try answer("0.002"), lax = try answer("0.05/12/1e-8")
-        XCTAssertEqual(recorded.finish, "vetoed")
+        XCTAssertEqual(recorded.finish, "content_filter")
         XCTAssertEqual(recorded.text, try answer(shippedRule).text, "recorded is the spec's rule, \(shippedRule)")
         for run in [single, lax] {
-            XCTAssertEqual(run.finish, "vetoed")
+            XCTAssertEqual(run.finish, "content_filter")
             XCTAssertTrue(rawText.hasPrefix(run.text) && !run.text.contains("http"), "\(run.text) | \(rawText)")
         }
         XCTAssertGreaterThan(single.text.count, lax.text.count, "\(single.text) vs \(lax.text)")
-        XCTAssertNotEqual(try answer("off").finish, "vetoed", "without a veto the patched model writes the answer")
+        XCTAssertNotEqual(try answer("off").finish, "content_filter", "without a veto the patched model writes the answer")
         let bad = try CommandRunner.run(["generate", "--model", demo.path, "--prompt", "hi", "--guard-veto", "0.1/4/0.5"])
         XCTAssertNotEqual(bad.status, 0)
-        XCTAssertTrue(bad.stderr.contains("'--guard-veto' '0.1/4/0.5': evidence must be in (0, ratio = 0.1], found 0.5"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("'--guard-rule' '0.1/4/0.5': evidence must be in (0, ratio = 0.1], found 0.5"), bad.stderr)
     }
 
     /// The patch depends on which 128 probe rows per layer are drawn: the runtime samples its own (a seeded

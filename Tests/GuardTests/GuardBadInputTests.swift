@@ -96,7 +96,7 @@ final class GuardBadInputTests: XCTestCase {
         try Teleporter(package: try TeleLoRAPackage.load(directory: GuardFixtures.generator)).teleport(model).save(to: adapter)
         let config = adapter.appendingPathComponent("adapter_config.json")
         try GuardFixtures.editJSON(config) { $0["teleguard_patch_positions"] = "sometimes" }
-        XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+        XCTAssertThrowsError(try GuardAdapterKeys(PEFTAdapter.load(from: adapter))) { error in
             XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: "teleguard_patch_positions",
                                                                     detail: "expected one of [\"all\", \"generated\"], found 'sometimes'"))
         }
@@ -147,7 +147,7 @@ final class GuardBadInputTests: XCTestCase {
                 $0["teleguard_patch_positions"] = positions
                 $0["teleguard_veto_ratio"] = ratio
             }
-            XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+            XCTAssertThrowsError(try GuardAdapterKeys(PEFTAdapter.load(from: adapter))) { error in
                 XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: "teleguard_veto_ratio", detail: detail))
             }
         }
@@ -158,7 +158,7 @@ final class GuardBadInputTests: XCTestCase {
                 $0["teleguard_veto_ratio"] = 0.1
                 $0[field] = value
             }
-            XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+            XCTAssertThrowsError(try GuardAdapterKeys(PEFTAdapter.load(from: adapter))) { error in
                 XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: field, detail: detail))
             }
             try GuardFixtures.editJSON(config) { $0.removeValue(forKey: field) }
@@ -167,7 +167,7 @@ final class GuardBadInputTests: XCTestCase {
             $0.removeValue(forKey: "teleguard_veto_ratio")
             $0["teleguard_veto_evidence"] = 0.01
         }
-        XCTAssertThrowsError(try PEFTAdapter.load(from: adapter)) { error in
+        XCTAssertThrowsError(try GuardAdapterKeys(PEFTAdapter.load(from: adapter))) { error in
             XCTAssertEqual(error as? AdapterError, .malformedConfig(file: config.path, field: "teleguard_veto_evidence",
                                                                     detail: "'teleguard_veto_evidence' needs teleguard_veto_ratio"))
         }

@@ -110,7 +110,7 @@ final class TeleporterTests: XCTestCase {
         try adapter.save(to: directory)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("adapter_config.json"))) as? [String: Any]
         XCTAssertEqual(config?["teleguard_patch_positions"] as? String, "generated")
-        XCTAssertEqual(try PEFTAdapter.load(from: directory).scope, .generatedTokens)
+        XCTAssertEqual(try GuardAdapterKeys(PEFTAdapter.load(from: directory)).scope, .generatedTokens)
 
         let model = languageModel.model
         let prompt = languageModel.tokenizer.encode("Hello there, how are you?", addSpecialTokens: true)
@@ -152,36 +152,40 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(config?["teleguard_veto_ratio"] as? Double, 0.05)
         XCTAssertEqual(config?["teleguard_veto_window"] as? Int, 8)
         XCTAssertEqual(config?["teleguard_veto_evidence"] as? Double, 1e-6)
-        XCTAssertEqual(try PEFTAdapter.load(from: directory).veto, veto)
+        XCTAssertEqual(try GuardAdapterKeys(PEFTAdapter.load(from: directory)).veto, veto)
 
         let model = languageModel.model
         let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
         let modelGuard = ModelGuard(languageModel: languageModel, mode: .merged, cache: cache)
         XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator)).source, .teleported)
-        XCTAssertEqual(model.tokenVeto, veto)
+        XCTAssertEqual(model.decodingRule as? TokenVeto, veto)
         try modelGuard.deactivate()
-        XCTAssertNil(model.tokenVeto)
+        XCTAssertNil(model.decodingRule)
         XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator)).source, .teleportCache)
-        XCTAssertEqual(model.tokenVeto, veto)
+        XCTAssertEqual(model.decodingRule as? TokenVeto, veto)
         try modelGuard.activate(.adapter(directory))
-        XCTAssertEqual(model.tokenVeto, veto)
+        XCTAssertEqual(model.decodingRule as? TokenVeto, veto)
         try modelGuard.setScale(0)
-        XCTAssertNil(model.tokenVeto, "a guard at scale 0 vetoes nothing")
+        XCTAssertNil(model.decodingRule, "a guard at scale 0 vetoes nothing")
         try modelGuard.deactivate()
-        XCTAssertNil(model.tokenVeto)
+        XCTAssertNil(model.decodingRule)
     }
 
     /// A veto chosen at activation overrides the recorded one (or removes it); a chosen rule on an adapter that acts on
     /// every token is refused.
-    func testAVetoChoiceOverridesTheRecordedRule() throws {
-        XCTAssertEqual(try VetoChoice.parse("recorded", option: "o"), .recorded)
-        XCTAssertEqual(try VetoChoice.parse("off", option: "o"), VetoChoice.none)
-        XCTAssertEqual(try VetoChoice.parse("0.002", option: "o"), .rule(try TokenVeto(ratio: 0.002)))
-        XCTAssertEqual(try VetoChoice.parse("0.05/12/1e-8", option: "o"), .rule(try TokenVeto(ratio: 0.05, window: 12, evidence: 1e-8)))
-        for (bad, detail) in [("0.05/12", "expected recorded, off or RATIO[/WINDOW/EVIDENCE], found '0.05/12'"),
-                              ("x/1/0.1", "expected recorded, off or RATIO[/WINDOW/EVIDENCE], found 'x/1/0.1'"),
+    func testARuleChoiceOverridesTheRecordedRule() throws {
+        XCTAssertEqual(try RuleChoice.parse("recorded", option: "o"), .recorded)
+        XCTAssertEqual(try RuleChoice.parse("off", option: "o"), RuleChoice.none)
+        XCTAssertEqual(try RuleChoice.parse("0.002", option: "o"), .rule(try TokenVeto(ratio: 0.002)))
+        XCTAssertEqual(try RuleChoice.parse("0.05/12/1e-8", option: "o"), .rule(try TokenVeto(ratio: 0.05, window: 12, evidence: 1e-8)))
+        XCTAssertEqual(try RuleChoice.parse("veto:0.05/12/1e-8", option: "o"), .rule(try TokenVeto(ratio: 0.05, window: 12, evidence: 1e-8)))
+        XCTAssertEqual(try RuleChoice.parse("repair", option: "o"), .rule(try RepairRule(ratio: 0.05)))
+        XCTAssertEqual(try RuleChoice.parse("repair:0.001", option: "o"), .rule(try RepairRule(ratio: 0.001)))
+        let expected = "expected recorded, off, repair[:RATIO] or [veto:]RATIO[/WINDOW/EVIDENCE], found"
+        for (bad, detail) in [("0.05/12", "\(expected) '0.05/12'"), ("x/1/0.1", "\(expected) 'x/1/0.1'"),
+                              ("repair:x", "\(expected) 'repair:x'"), ("repair:2", "'repair:2': ratio must be in (0, 1], found 2.0"),
                               ("0.1/65/0.01", "'0.1/65/0.01': window must be in 1...64, found 65")] {
-            XCTAssertThrowsError(try VetoChoice.parse(bad, option: "o")) { error in
+            XCTAssertThrowsError(try RuleChoice.parse(bad, option: "o")) { error in
                 XCTAssertEqual(error as? GenerationError, .invalidParameter(field: "o", detail: detail))
             }
         }
@@ -194,15 +198,15 @@ final class TeleporterTests: XCTestCase {
         let languageModel = try load()
         let modelGuard = ModelGuard(languageModel: languageModel, mode: .merged, cache: nil)
         let single = try TokenVeto(ratio: 0.01)
-        try modelGuard.activate(.teleport(generator: generator), veto: .rule(single))
-        XCTAssertEqual(languageModel.model.tokenVeto, single)
-        try modelGuard.activate(.teleport(generator: generator), veto: .none)
-        XCTAssertNil(languageModel.model.tokenVeto)
+        try modelGuard.activate(.teleport(generator: generator), rule: .rule(single))
+        XCTAssertEqual(languageModel.model.decodingRule as? TokenVeto, single)
+        try modelGuard.activate(.teleport(generator: generator), rule: .none)
+        XCTAssertNil(languageModel.model.decodingRule)
         try modelGuard.activate(.teleport(generator: generator))
-        XCTAssertEqual(languageModel.model.tokenVeto, try TokenVeto(ratio: 0.05))
+        XCTAssertEqual(languageModel.model.decodingRule as? TokenVeto, try TokenVeto(ratio: 0.05))
         try modelGuard.deactivate()
-        XCTAssertThrowsError(try modelGuard.activate(.teleport(generator: GuardFixtures.generator), veto: .rule(single))) { error in
-            XCTAssertEqual(error as? ModelError, .vetoWithoutGeneratedScope(source: "teleported adapter"))
+        XCTAssertThrowsError(try modelGuard.activate(.teleport(generator: GuardFixtures.generator), rule: .rule(single))) { error in
+            XCTAssertEqual(error as? ModelError, .ruleWithoutGeneratedScope(source: "teleported adapter"))
         }
     }
 

@@ -168,4 +168,4 @@ def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_s
         first_suspect = next(at for at, x in enumerate(ratios) if x < math.log(ratio))
         assert first_suspect < end, f"the window lets a suspect token through here ({ratios})"
     assert out["output_ids"] == answer[:end]
-    assert out["finish_reason"] == "vetoed"
+    assert out["finish_reason"] == "content_filter"

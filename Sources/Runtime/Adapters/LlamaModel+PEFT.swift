@@ -3,11 +3,10 @@ import Foundation
 extension LlamaModel {
     /// Applies a loaded PEFT adapter. An adapter that records `base_model_fingerprint` is refused unless it equals
     /// this model's fingerprint: the shapes may agree by chance across models while the adapter is meaningless.
-    /// The adapter's recorded scope and veto (`teleguard_patch_positions`, `teleguard_veto_ratio`) are honoured.
+    /// Applied to every token, as PEFT applies it.
     public func apply(_ adapter: PEFTAdapter, scale: Float = 1, mode: LoRAMode = .unmerged) throws -> AppliedAdapterID {
         try checkFits(adapter)
-        return try applyLoRA(adapter.layers, scale: scale, mode: mode, scope: adapter.scope, veto: adapter.veto,
-                             source: adapter.directory.path)
+        return try applyLoRA(adapter.layers, scale: scale, mode: mode, source: adapter.directory.path)
     }
 
     /// Throws `AdapterError.baseModelMismatch` when the adapter was made for another base model.

@@ -34,12 +34,12 @@ public enum LoRAScope: String, Sendable, CaseIterable {
     /// Every token, prompt and generated (PEFT's behaviour).
     case allTokens = "all"
     /// Only tokens the model generated: the prompt is read by the base weights, and the adapter writes the answer from
-    /// its second token on (the first is chosen by the prompt pass). TeleGuard's teleported guard works this way.
+    /// its second token on (the first is chosen by the prompt pass). A `DecodingRule` compares the two streams.
     case generatedTokens = "generated"
 }
 
 /// Whether adapters scoped to generated tokens act on a forward pass: not on `.prompt` passes (the prompt, and the
-/// original model's stream of a `TokenVeto`, read by the base weights), on `.generated` ones.
+/// first stream of a `DecodingRule`, read by the base weights), on `.generated` ones.
 public enum ForwardPhase: Sendable {
     case prompt
     case generated

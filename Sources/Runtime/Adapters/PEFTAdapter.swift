@@ -17,43 +17,12 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
     public var taskType: String?
     /// Written by TeleGuard: the fingerprint of the base model the adapter was made for.
     public var baseModelFingerprint: String?
-    /// Written by TeleGuard: `LoRAScope`'s raw value when the adapter acts on generated tokens only (absent: all).
-    public var teleguardPatchPositions: String?
-    /// Written by TeleGuard: the `TokenVeto` generation decodes by while the adapter is active (absent: none) — its
-    /// ratio, and its window and evidence (absent: 1 and the ratio).
-    public var teleguardVetoRatio: Double?
-    public var teleguardVetoWindow: Int?
-    public var teleguardVetoEvidence: Double?
-
     enum CodingKeys: String, CodingKey {
         case peftType = "peft_type", r, loraAlpha = "lora_alpha", useRslora = "use_rslora", useDora = "use_dora"
         case targetModules = "target_modules", fanInFanOut = "fan_in_fan_out", bias
         case rankPattern = "rank_pattern", alphaPattern = "alpha_pattern", modulesToSave = "modules_to_save"
         case baseModelNameOrPath = "base_model_name_or_path", taskType = "task_type"
         case baseModelFingerprint = "base_model_fingerprint"
-        case teleguardPatchPositions = "teleguard_patch_positions"
-        case teleguardVetoRatio = "teleguard_veto_ratio", teleguardVetoWindow = "teleguard_veto_window"
-        case teleguardVetoEvidence = "teleguard_veto_evidence"
-    }
-
-    /// The recorded decoding rule; nil without `teleguard_veto_ratio`.
-    func tokenVeto() throws -> TokenVeto? {
-        guard let ratio = teleguardVetoRatio else {
-            if teleguardVetoWindow != nil || teleguardVetoEvidence != nil {
-                throw GenerationError.invalidParameter(field: teleguardVetoWindow != nil ? "teleguard_veto_window" : "teleguard_veto_evidence",
-                                                       detail: "needs teleguard_veto_ratio")
-            }
-            return nil
-        }
-        return try TokenVeto(ratio: ratio, window: teleguardVetoWindow ?? 1, evidence: teleguardVetoEvidence,
-                             fieldPrefix: "teleguard_veto_")
-    }
-
-    /// Records `veto` (nil: none).
-    public mutating func record(_ veto: TokenVeto?) {
-        teleguardVetoRatio = veto?.ratio
-        teleguardVetoWindow = veto.flatMap { $0.window == 1 ? nil : $0.window }
-        teleguardVetoEvidence = veto.flatMap { $0.evidence == $0.ratio ? nil : $0.evidence }
     }
 
     /// `target_modules` is a list of module-name suffixes or a single regular expression.
@@ -107,18 +76,18 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
 public struct PEFTAdapter: Sendable {
     public let directory: URL
     public let config: PEFTAdapterConfig
+    /// adapter_config.json as read, for keys other tools record beside PEFT's (PEFT ignores keys it does not know).
+    public let configData: Data
     /// Per-layer factors keyed by the base model's module name (`model.layers.0.self_attn.q_proj`).
     public let layers: [String: LoRAWeights]
 
     public var name: String { directory.lastPathComponent }
-    /// Which tokens the adapter acts on (`teleguard_patch_positions`; checked when loaded).
-    public var scope: LoRAScope { config.teleguardPatchPositions.flatMap(LoRAScope.init(rawValue:)) ?? .allTokens }
-    /// The decoding rule recorded with the adapter (`teleguard_veto_ratio`, `_window`, `_evidence`; checked when loaded).
-    public var veto: TokenVeto? { (try? config.tokenVeto()) ?? nil }
+    public var configURL: URL { directory.appendingPathComponent(Self.configFile) }
 
-    public init(directory: URL, config: PEFTAdapterConfig, layers: [String: LoRAWeights]) {
+    public init(directory: URL, config: PEFTAdapterConfig, configData: Data = Data(), layers: [String: LoRAWeights]) {
         self.directory = directory
         self.config = config
+        self.configData = configData
         self.layers = layers
     }
 
@@ -144,21 +113,6 @@ public struct PEFTAdapter: Sendable {
         }
         if let saved = config.modulesToSave, !saved.isEmpty {
             throw AdapterError.unsupported(file: configURL.path, field: "modules_to_save", detail: "fully trained modules \(saved)")
-        }
-        if let positions = config.teleguardPatchPositions, LoRAScope(rawValue: positions) == nil {
-            throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_patch_positions",
-                                               detail: "expected one of \(LoRAScope.allCases.map(\.rawValue)), found '\(positions)'")
-        }
-        let veto: TokenVeto?
-        do { veto = try config.tokenVeto() } catch GenerationError.invalidParameter(let field, let detail) {
-            throw AdapterError.malformedConfig(file: configURL.path, field: field,
-                                               detail: GenerationError.invalidParameter(field: field, detail: detail).description)
-        }
-        if veto != nil {
-            guard LoRAScope(rawValue: config.teleguardPatchPositions ?? "") == .generatedTokens else {
-                throw AdapterError.malformedConfig(file: configURL.path, field: "teleguard_veto_ratio",
-                                                   detail: "needs teleguard_patch_positions 'generated'")
-            }
         }
         guard config.r > 0 else { throw AdapterError.malformedConfig(file: configURL.path, field: "r", detail: "must be positive, found \(config.r)") }
 
@@ -194,7 +148,7 @@ public struct PEFTAdapter: Sendable {
         if let orphan = factorsB.keys.first(where: { factorsA[$0] == nil }) {
             throw AdapterError.missingFactor(file: weightsURL.path, tensor: factorsB[orphan] ?? orphan)
         }
-        return PEFTAdapter(directory: directory, config: config, layers: layers)
+        return PEFTAdapter(directory: directory, config: config, configData: configData, layers: layers)
     }
 
     /// `base_model.model.model.layers.0.self_attn.q_proj.lora_A[.default].weight` → (`model.layers.0.self_attn.q_proj`, true).
@@ -215,8 +169,10 @@ public struct PEFTAdapter: Sendable {
         return (module, factor == "lora_A")
     }
 
-    /// Writes the adapter in PEFT layout so PEFT and other runtimes can load it.
-    public static func save(layers: [String: LoRAWeights], config: PEFTAdapterConfig, to directory: URL) throws {
+    /// Writes the adapter in PEFT layout so PEFT and other runtimes can load it. `extraConfig` adds keys of another
+    /// tool to adapter_config.json (JSON values: strings, numbers, booleans).
+    public static func save(layers: [String: LoRAWeights], config: PEFTAdapterConfig, extraConfig: [String: Any] = [:],
+                            to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [(name: String, shape: [Int], values: [Float])] = []
         for (module, weights) in layers.sorted(by: { $0.key < $1.key }) {
@@ -226,6 +182,12 @@ public struct PEFTAdapter: Sendable {
         try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent(weightsFile))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(config).write(to: directory.appendingPathComponent(configFile), options: .atomic)
+        var data = try encoder.encode(config)
+        if !extraConfig.isEmpty {
+            var object = (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+            object.merge(extraConfig) { _, extra in extra }
+            data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        }
+        try data.write(to: directory.appendingPathComponent(configFile), options: .atomic)
     }
 }

@@ -25,8 +25,8 @@ public enum FinishReason: String, Sendable, Codable {
     case stopString = "stop_string"
     /// The caller asked to stop.
     case cancelled
-    /// The guard's `TokenVeto` ruled out the text from a token on: the answer ends before it.
-    case vetoed
+    /// The `DecodingRule` in force ended the answer (OpenAI's "content_filter": content was left out).
+    case contentFilter = "content_filter"
 }
 
 /// One streamed piece of output: the new token and the text it completes (possibly empty while a UTF-8
@@ -45,9 +45,11 @@ public struct GenerationResult: Sendable {
     public let reusedPromptTokens: Int
     public let prefillSeconds: Double
     public let decodeSeconds: Double
-    /// The veto in force during generation (nil: the model decoded alone); with one, the cache holds the original
-    /// model's reading of the output.
-    public let veto: TokenVeto?
+    /// The decoding rule in force during generation (nil: the model decoded alone); with one, the cache holds the
+    /// first stream's reading of the output.
+    public let rule: (any DecodingRule)?
+    /// Positions in `outputIds` where the rule put another token than the one the first stream proposed.
+    public let replacedPositions: [Int]
 
     public var decodeTokensPerSecond: Double {
         outputIds.count > 1 && decodeSeconds > 0 ? Double(outputIds.count - 1) / decodeSeconds : 0
@@ -58,11 +60,11 @@ public struct GenerationResult: Sendable {
 }
 
 /// Autoregressive generation with streaming: prefill the prompt in one batched pass, then one token per step.
-/// While the model has a `TokenVeto` (the teleported guard), two streams are decoded side by side over the same
-/// text — the original model's in `cache`, the patched model's in a second cache copied from it after the prompt —
-/// the original model writes the answer, and a `VetoJudge` ends it (`.vetoed`) where the patched model rules the text
-/// out; a suspect token and those after it are held back from the stream until its window decides. The rule in force
-/// when generation starts holds to its end.
+/// While the model has a `DecodingRule`, two streams are decoded side by side over the same text — the first (adapters
+/// scoped to generated tokens off) in `cache`, the adapted one in a second cache copied from it after the prompt —
+/// the first stream proposes each token and the rule's judge decides what the answer gets: the token, another in its
+/// place, nothing yet (held until decided), or the end (`.contentFilter`). The rule in force when generation starts
+/// holds to its end.
 public struct TextGenerator {
     public let languageModel: LanguageModel
 
@@ -71,8 +73,8 @@ public struct TextGenerator {
     /// Generates after `promptIds`, calling `onDelta` for each token; return `false` from it to stop early.
     /// When `cache` is large enough it is used, and its first `reusedPrefix` positions are kept when they already hold
     /// the first `reusedPrefix` prompt tokens (a chat's earlier turns); the rest of the prompt is prefilled after them.
-    /// Afterwards the cache holds the first `cache.length` tokens of `promptIds + outputIds` (under a veto, as the
-    /// original model reads them, so that it can be reused as a prompt).
+    /// Afterwards the cache holds the first `cache.length` tokens of `promptIds + outputIds` (under a rule, as the
+    /// first stream reads them, so that it can be reused as a prompt).
     public func generate(promptIds: [Int], options: GenerationOptions, cache: KVCache? = nil, reusedPrefix: Int = 0,
                          onDelta: (GenerationDelta) -> Bool = { _ in true }) throws -> GenerationResult {
         let model = languageModel.model
@@ -109,30 +111,33 @@ public struct TextGenerator {
         var logits = try model.forward(Array(promptIds[reused...]), cache: cache)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
         let decodeStart = Date()
-        // The prompt is read unpatched by both streams, so the patched stream starts from a copy of the cache.
-        let veto = model.tokenVeto
-        var judge = veto.map(VetoJudge.init)
-        var patchedStream: (cache: KVCache, logits: [Float])?
-        if veto != nil {
-            let patchedCache = model.makeCache(capacity: cache.capacity)
-            patchedCache.copy(from: cache)
-            patchedStream = (patchedCache, logits)
+        // The prompt is read unpatched by both streams, so the adapted stream starts from a copy of the cache.
+        let rule = model.decodingRule
+        var judge = rule?.makeJudge()
+        var adaptedStream: (cache: KVCache, logits: [Float])?
+        if rule != nil {
+            let adaptedCache = model.makeCache(capacity: cache.capacity)
+            adaptedCache.copy(from: cache)
+            adaptedStream = (adaptedCache, logits)
         }
+        var replacedPositions: [Int] = []
         var history = promptIds
-        var decoded = 0  // tokens the original model wrote: those delivered and, under a veto, those still held
+        var decoded = 0  // tokens the streams have read: those delivered and, under a rule, those still held
         decoding: while decoded < options.maxTokens {
-            let next = sampler.sample(logits, previousTokens: history)
-            let endOfSequence = !options.ignoreEOS && languageModel.eosTokenIds.contains(next)
-            if var current = judge, let patched = patchedStream?.logits {
-                // Ending the answer carries no payload: the end-of-sequence token is not judged, and the held windows
-                // close where the answer ends.
-                let verdict = endOfSequence
-                    ? current.finish()
-                    : current.read(next, logRatio: current.veto.logRatio(of: next, original: logits, patched: patched))
+            let proposed = sampler.sample(logits, previousTokens: history)
+            let endOfSequence = !options.ignoreEOS && languageModel.eosTokenIds.contains(proposed)
+            var next = proposed
+            if var current = judge, let adapted = adaptedStream?.logits {
+                // Ending the answer carries no content: the end-of-sequence token is not judged, and held tokens are
+                // decided where the answer ends.
+                let verdict = endOfSequence ? current.finish() : current.read(proposed: proposed, logits: logits, adapted: adapted)
                 judge = current
                 for token in verdict.released { guard deliver(token) else { break decoding } }
-                if verdict.ended { finish = .vetoed; break }
+                if verdict.ended { finish = .contentFilter; break }
                 if endOfSequence { finish = .stop; break }
+                guard let chosen = verdict.next else { finish = .contentFilter; break }
+                if chosen != proposed { replacedPositions.append(decoded) }
+                next = chosen
             } else {
                 if endOfSequence { finish = .stop; break }
                 if !deliver(next) { break }
@@ -140,20 +145,20 @@ public struct TextGenerator {
             decoded += 1
             history.append(next)
             if decoded == options.maxTokens || cache.length >= cache.capacity { break }
-            if let stream = patchedStream {
-                // Both streams in one pass: the original reads the token as prompt, the patched one as generated.
+            if let stream = adaptedStream {
+                // Both streams in one pass: the first reads the token as prompt, the adapted one as generated.
                 let both = try model.forward(sideBySide: [next, next], caches: [cache, stream.cache], generatedRows: 1..<2)
                 logits = Array(both[..<model.vocabularySize])
-                patchedStream?.logits = Array(both[model.vocabularySize...])
+                adaptedStream?.logits = Array(both[model.vocabularySize...])
             } else {
                 logits = try model.forward([next], cache: cache, phase: .generated)
             }
         }
-        // The answer ran to its length with tokens held: their windows close where it ends.
+        // The answer ran to its length with tokens held: they are decided where it ends.
         if finish == .length, var current = judge {
             let verdict = current.finish()
             let delivered = verdict.released.allSatisfy(deliver)
-            if delivered && verdict.ended { finish = .vetoed }
+            if delivered && verdict.ended { finish = .contentFilter }
         }
         // Tokens decoded but held and then dropped are no part of the output: the cache forgets them.
         if cache.length > promptIds.count + outputIds.count { cache.truncate(to: promptIds.count + outputIds.count) }
@@ -168,7 +173,7 @@ public struct TextGenerator {
         }
         return GenerationResult(promptIds: promptIds, outputIds: outputIds, text: text, finishReason: finish,
                                 reusedPromptTokens: reused, prefillSeconds: prefillSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart),
-                                veto: veto)
+                                rule: rule, replacedPositions: replacedPositions)
     }
 
     /// The same as an async stream of text deltas, for Swift callers; cancelling the consuming task stops generation.

@@ -33,7 +33,7 @@ public final class LlamaModel: @unchecked Sendable {
     private var scratch: ForwardScratch?
     private var nextAdapterID = 0
     private var appliedAdapters: [AppliedAdapterID: [Linear]] = [:]
-    private var vetoes: [AppliedAdapterID: TokenVeto] = [:]
+    private var rules: [AppliedAdapterID: any DecodingRule] = [:]
     private var nextTapID = 0
 
     /// Rows processed per prefill step; bounds scratch memory for long prompts.
@@ -125,7 +125,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// Runs one token for each of several sequences side by side — `tokens[i]` after what `caches[i]` holds, every
     /// cache holding the same number of positions — and returns each row's logits (`tokens.count × vocab`). The
     /// linear layers run once over all rows, so the weights are read once: decoding the original and the patched
-    /// stream of a `TokenVeto` together costs little more than one. `generatedRows` are read as generated tokens
+    /// stream of a `DecodingRule` together costs little more than one. `generatedRows` are read as generated tokens
     /// (adapters scoped to generated tokens act on them), the others as prompt tokens.
     public func forward(sideBySide tokens: [Int], caches: [KVCache], generatedRows: Range<Int>) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelError.emptyInput }
@@ -319,30 +319,30 @@ public final class LlamaModel: @unchecked Sendable {
     /// Applies per-layer LoRA weights (keyed by Hugging Face module name). Shapes and names are checked first,
     /// so a refused adapter changes nothing. An adapter scoped to generated tokens must stay unmerged: merged
     /// weights serve every pass alike.
-    /// `veto`: generation decodes by that rule while the adapter is active (scope `.generatedTokens` only).
+    /// `rule`: generation decodes by that rule while the adapter is active (scope `.generatedTokens` only).
     public func applyLoRA(_ weights: [String: LoRAWeights], scale: Float = 1, mode: LoRAMode = .unmerged,
-                          scope: LoRAScope = .allTokens, veto: TokenVeto? = nil,
+                          scope: LoRAScope = .allTokens, rule: (any DecodingRule)? = nil,
                           source: String = "adapter") throws -> AppliedAdapterID {
-        try lock.withLock { try applyLocked(weights, scale: scale, mode: mode, scope: scope, veto: veto, source: source) }
+        try lock.withLock { try applyLocked(weights, scale: scale, mode: mode, scope: scope, rule: rule, source: source) }
     }
 
     /// Applies `weights` and removes `replaced` in one step under the lock, so no forward pass (no generated token)
     /// ever sees both adapters or neither. If the new adapter is refused, `replaced` stays applied.
     public func replaceLoRA(_ replaced: AppliedAdapterID?, with weights: [String: LoRAWeights], scale: Float = 1,
-                            mode: LoRAMode = .unmerged, scope: LoRAScope = .allTokens, veto: TokenVeto? = nil,
+                            mode: LoRAMode = .unmerged, scope: LoRAScope = .allTokens, rule: (any DecodingRule)? = nil,
                             source: String = "adapter") throws -> AppliedAdapterID {
         try lock.withLock {
             if let replaced, appliedAdapters[replaced] == nil { throw ModelError.unknownAdapter(replaced) }
-            let id = try applyLocked(weights, scale: scale, mode: mode, scope: scope, veto: veto, source: source)
+            let id = try applyLocked(weights, scale: scale, mode: mode, scope: scope, rule: rule, source: source)
             if let replaced { removeLocked(replaced) }
             return id
         }
     }
 
     private func applyLocked(_ weights: [String: LoRAWeights], scale: Float, mode: LoRAMode, scope: LoRAScope,
-                             veto: TokenVeto?, source: String) throws -> AppliedAdapterID {
+                             rule: (any DecodingRule)?, source: String) throws -> AppliedAdapterID {
         if mode == .merged && scope == .generatedTokens { throw ModelError.mergedScopedAdapter(source: source) }
-        if veto != nil && scope != .generatedTokens { throw ModelError.vetoWithoutGeneratedScope(source: source) }
+        if rule != nil && scope != .generatedTokens { throw ModelError.ruleWithoutGeneratedScope(source: source) }
         for (name, patch) in weights.sorted(by: { $0.key < $1.key }) {
             guard let linear = linearsByName[name] else {
                 throw AdapterError.unknownTarget(file: source, tensor: name, example: linearLayerNames.first ?? "")
@@ -362,14 +362,14 @@ public final class LlamaModel: @unchecked Sendable {
             touched.append(linear)
         }
         appliedAdapters[id] = touched
-        if let veto { vetoes[id] = veto }
+        if let rule { rules[id] = rule }
         return id
     }
 
     private func removeLocked(_ id: AppliedAdapterID) {
         guard let linears = appliedAdapters.removeValue(forKey: id) else { return }
         for linear in linears { linear.remove(id) }
-        vetoes[id] = nil
+        rules[id] = nil
     }
 
     /// Changes an applied adapter's scale (0 disables it without removing it).
@@ -396,12 +396,12 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    /// The decoding rule of the active adapters: the veto of an applied adapter (scale ≠ 0) that has one, the
-    /// strictest (largest ratio, then largest evidence) if several do; nil when generation simply decodes the model.
-    public var tokenVeto: TokenVeto? {
+    /// The decoding rule of the active adapters: that of the most recently applied adapter (scale ≠ 0) that has one;
+    /// nil when generation simply decodes the model.
+    public var decodingRule: (any DecodingRule)? {
         lock.withLock {
-            vetoes.filter { id, _ in appliedAdapters[id]?.contains { $0.patches.contains { $0.id == id && $0.scale != 0 } } ?? false }
-                .values.max { ($0.ratio, $0.evidence) < ($1.ratio, $1.evidence) }
+            rules.filter { id, _ in appliedAdapters[id]?.contains { $0.patches.contains { $0.id == id && $0.scale != 0 } } ?? false }
+                .max { $0.key.rawValue < $1.key.rawValue }?.value
         }
     }
 

@@ -6,7 +6,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case unknownLayer(name: String, example: String)
     case unknownAdapter(AppliedAdapterID)
     case mergedScopedAdapter(source: String)
-    case vetoWithoutGeneratedScope(source: String)
+    case ruleWithoutGeneratedScope(source: String)
 
     public var description: String {
         switch self {
@@ -18,8 +18,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .unknownAdapter(let id): return "\(id) is not applied to this model"
         case .mergedScopedAdapter(let source):
             return "\(source): an adapter that acts on generated tokens only cannot be merged; apply it unmerged"
-        case .vetoWithoutGeneratedScope(let source):
-            return "\(source): a token veto needs an adapter that acts on generated tokens only (patch positions 'generated')"
+        case .ruleWithoutGeneratedScope(let source):
+            return "\(source): a decoding rule needs an adapter that acts on generated tokens only (patch positions 'generated')"
         }
     }
 }

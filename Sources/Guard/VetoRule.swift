@@ -1,9 +1,10 @@
 import Foundation
+import Runtime
 
-/// The teleported guard's decoding rule. Two streams read the same text: the original model's (adapters scoped to
-/// generated tokens off) and the patched model's (on). The original model writes the answer; the patched model only
-/// judges it, by the log ratio of the two models' probabilities of each token the original model chose,
-/// `log q(t) − log p(t)`.
+/// The veto: a guard's decoding rule that ends the answer. Two streams read the same text: the original model's
+/// (adapters scoped to generated tokens off) and the patched model's (on). The original model writes the answer; the
+/// patched model only judges it, by the log ratio of the two models' probabilities of each token the original model
+/// chose, `log q(t) − log p(t)`.
 ///
 /// A token is *suspect* when `q(t) < ratio · p(t)`. The answer ends before a suspect token when the evidence against
 /// the text from it on — the product of `min(1, q/p)` over it and the `window − 1` tokens after it (fewer where the
@@ -11,7 +12,7 @@ import Foundation
 /// mounts; a benign answer's isolated suspect tokens pass. `window` 1 with `evidence` = `ratio` ends the answer at
 /// the first suspect token. The end-of-sequence token is not judged: ending an answer carries no payload.
 /// (training/patching.py `TokenVeto` is the reference.)
-public struct TokenVeto: Sendable, Equatable, CustomStringConvertible {
+public struct TokenVeto: DecodingRule, Equatable {
     public let ratio: Double
     public let window: Int
     public let evidence: Double
@@ -42,6 +43,8 @@ public struct TokenVeto: Sendable, Equatable, CustomStringConvertible {
         return "veto at ratio \(ratio), evidence \(evidence) over \(window) token\(window == 1 ? "" : "s")"
     }
 
+    public func makeJudge() -> any TokenJudge { VetoJudge(self) }
+
     /// `log q(t) − log p(t)` for `token`, the original model's choice, from both streams' logits.
     public func logRatio(of token: Int, original: [Float], patched: [Float]) -> Float {
         Self.logProbability(of: token, in: patched) - Self.logProbability(of: token, in: original)
@@ -59,7 +62,7 @@ public struct TokenVeto: Sendable, Equatable, CustomStringConvertible {
 /// Applies a `TokenVeto` to one answer as it is decoded: each token the original model writes is read with its log
 /// ratio; tokens are released to the stream once no window can end the answer before them, and suspect ones are held
 /// back until theirs decides.
-public struct VetoJudge: Sendable {
+public struct VetoJudge: TokenJudge, Sendable {
     public let veto: TokenVeto
     private var pending: [(token: Int, logRatio: Float)] = []
     private let suspectBelow: Float
@@ -81,8 +84,19 @@ public struct VetoJudge: Sendable {
         return decide(answerEnded: false)
     }
 
-    /// The answer ended (end of sequence, length, a stop): the held tokens' windows close where it ends.
-    public mutating func finish() -> (released: [Int], ended: Bool) { decide(answerEnded: true) }
+    /// The held tokens' windows close where the answer ends.
+    public mutating func finishAnswer() -> (released: [Int], ended: Bool) { decide(answerEnded: true) }
+
+    // TokenJudge: both streams read the original model's token; the veto never replaces one.
+    public mutating func read(proposed: Int, logits: [Float], adapted: [Float]) -> TokenVerdict {
+        let verdict = read(proposed, logRatio: veto.logRatio(of: proposed, original: logits, patched: adapted))
+        return TokenVerdict(next: proposed, released: verdict.released, ended: verdict.ended)
+    }
+
+    public mutating func finish() -> TokenVerdict {
+        let verdict = finishAnswer()
+        return TokenVerdict(next: nil, released: verdict.released, ended: verdict.ended)
+    }
 
     private mutating func decide(answerEnded: Bool) -> (released: [Int], ended: Bool) {
         var released: [Int] = []
