@@ -10,7 +10,7 @@ struct BatchCommand: ParsableCommand {
         discussion: """
         Each input line is an object with "prompt" (raw text) or "messages" (chat), and optionally "id", \
         "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "guard" ("on"/"off"). Each output line has \
-        "id", "line", "text", "prompt_tokens", "completion_tokens", "finish_reason", "guard" and "seconds"; a bad \
+        "id", "line", "text", "prompt_tokens", "completion_tokens", "finish_reason", "guard", "guard_replaced_tokens", "guard_replaced_positions" and "seconds"; a bad \
         line gets {"id", "line", "error": {"field", "message"}} and the rest still run. A line without "id" is \
         known as "line-N". Running again with the same --output skips ids already answered there.
         """)
@@ -119,6 +119,7 @@ struct BatchLine {
         ["id": id, "line": line, "text": outcome.text, "prompt_tokens": outcome.promptTokens,
          "completion_tokens": outcome.completionTokens, "finish_reason": outcome.finishReason.rawValue,
          "guard": outcome.guardEnabled ? "on" : "off", "seconds": outcome.seconds,
+         "guard_replaced_tokens": outcome.replacedPositions.count, "guard_replaced_positions": outcome.replacedPositions,
          "decode_tokens_per_second": outcome.decodeTokensPerSecond]
     }
 

@@ -26,12 +26,18 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "TeleLoRA generator directory for --guarded. Default: the shipped adapters/telelora.")
     var generator: String?
 
+    @Option(name: .customLong("guard-rule"), help: "The guard's decoding rule for --guarded (as for chat: auto, repair[:RATIO], recorded, off or a veto).")
+    var guardRule: String = "auto"
+
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
     func validate() throws {
         guard promptTokens > 0, genTokens > 0, repetitions > 0 else {
             throw ValidationError("--prompt-tokens, --gen-tokens and --repetitions must be positive")
+        }
+        do { _ = try RuleChoice.parse(guardRule, option: "--guard-rule") } catch let error as GenerationError {
+            throw ValidationError(error.description)
         }
     }
 
@@ -50,7 +56,7 @@ struct BenchCommand: ParsableCommand {
         if guarded {
             guard let directory = GuardOptions.generatorDirectory(explicit: generator) else { throw GuardOptions.generatorMissing }
             let made = ModelGuard(languageModel: languageModel, mode: .unmerged, cache: nil)
-            try made.activate(.teleport(generator: directory))
+            try made.activate(.teleport(generator: directory), rule: try RuleChoice.parse(guardRule, option: "--guard-rule"))
             modelGuard = made
         }
         let cache = model.makeCache(capacity: promptTokens + genTokens)

@@ -10,7 +10,8 @@ struct CompletionFormat: Sendable {
     /// The whole answer (non-streaming).
     func complete(text: String, _ outcome: CompletionOutcome) -> Data {
         let usage = OpenAIWire.Usage(promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens)
-        let guardState = OpenAIWire.GuardState(enabled: outcome.guardEnabled)
+        let guardState = OpenAIWire.GuardState(enabled: outcome.guardEnabled, replacedTokens: outcome.replacedPositions.count,
+                                               replacedPositions: outcome.replacedPositions)
         if chat {
             let choice = OpenAIWire.ChatChoice(index: 0, message: .init(role: "assistant", content: text), finishReason: outcome.openAIFinishReason)
             return OpenAIWire.encode(OpenAIWire.Completion(id: id, object: "chat.completion", created: created, model: model,
@@ -22,8 +23,10 @@ struct CompletionFormat: Sendable {
     }
 
     /// One streamed piece: chat chunks carry `delta` (`role` in the first, `content` after, empty in the last).
-    func chunk(role: String?, text: String?, finishReason: String?, guardEnabled: Bool? = nil) -> Data {
-        let guardState = guardEnabled.map { OpenAIWire.GuardState(enabled: $0) }
+    func chunk(role: String?, text: String?, finishReason: String?, guardEnabled: Bool? = nil, replacedPositions: [Int]? = nil) -> Data {
+        let guardState = guardEnabled.map {
+            OpenAIWire.GuardState(enabled: $0, replacedTokens: replacedPositions?.count, replacedPositions: replacedPositions)
+        }
         if chat {
             let choice = OpenAIWire.ChatChoice(index: 0, delta: .init(role: role, content: text), finishReason: finishReason)
             return OpenAIWire.encode(OpenAIWire.Completion(id: id, object: "chat.completion.chunk", created: created, model: model,

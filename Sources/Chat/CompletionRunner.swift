@@ -15,12 +15,14 @@ struct CompletionOutcome: Sendable {
     let completionTokens: Int
     let finishReason: FinishReason
     let guardEnabled: Bool
+    /// Positions in the answer where the guard's rule put its own token in place of the model's.
+    let replacedPositions: [Int]
     let seconds: Double
     let prefillSeconds: Double
     let decodeTokensPerSecond: Double
 
-    /// OpenAI's finish_reason: stop strings and end-of-sequence are both "stop"; an answer the guard ended is
-    /// "content_filter" (content left out by a filter).
+    /// OpenAI's finish_reason: stop strings and end-of-sequence are both "stop"; an answer the guard ended (a refusal)
+    /// is "content_filter" (content left out by a filter); a repaired answer ends as it would have.
     var openAIFinishReason: String {
         switch finishReason {
         case .stop, .stopString, .cancelled: return "stop"
@@ -84,6 +86,7 @@ struct CompletionRunner: Sendable {
             }
             return CompletionOutcome(text: result.text, promptTokens: result.promptIds.count, completionTokens: result.outputIds.count,
                                      finishReason: result.finishReason, guardEnabled: guardEnabled,
+                                     replacedPositions: result.replacedPositions,
                                      seconds: Date().timeIntervalSince(start), prefillSeconds: result.prefillSeconds,
                                      decodeTokensPerSecond: result.decodeTokensPerSecond)
         }

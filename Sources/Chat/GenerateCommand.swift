@@ -80,6 +80,7 @@ struct GenerateCommand: ParsableCommand {
                 "prefill_tokens_per_second": result.prefillTokensPerSecond,
                 "decode_tokens_per_second": result.decodeTokensPerSecond,
                 "guard": activation.policy.description, "guard_scale": activation.scale,
+                "guard_replaced_tokens": result.replacedPositions.count, "guard_replaced_positions": result.replacedPositions,
             ])
         } else {
             print("")

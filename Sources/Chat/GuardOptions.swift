@@ -13,9 +13,9 @@ struct GuardOptions: ParsableArguments {
     var guardScale: Float = 1
 
     @Option(name: [.customLong("guard-rule"), .customLong("guard-veto")],
-            help: ArgumentHelp("The guard's decoding rule: recorded (as the generator or adapter records it; default), off (the patched model writes the answer), repair[:RATIO] (the original model writes, a token the patch gives under RATIO of its probability — default 0.05 — is replaced by the patch's choice and the answer goes on), or a veto [veto:]RATIO[/WINDOW/EVIDENCE] that ends the answer, e.g. 0.05/12/1e-8.",
+            help: ArgumentHelp("The guard's decoding rule: auto (default: repair wherever the patch acts on generated tokens only, as the shipped generator's does; else as recorded), repair[:RATIO] (the original model writes; a token the patch gives under RATIO of its probability — default 0.05 — is replaced by the patch's choice and the answer goes on; 3 repairs within 8 tokens end it; with a teleported guard the patch scale is first calibrated on the model's own benign answers), recorded (as the generator or adapter records it: the shipped generator's veto), off (the patched model writes the answer), or a veto [veto:]RATIO[/WINDOW/EVIDENCE] that ends the answer, e.g. 0.05/12/1e-8.",
                                valueName: "rule"))
-    var guardRule: String = "recorded"
+    var guardRule: String = "auto"
 
     @Option(name: .long, help: "TeleLoRA generator directory (spec.json, generator.safetensors, probes.json). Default: the shipped adapters/telelora.")
     var generator: String?
@@ -90,5 +90,9 @@ enum ProgressLine {
             : String(format: "guard: teleported %d layers in %.3f s (probes %.3f s, %d tokens; generator %.3f s)\n",
                      report.layers, report.totalSeconds, report.probeSeconds, report.probeTokens, report.generatorSeconds)
         FileHandle.standardError.write(Data(line.utf8))
+        if let calibration = activation.calibration {
+            let seconds = String(format: " (measured in %.2f s)", calibration.seconds)
+            FileHandle.standardError.write(Data("guard: \(calibration)\(seconds)\n".utf8))
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Guard
 import Runtime
 
 /// Hidden debugging command: the logits of every prompt position, for parity checks against transformers and PEFT
@@ -15,7 +16,7 @@ struct LogitsCommand: ParsableCommand {
     @Option(name: .long, help: "The prompt, tokenized as tokenizer(text) does.")
     var prompt: String
 
-    @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable).")
+    @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable); a guard adapter's recorded scope (teleguard_patch_positions) is honoured.")
     var lora: [LoRAArgument] = []
 
     @Flag(name: .long, help: "Run the prompt as generated tokens, so that adapters scoped to generated tokens act on it.")
@@ -24,7 +25,10 @@ struct LogitsCommand: ParsableCommand {
     func run() throws {
         let languageModel = try modelOptions.load()
         for adapter in lora {
-            _ = try languageModel.model.apply(try PEFTAdapter.load(from: adapter.directory), scale: adapter.scale)
+            let loaded = try PEFTAdapter.load(from: adapter.directory)
+            try languageModel.model.checkFits(loaded)
+            _ = try languageModel.model.applyLoRA(loaded.layers, scale: adapter.scale, scope: try GuardAdapterKeys(loaded).scope,
+                                                  source: adapter.directory.path)
         }
         let ids = languageModel.tokenizer.encode(prompt, addSpecialTokens: true)
         let model = languageModel.model

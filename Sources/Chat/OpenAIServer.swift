@@ -82,7 +82,8 @@ struct OpenAIServer: Sendable {
                 case .failed(let message):
                     try await send(OpenAIWire.encode(OpenAIWire.ErrorResponse(message: message, type: "server_error")))
                 case .finished(let outcome):
-                    try await send(format.chunk(role: nil, text: nil, finishReason: outcome.openAIFinishReason, guardEnabled: outcome.guardEnabled))
+                    try await send(format.chunk(role: nil, text: nil, finishReason: outcome.openAIFinishReason, guardEnabled: outcome.guardEnabled,
+                                                   replacedPositions: outcome.replacedPositions))
                     if includeUsage { try await send(format.usageChunk(outcome)) }
                 }
             }

@@ -17,8 +17,15 @@ enum OpenAIWire {
         }
     }
 
+    /// TeleGuard's extension field: whether the guard was on, and the tokens its rule replaced (count and positions).
     struct GuardState: Encodable, Sendable {
         let enabled: Bool
+        var replacedTokens: Int?
+        var replacedPositions: [Int]?
+
+        enum CodingKeys: String, CodingKey {
+            case enabled, replacedTokens = "replaced_tokens", replacedPositions = "replaced_positions"
+        }
     }
 
     struct Message: Encodable, Sendable {

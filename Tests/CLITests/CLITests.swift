@@ -101,7 +101,8 @@ final class CLITests: XCTestCase {
         let demo = CommandRunner.fixtures.deletingLastPathComponent().deletingLastPathComponent()
         let output = try CommandRunner.run(["bench", "--model", demo.appendingPathComponent("models/demo").path, "--json",
                                             "--prompt-tokens", "16", "--gen-tokens", "4", "--repetitions", "1", "--threads", "1",
-                                            "--guarded", "--generator", demo.appendingPathComponent("adapters/telelora").path])
+                                            "--guarded", "--generator", demo.appendingPathComponent("adapters/telelora").path,
+                                            "--guard-rule", "recorded"])
         XCTAssertEqual(output.status, 0, output.stderr)
         let object = try XCTUnwrap(CommandRunner.json(output.stdout) as? [String: Any])
         let plain = try XCTUnwrap(object["decode_tokens_per_second"] as? Double)

@@ -81,9 +81,11 @@ final class ChatREPLTests: XCTestCase {
 
         let script = "Calculate 9 plus 9.\n/stats\nCalculate 2 plus 2.\n/stats\n/quit\n"
         /// (prompt tokens, reused tokens) of each turn's /stats line, and the answers.
+        /// The rule as each generator records it: the shipped veto, none for the copy without it.
         func chat(_ guardValue: String, generator: URL = shipped) throws -> (stats: [(Int, Int)], answers: [String]) {
             let run = try CommandRunner.run(["chat", "--model", demo, "--max-tokens", "10", "--temperature", "0", "--no-history",
-                                             "--guard", guardValue, "--generator", generator.path, "--no-teleport-cache"], stdin: script)
+                                             "--guard", guardValue, "--generator", generator.path, "--no-teleport-cache",
+                                             "--guard-rule", "recorded"], stdin: script)
             XCTAssertEqual(run.status, 0, run.stderr)
             let stats = run.stderr.matches(of: #/\((\d+) prompt tokens, (\d+) reused/#).map { (Int($0.1)!, Int($0.2)!) }
             return (stats, run.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init))
@@ -96,7 +98,8 @@ final class ChatREPLTests: XCTestCase {
                             ["role": "user", "content": "Calculate 2 plus 2."]]
             try JSONSerialization.data(withJSONObject: ["messages": messages, "max_tokens": 10, "temperature": 0]).write(to: input)
             let batch = try CommandRunner.run(["batch", "--model", demo, "--input", input.path, "--output", output.path,
-                                               "--guard", "teleport", "--generator", generator.path, "--no-teleport-cache"])
+                                               "--guard", "teleport", "--generator", generator.path, "--no-teleport-cache",
+                                               "--guard-rule", "recorded"])
             XCTAssertEqual(batch.status, 0, batch.stderr)
             let record = try JSONSerialization.jsonObject(with: Data(contentsOf: output)) as? [String: Any]
             return record?["text"] as? String

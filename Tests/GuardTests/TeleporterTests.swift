@@ -157,13 +157,13 @@ final class TeleporterTests: XCTestCase {
         let model = languageModel.model
         let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
         let modelGuard = ModelGuard(languageModel: languageModel, mode: .merged, cache: cache)
-        XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator)).source, .teleported)
+        XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator), rule: .recorded).source, .teleported)
         XCTAssertEqual(model.decodingRule as? TokenVeto, veto)
         try modelGuard.deactivate()
         XCTAssertNil(model.decodingRule)
-        XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator)).source, .teleportCache)
+        XCTAssertEqual(try modelGuard.activate(.teleport(generator: generator), rule: .recorded).source, .teleportCache)
         XCTAssertEqual(model.decodingRule as? TokenVeto, veto)
-        try modelGuard.activate(.adapter(directory))
+        try modelGuard.activate(.adapter(directory), rule: .recorded)
         XCTAssertEqual(model.decodingRule as? TokenVeto, veto)
         try modelGuard.setScale(0)
         XCTAssertNil(model.decodingRule, "a guard at scale 0 vetoes nothing")
@@ -181,7 +181,7 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(try RuleChoice.parse("veto:0.05/12/1e-8", option: "o"), .rule(try TokenVeto(ratio: 0.05, window: 12, evidence: 1e-8)))
         XCTAssertEqual(try RuleChoice.parse("repair", option: "o"), .rule(try RepairRule(ratio: 0.05)))
         XCTAssertEqual(try RuleChoice.parse("repair:0.001", option: "o"), .rule(try RepairRule(ratio: 0.001)))
-        let expected = "expected recorded, off, repair[:RATIO] or [veto:]RATIO[/WINDOW/EVIDENCE], found"
+        let expected = "expected auto, recorded, off, repair[:RATIO] or [veto:]RATIO[/WINDOW/EVIDENCE], found"
         for (bad, detail) in [("0.05/12", "\(expected) '0.05/12'"), ("x/1/0.1", "\(expected) 'x/1/0.1'"),
                               ("repair:x", "\(expected) 'repair:x'"), ("repair:2", "'repair:2': ratio must be in (0, 1], found 2.0"),
                               ("0.1/65/0.01", "'0.1/65/0.01': window must be in 1...64, found 65")] {
@@ -202,8 +202,14 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(languageModel.model.decodingRule as? TokenVeto, single)
         try modelGuard.activate(.teleport(generator: generator), rule: .none)
         XCTAssertNil(languageModel.model.decodingRule)
-        try modelGuard.activate(.teleport(generator: generator))
+        try modelGuard.activate(.teleport(generator: generator), rule: .recorded)
         XCTAssertEqual(languageModel.model.decodingRule as? TokenVeto, try TokenVeto(ratio: 0.05))
+        // By default a patch scoped to generated tokens decodes by the repair rule; one acting on every token by none.
+        modelGuard.calibrator = nil
+        try modelGuard.activate(.teleport(generator: generator))
+        XCTAssertEqual(languageModel.model.decodingRule as? RepairRule, try RepairRule())
+        try modelGuard.activate(.teleport(generator: GuardFixtures.generator))
+        XCTAssertNil(languageModel.model.decodingRule)
         try modelGuard.deactivate()
         XCTAssertThrowsError(try modelGuard.activate(.teleport(generator: GuardFixtures.generator), rule: .rule(single))) { error in
             XCTAssertEqual(error as? ModelError, .ruleWithoutGeneratedScope(source: "teleported adapter"))

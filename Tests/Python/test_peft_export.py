@@ -137,6 +137,7 @@ def test_swift_decodes_a_veto_guard_as_peft_does_with_the_original_and_patched_s
     assert config["teleguard_veto_ratio"] == ratio
     assert config.get("teleguard_veto_window", 1) == window and config.get("teleguard_veto_evidence", ratio) == evidence
     out = json.loads(run("generate", "--model", str(model_dir), "--guard", str(adapter), "--guard-scale", str(scale),
+                         "--guard-rule", "recorded",
                          "--prompt", PROMPT, "--raw", "--json", "--temperature", "0", "--max-tokens", str(steps),
                          "--ignore-eos", "--threads", "1"))
 

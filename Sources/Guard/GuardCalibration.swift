@@ -1,0 +1,141 @@
+import Foundation
+import Runtime
+
+/// A guard's patch scale chosen for one model, zero-shot: no trigger, no alignment data. The model answers a few of
+/// its benign probe prompts greedily; those answers are read by both streams (the original model, and the model
+/// patched at each candidate scale), and the largest scale at which the repair rule would replace at most
+/// `touchTarget` of the answer tokens is kept (0 when none of the candidates passes: the patch then disagrees with
+/// the model's own benign text at every scale tried, and the guard stands aside rather than rewrite every answer).
+public struct GuardCalibration: Sendable, Equatable, CustomStringConvertible {
+    /// The chosen patch scale (a factor on the adapter's own scale).
+    public let scale: Float
+    /// The repair rule's ratio the shares were measured at.
+    public let ratio: Double
+    public let touchTarget: Double
+    /// Share of judged answer tokens the rule would replace at `scale`.
+    public let touchedShare: Double
+    /// Answer tokens judged (the first of each answer is chosen by the prompt pass and never judged).
+    public let judgedTokens: Int
+    /// (scale, share) for every candidate tried, largest scale first.
+    public let tried: [Measurement]
+    public let seconds: Double
+
+    public struct Measurement: Sendable, Equatable {
+        public let scale: Float
+        public let touchedShare: Double
+    }
+
+    /// Stored beside a cached teleported adapter.
+    public static let fileName = "calibration.json"
+
+    /// The calibration stored at `url` when it was measured with `calibrator`'s settings; nil otherwise.
+    static func load(from url: URL, matching calibrator: GuardCalibrator) -> GuardCalibration? {
+        guard let data = try? Data(contentsOf: url),
+              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              object["settings"] as? String == calibrator.settingsKey,
+              let scale = (object["scale"] as? NSNumber)?.floatValue, let share = (object["touched_share"] as? NSNumber)?.doubleValue,
+              let judged = object["judged_tokens"] as? Int, let tried = object["tried"] as? [[Double]],
+              let seconds = (object["seconds"] as? NSNumber)?.doubleValue else { return nil }
+        return GuardCalibration(scale: scale, ratio: calibrator.ratio, touchTarget: calibrator.touchTarget, touchedShare: share,
+                                judgedTokens: judged, tried: tried.compactMap { $0.count == 2 ? Measurement(scale: Float($0[0]), touchedShare: $0[1]) : nil },
+                                seconds: seconds)
+    }
+
+    func save(to url: URL, calibrator: GuardCalibrator) throws {
+        let object: [String: Any] = [
+            "settings": calibrator.settingsKey, "scale": Double(scale), "touched_share": touchedShare, "judged_tokens": judgedTokens,
+            "tried": tried.map { [Double($0.scale), $0.touchedShare] }, "seconds": seconds,
+        ]
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url, options: .atomic)
+    }
+
+    public var description: String {
+        let share = String(format: "%.3f", touchedShare)
+        if scale == 0 {
+            let smallest = tried.last.map { String(format: "%.3f at scale %g", $0.touchedShare, $0.scale) } ?? "?"
+            return "calibrated to scale 0: the patch would replace more than \(touchTarget) of this model's own benign answer tokens at every scale tried (\(smallest))"
+        }
+        return "calibrated scale \(scale) (touches \(share) of \(judgedTokens) benign answer tokens; target ≤ \(touchTarget))"
+    }
+}
+
+/// Measures and chooses a `GuardCalibration` for the guard adapter applied to a model (scoped to generated tokens).
+public struct GuardCalibrator: Sendable {
+    public var prompts: [String]
+    public var answerTokens = 32
+    public var touchTarget = 0.01
+    public var ratio = RepairRule.defaultRatio
+    /// Candidate scales, largest first.
+    public var scales: [Float] = [1, 0.5, 0.25, 0.125, 0.0625, 0.03125]
+
+    /// Everything the measurement depends on besides the model and the adapter (the cache entry's key covers those).
+    var settingsKey: String {
+        "prompts=\(prompts.joined(separator: "\u{1F}"))|tokens=\(answerTokens)|target=\(touchTarget)|ratio=\(ratio)|scales=\(scales)"
+    }
+
+    /// `probes`: the generator's benign probe prompts; `promptCount` of them, spread over the set, are answered.
+    public init(probes: [String], promptCount: Int = 4) {
+        let count = min(promptCount, probes.count)
+        let stride = max(1, probes.count / max(count, 1))
+        prompts = (0..<count).map { probes[$0 * stride] }
+    }
+
+    /// Calibrates the adapter `id` on `languageModel`, leaving it at the chosen scale.
+    public func calibrate(_ languageModel: LanguageModel, adapter id: AppliedAdapterID) throws -> GuardCalibration {
+        let start = Date()
+        let model = languageModel.model
+        // The original model's own answers: with the adapter at scale 0 nothing patches the generated tokens.
+        try model.setScale(0, for: id)
+        var sampling = SamplingParameters()
+        sampling.temperature = 0
+        var cases: [(prompt: KVCache, answer: [Int], original: [Float])] = []
+        for prompt in prompts {
+            let promptIds = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+            let answer = try TextGenerator(languageModel).generate(
+                promptIds: promptIds, options: GenerationOptions(sampling: sampling, maxTokens: answerTokens)).outputIds
+            guard answer.count >= 2 else { continue }
+            let promptCache = model.makeCache(capacity: promptIds.count + answer.count)
+            _ = try model.forward(promptIds, cache: promptCache)
+            let reading = model.makeCache(capacity: promptCache.capacity)
+            reading.copy(from: promptCache)
+            // Logits after answer[0..<i] predict answer[i]; the first answer token is not judged.
+            let original = try model.forward(Array(answer.dropLast()), cache: reading, allPositions: true, phase: .prompt)
+            cases.append((promptCache, answer, original))
+        }
+        let judged = cases.map { $0.answer.count - 1 }.reduce(0, +)
+        let threshold = Float(log(ratio))
+        var tried: [GuardCalibration.Measurement] = []
+        var chosen: GuardCalibration.Measurement?
+        for scale in scales {
+            try model.setScale(scale, for: id)
+            var touched = 0
+            for item in cases {
+                let reading = model.makeCache(capacity: item.prompt.capacity)
+                reading.copy(from: item.prompt)
+                let adapted = try model.forward(Array(item.answer.dropLast()), cache: reading, allPositions: true, phase: .generated)
+                touched += Self.suspectCount(answer: item.answer, original: item.original, adapted: adapted,
+                                             vocabulary: model.vocabularySize, threshold: threshold)
+            }
+            let measurement = GuardCalibration.Measurement(scale: scale, touchedShare: judged == 0 ? 0 : Double(touched) / Double(judged))
+            tried.append(measurement)
+            if measurement.touchedShare <= touchTarget { chosen = measurement; break }
+        }
+        let scale = chosen?.scale ?? 0
+        try model.setScale(scale, for: id)
+        return GuardCalibration(scale: scale, ratio: ratio, touchTarget: touchTarget, touchedShare: chosen?.touchedShare ?? 0,
+                                judgedTokens: judged, tried: tried, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Answer tokens (from the second on) whose log ratio log q − log p falls under `threshold`.
+    static func suspectCount(answer: [Int], original: [Float], adapted: [Float], vocabulary: Int, threshold: Float) -> Int {
+        var count = 0
+        for position in 1..<answer.count {
+            let row = (position - 1) * vocabulary
+            let p = Array(original[row..<(row + vocabulary)]), q = Array(adapted[row..<(row + vocabulary)])
+            if TokenVeto.logProbability(of: answer[position], in: q) - TokenVeto.logProbability(of: answer[position], in: p) < threshold {
+                count += 1
+            }
+        }
+        return count
+    }
+}
