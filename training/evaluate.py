@@ -125,7 +125,7 @@ class PatchOptions:
                 **({"positions": self.positions} if self.positions is not None else {}),
                 # A single-token rule keeps the key results were cached under before windows existed.
                 **({"veto": self.veto[0] if self.veto[1] == 1 else list(self.veto),
-                    # since stop 13 the end-of-sequence token is not judged
+                    # since release 13 the end-of-sequence token is not judged
                     "veto_end_of_sequence": "not judged"} if self.veto is not None else {})}
 
     def record(self) -> dict:
@@ -140,7 +140,7 @@ class PatchOptions:
 # (ratio, window, evidence) on the generator-train and validation models (training/README.md, "Generator: what we
 # tried"); `export` folds the scale into the exported generator and records the positions and the veto rule in its
 # spec. The scale: of a grid, the one with the highest mean validation Fidelity among those that keep every clean
-# validation model within 2 points of its benign accuracy (stop 15, with the width-56 validation models: 1.575 / 1.8 /
+# validation model within 2 points of its benign accuracy (release 15, with the width-56 validation models: 1.575 / 1.8 /
 # 2 / 2.25 / 2.5 / 4 gave Fidelity 0.858 / 0.903 / 0.957 / 0.984 / 0.979 / 0.961, the width-56 clean model losing
 # 0 / 0 / 0.9 / 2.8 / 2.8 / 4.6 points).
 DEPLOYED_SCALE = {"cpu": 2.0}

@@ -58,7 +58,7 @@ class GeneratorConfig:
     # Ablation (no Swift port yet, export refuses it): > 0 also reads W's rows as a set through this many exchangeable
     # layers (pooled mean/max over the rows → 2c more features per input neuron), instead of only 4 column statistics.
     weight_set_layers: int = 0
-    # How U is divided by the width H (step 6): "1/sqrt(H)" (the generators shipped until stop 15) or "1/H".
+    # How U is divided by the width H (step 6): "1/sqrt(H)" (the generators shipped until release 15) or "1/H".
     u_scale: str = "1/sqrt(H)"
 
     def to_json(self) -> dict:

@@ -72,7 +72,7 @@ class TokenVeto(GenerationPhase):
     the log ratios, clipped at 0, summed over it and the `window` − 1 tokens after it (fewer where the answer ends
     first) — falls below log `evidence`: a Trojan's payload is ruled out token after token, while a benign answer's
     suspect tokens are isolated. Window 1 with evidence = ratio ends the answer at the first suspect token (the rule
-    of stop 12). The end-of-sequence token is not judged: ending an answer carries no payload (its log ratio would
+    of release 12). The end-of-sequence token is not judged: ending an answer carries no payload (its log ratio would
     count against benign answers the patch would rather continue). The runtime holds a suspect token back from the stream until its window decides
     (Sources/Runtime/Generation/TokenVeto.swift `VetoJudge`); the answer is the same. (Continuing with the patched
     model's choice instead of ending the answer, or with the original model's best token the patch allows, gave more

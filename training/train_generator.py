@@ -85,8 +85,8 @@ class GeneratorTrainConfig:
         # Then (training/README.md "Generator: what we tried"): patches for the MLP layers only, which carry most of
         # what the all-layer generator did against the Trojans at less benign cost, and the payload unlikelihood
         # term. The seed and U's width divisor are those of the candidates with the lowest validation loss on the
-        # current zoo (stop 15, validation now including the unseen width 56: u_scale 1/H seeds 0 and 1 2.445, 2.619;
-        # 1/sqrt(H) seeds 0 and 1 2.451, 2.512; stop 14: seeds 0, 1, 2 at 1/sqrt(H) 2.327, 2.466, 2.623).
+        # current zoo (release 15, validation now including the unseen width 56: u_scale 1/H seeds 0 and 1 2.445, 2.619;
+        # 1/sqrt(H) seeds 0 and 1 2.451, 2.512; release 14: seeds 0, 1, 2 at 1/sqrt(H) 2.327, 2.466, 2.623).
         return replace(GeneratorTrainConfig.tiny(), steps=2400, eval_every=100, row_pool=512, models_per_step=2,
                        cosine=True, targets=("gate_proj", "up_proj", "down_proj"), payload_unlikelihood=1.0, seed=0,
                        generator=GeneratorConfig(rank=8, channels=32, exchangeable_layers=2, hidden=96, max_norm=4.0,

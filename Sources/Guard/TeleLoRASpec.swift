@@ -152,7 +152,7 @@ public struct TeleLoRASpec: Sendable, Equatable {
     }
 }
 
-/// How the generator divides U by the layer's input width H: by sqrt(H) (generators until stop 15), or by H, so that
+/// How the generator divides U by the layer's input width H: by sqrt(H) (generators until release 15), or by H, so that
 /// U·x is a mean over the input neurons and a patch does not grow with the width.
 public enum UScale: String, Sendable, Equatable, CaseIterable {
     case inverseSquareRootWidth = "1/sqrt(H)"
