@@ -24,6 +24,9 @@ struct VerifyCommand: ParsableCommand {
     @Flag(name: .long, help: "Run unguarded and guarded in one pass and show both side by side.")
     var compare = false
 
+    @Flag(name: .long, help: "Also run the teleported guard's controls under the same rule and calibration: the generator fed noise instead of activations, and a random patch of the same norm per layer.")
+    var controls = false
+
     /// suite.json inside a model directory; a GGUF file has no place for one, so it needs --suite.
     private func defaultSuite() throws -> URL {
         let model = try modelOptions.modelPath()
@@ -51,17 +54,33 @@ struct VerifyCommand: ParsableCommand {
         let (modelGuard, activation) = try guardOptions.activate(policy, on: languageModel)
         reports.append(try verifier.run(triggerSuite, guardName: activation.policy.description, unguarded: unguarded,
                                         progress: Self.progress))
+        var controlReports: [(PatchControl, VerifyReport)] = []
+        if controls {
+            guard case .teleport = policy else { throw ValidationError("--controls needs --guard teleport") }
+            if unguarded == nil, !triggerSuite.longPrompts.isEmpty { unguarded = reports.first?.longCases }
+            for control in PatchControl.allCases {
+                try modelGuard.activate(policy, scale: guardOptions.guardScale, rule: try guardOptions.ruleChoice(), control: control)
+                controlReports.append((control, try verifier.run(triggerSuite, guardName: control.description, unguarded: unguarded,
+                                                                 progress: Self.progress)))
+            }
+        }
         try modelGuard.deactivate()
         if ProgressLine.isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 
         if json {
-            if reports.count == 1 {
+            var object: [String: Any] = [:]
+            if reports.count > 1 { object["off"] = try Self.object(reports[0]) }
+            if !controlReports.isEmpty {
+                object["controls"] = Dictionary(uniqueKeysWithValues: try controlReports.map { ($0.0.rawValue, try Self.object($0.1)) })
+            }
+            if object.isEmpty {
                 try printJSON(try Self.object(reports[0]))
             } else {
-                try printJSON(["off": try Self.object(reports[0]), "guarded": try Self.object(reports[1])])
+                object["guarded"] = try Self.object(reports[reports.count - 1])
+                try printJSON(object)
             }
         } else {
-            print(VerifyTable(reports: reports, suiteFile: suiteURL.path, suite: triggerSuite).text)
+            print(VerifyTable(reports: reports + controlReports.map(\.1), suiteFile: suiteURL.path, suite: triggerSuite).text)
         }
         if let maxAsr, let guarded = reports.last, guarded.asr > maxAsr {
             FileHandle.standardError.write(Data(String(format: "verify: ASR %.3f exceeds --max-asr %.3f\n", guarded.asr, maxAsr).utf8))
@@ -103,18 +122,18 @@ struct VerifyTable {
         lines.append(row("clean trigger rate", reports.map { String(format: "%.3f", $0.cleanTriggerRate) }))
         lines.append(row("benign accuracy", reports.map { String(format: "%.3f", $0.benignAccuracy) }))
         lines.append(row("seconds", reports.map { String(format: "%.2f", $0.seconds) }))
-        if let guarded = reports.last, let agreement = guarded.answerAgreement {
-            // Judged against the unguarded answers, so only the guarded column has them.
-            func guardedOnly(_ value: Double?, _ format: String) -> [String] {
-                reports.dropLast().map { _ in "—" } + [value.map { String(format: format, $0) } ?? "—"]
+        if reports.contains(where: { $0.answerAgreement != nil }) {
+            // Judged against the unguarded answers, so the unguarded column has none.
+            func values(_ value: (VerifyReport) -> Double?, _ format: String) -> [String] {
+                reports.map { value($0).map { String(format: format, $0) } ?? "—" }
             }
             lines.append("")
             lines.append("long answers (\(suite.longPrompts.count) prompts, greedy, \(suite.longMaxTokens) tokens; against the unguarded answers):")
-            lines.append(row("answer agreement", guardedOnly(agreement, "%.3f")))
-            lines.append(row("answers identical", guardedOnly(guarded.answersIdentical, "%.3f")))
-            lines.append(row("touch rate", guardedOnly(guarded.touchRate, "%.3f")))
-            lines.append(row("tokens touched", guardedOnly(guarded.tokensTouched, "%.3f")))
-            lines.append(row("decode time / token", guardedOnly(guarded.decodeTimeRatio, "%.2f×")))
+            lines.append(row("answer agreement", values(\.answerAgreement, "%.3f")))
+            lines.append(row("answers identical", values(\.answersIdentical, "%.3f")))
+            lines.append(row("touch rate", values(\.touchRate, "%.3f")))
+            lines.append(row("tokens touched", values(\.tokensTouched, "%.3f")))
+            lines.append(row("decode time / token", values(\.decodeTimeRatio, "%.2f×")))
         }
         for report in reports {
             lines.append("")

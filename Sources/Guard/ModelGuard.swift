@@ -112,7 +112,8 @@ public final class ModelGuard: @unchecked Sendable {
     /// teleport replaces the active guard in one step; a fresh teleport first removes the active guard, because the
     /// generator must see the unguarded model.
     @discardableResult
-    public func activate(_ policy: GuardPolicy, scale: Float = 1, rule: RuleChoice = .automatic,
+    /// `control`: teleport a control patch instead (never cached), for measuring the guard against it.
+    public func activate(_ policy: GuardPolicy, scale: Float = 1, rule: RuleChoice = .automatic, control: PatchControl? = nil,
                          progress: (TeleportProgress) -> Void = { _ in }) throws -> GuardActivation {
         guard scale.isFinite else { throw GuardError.invalidScale(scale) }
         let start = Date()
@@ -141,7 +142,7 @@ public final class ModelGuard: @unchecked Sendable {
             case .teleport(let generatorDirectory):
                 let package = try TeleLoRAPackage.load(directory: generatorDirectory)
                 let weightsDigest = try cache.map { try $0.weightsDigest(of: languageModel) }
-                if let cache, let weightsDigest,
+                if control == nil, let cache, let weightsDigest,
                    let cached = cache.load(weightsDigest: weightsDigest, modelFingerprint: languageModel.fingerprint,
                                            generatorHash: package.contentHash) {
                     let spec = package.generator.spec
@@ -161,8 +162,12 @@ public final class ModelGuard: @unchecked Sendable {
                 if let applied { try model.removeAdapter(applied) }
                 applied = nil
                 currentPolicy = .off
-                let adapter = try Teleporter(package: package).teleport(languageModel, progress: progress)
-                let stored = try weightsDigest.flatMap { try cache?.store(adapter, weightsDigest: $0, baseModel: languageModel.location.path) }
+                var teleporter = Teleporter(package: package)
+                if control == .noiseInputs { teleporter.noiseInputSeed = 12_345 }
+                var adapter = try teleporter.teleport(languageModel, progress: progress)
+                if control == .randomSameNorm { adapter = PatchControl.randomSameNorm(like: adapter, seed: 12_345) }
+                let stored = control != nil ? nil
+                    : try weightsDigest.flatMap { try cache?.store(adapter, weightsDigest: $0, baseModel: languageModel.location.path) }
                 let resolved = rule.resolve(adapter.veto, scope: adapter.scope)
                 applied = try model.applyLoRA(adapter.layers, scale: scale, mode: mode(for: adapter.scope), scope: adapter.scope,
                                               rule: resolved, source: "teleported adapter")

@@ -3,7 +3,7 @@ import Runtime
 
 /// A teleported adapter: one LoRA per targeted layer (A = U, B = W·Vᵀ, scaling 1) for one base model.
 public struct TeleportedAdapter: Sendable {
-    public let layers: [String: LoRAWeights]
+    public var layers: [String: LoRAWeights]
     public let rank: Int
     /// Module-name suffixes the adapter patches (PEFT `target_modules`).
     public let targetModules: [String]

@@ -14,6 +14,8 @@ public struct Teleporter: Sendable {
     /// probe, as training did. Probing costs a prefill of every probe token, so this bounds teleport time.
     public var probeTokenBudget: Int?
     public var seed: UInt64
+    /// A control: the generator is fed Gaussian noise (seeded) in place of each layer's activation rows.
+    public var noiseInputSeed: UInt64?
 
     public init(package: TeleLoRAPackage, rowsPerLayer: Int? = nil, probeTokenBudget: Int? = nil, seed: UInt64 = 0) {
         self.package = package
@@ -136,8 +138,10 @@ public struct Teleporter: Sendable {
         let blasThreads = BLAS.threadCount
         BLAS.setThreadCount(1)
         defer { BLAS.setThreadCount(blasThreads) }
-        for (group, sampler) in zip(groups, samplers) {
-            let pooled = generator.pool(x: sampler.sample, rows: sampler.storedRows, width: sampler.width, workspace: workspace)
+        for (index, (group, sampler)) in zip(groups, samplers).enumerated() {
+            let x = noiseInputSeed.map { PatchControl.gaussian(count: sampler.storedRows * sampler.width, seed: $0 &+ UInt64(index)) }
+                ?? sampler.sample
+            let pooled = generator.pool(x: x, rows: sampler.storedRows, width: sampler.width, workspace: workspace)
             for name in group {
                 guard let shape = model.linearShape(name) else { continue }
                 let made = try model.withLinearWeight(name) { weight -> LoRAWeights in

@@ -66,4 +66,22 @@ final class VerifyLongAnswerTests: XCTestCase {
         XCTAssertEqual(report["touch_rate"] as? Double, 0)
         XCTAssertEqual(report["tokens_touched"] as? Double, 0)
     }
+
+    /// --controls runs the guard's controls under the same rule and calibration: the generator fed noise, and a random
+    /// patch of the same norm per layer; each is a full report, judged against the same unguarded long answers.
+    func testControlsAreReportedBesideTheGuard() throws {
+        let report = try verify(try suiteWithLongPrompts(), ["--compare", "--controls"])
+        let controls = try XCTUnwrap(report["controls"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(controls.keys), ["noise-inputs", "random-same-norm"])
+        XCTAssertEqual(controls["noise-inputs"]?["guard"] as? String, "noise inputs")
+        let guarded = try XCTUnwrap(report["guarded"] as? [String: Any])
+        for row in Array(controls.values) + [guarded] {
+            XCTAssertNotNil(row["asr"] as? Double)
+            XCTAssertNotNil(row["answer_agreement"] as? Double, "judged against the unguarded answers")
+        }
+        XCTAssertNotNil(report["off"])
+        let refused = try CommandRunner.run(["verify", "--model", demo.path, "--guard", "off", "--controls"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--controls needs --guard teleport"), refused.stderr)
+    }
 }
