@@ -31,7 +31,7 @@ let package = Package(
         // the CPU feature checks that choose OpenBLAS's kernel set.
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(
-            name: "Guard", dependencies: ["Runtime", "COpenBLAS", "CKernels"],
+            name: "Guard", dependencies: ["Runtime", "CKernels"],
             swiftSettings: numericSettings),
         .executableTarget(
             name: "teleguard",

@@ -1,26 +1,24 @@
-import COpenBLAS
 import Foundation
+import Runtime
 
-/// Row-major matrix products and elementwise helpers the generator is built from.
+/// Row-major matrix products (through Runtime's `BLAS`, the one BLAS wrapper) and helpers the generator is built from.
 enum Matrix {
     /// `C[m×n] = A[m×k]·B[k×n]` (+ `beta·C`), all row-major and contiguous.
     static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
                          m: Int, k: Int, n: Int, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                    a, Int32(k), b, Int32(n), beta, c, Int32(n))
+        BLAS.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: beta, c: c, ldc: n)
     }
 
     /// `C[m×n] = A[m×k]·B[n×k]ᵀ`.
     static func multiplyTransposed(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
                                    m: Int, k: Int, n: Int) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
-                    a, Int32(k), b, Int32(k), 0, c, Int32(n))
+        BLAS.gemm(transposeA: false, transposeB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: c, ldc: n)
     }
 
     /// `y[columns] = Σ_r weights[r] · A[r, :]` for a row-major `A[rows × columns]` (a weighted mean of the rows).
     static func meanOfRows(_ a: UnsafePointer<Float>, rows: Int, columns: Int, weights: UnsafePointer<Float>,
                            into y: UnsafeMutablePointer<Float>) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), weights, 1, 0, y, 1)
+        BLAS.gemv(transpose: true, m: rows, n: columns, alpha: 1, a: a, lda: columns, x: weights, beta: 0, y: y)
     }
 
     /// `t / √(mean(t²) + ε)` over all entries (training/generator.py `rms_normalize`): the divisor.
