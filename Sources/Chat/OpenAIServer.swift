@@ -7,13 +7,18 @@ import Runtime
 struct OpenAIServer: Sendable {
     let service: CompletionService
     let maxBodyBytes: Int
+    /// Required on every route but /health when set (`--api-key`).
+    var apiKey: String?
     let startedAt = Int(Date().timeIntervalSince1970)
 
     var modelName: String { service.runner.modelName }
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
+        if let apiKey { router.add(middleware: APIKeyMiddleware(key: apiKey)) }
         router.get("/health") { _, _ in health() }
+        router.post("/tokenize") { request, _ in await tokenize(request) }
+        router.post("/detokenize") { request, _ in await detokenize(request) }
         router.get("/v1/models") { _, _ in
             jsonResponse(.ok, OpenAIWire.ModelList(data: [OpenAIWire.Model(id: modelName, created: startedAt)]))
         }
@@ -96,6 +101,44 @@ struct OpenAIServer: Sendable {
     }
 
     // MARK: Health, adapters
+
+    // MARK: Tokens
+
+    /// llama.cpp server's shape: {"content": TEXT, "add_special": BOOL (default false)} → {"tokens": [ids]}.
+    private func tokenize(_ request: Request) async -> Response {
+        let object: [String: Any]
+        switch await readJSONObject(request) {
+        case .failure(let failure): return failure.response
+        case .success(let value): object = value
+        }
+        guard let content = object["content"] as? String else {
+            return errorResponse(.badRequest, "'content' must be a string", param: "content")
+        }
+        if let value = object["add_special"], !isJSONBoolean(value) {
+            return errorResponse(.badRequest, "'add_special' must be true or false", param: "add_special")
+        }
+        let tokens = service.runner.languageModel.tokenizer.encode(content, addSpecialTokens: object["add_special"] as? Bool ?? false)
+        return dictionaryResponse(.ok, ["tokens": tokens])
+    }
+
+    /// {"tokens": [ids]} → {"content": TEXT}; an id outside the vocabulary is a 400 naming it.
+    private func detokenize(_ request: Request) async -> Response {
+        let object: [String: Any]
+        switch await readJSONObject(request) {
+        case .failure(let failure): return failure.response
+        case .success(let value): object = value
+        }
+        guard let values = object["tokens"] as? [Any] else { return errorResponse(.badRequest, "'tokens' must be a list of token ids", param: "tokens") }
+        let vocabulary = service.runner.languageModel.model.vocabularySize
+        var ids: [Int] = []
+        for (index, value) in values.enumerated() {
+            guard let number = value as? NSNumber, !isJSONBoolean(value), let id = Int(exactly: number.doubleValue), (0..<vocabulary).contains(id) else {
+                return errorResponse(.badRequest, "tokens[\(index)] is \(value), not a token id in 0..<\(vocabulary)", param: "tokens")
+            }
+            ids.append(id)
+        }
+        return dictionaryResponse(.ok, ["content": service.runner.languageModel.tokenizer.decode(ids)])
+    }
 
     private func health() -> Response {
         let state: [String: Any] = [

@@ -11,7 +11,8 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve the model over an OpenAI-compatible HTTP API.",
         discussion: """
         POST /v1/chat/completions and /v1/completions (with "stream": true as server-sent events), GET /v1/models, \
-        GET /health, GET/POST /adapters (adapter scales and the guard; POST {"load": [{"path": DIR, "scale", "name"}]} \
+        POST /tokenize ({"content", "add_special"} → {"tokens"}) and /detokenize ({"tokens"} → {"content"}), \
+        GET /health (open even with --api-key), GET/POST /adapters (adapter scales and the guard; POST {"load": [{"path": DIR, "scale", "name"}]} \
         applies a PEFT adapter directory on the server's disk, refused with 400 if it was made for another model; \
         {"unload": [NAME or ID]} removes one). Requests take turns on the model in arrival \
         order; beyond --max-queue waiting requests the server answers 503 with Retry-After. SIGINT or SIGTERM stops \
@@ -44,12 +45,33 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable); /adapters lists them.")
     var lora: [LoRAArgument] = []
 
+    @Option(name: .long, help: "Require this API key on every route but /health ('Authorization: Bearer KEY' or 'X-Api-Key: KEY'; 401 otherwise).")
+    var apiKey: String?
+
+    @Option(name: .long, help: "Read the API key from the first line of this file (keeps it out of the process list).")
+    var apiKeyFile: String?
+
+    /// --api-key, or the first line of --api-key-file; an empty key is refused.
+    func resolvedAPIKey() throws -> String? {
+        if apiKey != nil && apiKeyFile != nil { throw ValidationError("give --api-key or --api-key-file, not both") }
+        var key = apiKey
+        if let apiKeyFile {
+            guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8) else {
+                throw ValidationError("--api-key-file \(apiKeyFile): cannot be read as UTF-8 text")
+            }
+            key = text.split(separator: "\n", omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        if let key, key.isEmpty { throw ValidationError("the API key is empty" + (apiKeyFile.map { " (first line of \($0))" } ?? "")) }
+        return key
+    }
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, found \(port)") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0, found \(maxQueue)") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive, found \(maxBodyBytes)") }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0, found \(maxTokens)") }
         if let maxPromptTokens, maxPromptTokens < 1 { throw ValidationError("--max-prompt-tokens must be at least 1") }
+        _ = try resolvedAPIKey()
     }
 
     func run() async throws {
@@ -62,7 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
         let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
                                       maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
         let service = CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue)
-        let server = OpenAIServer(service: service, maxBodyBytes: maxBodyBytes)
+        let server = OpenAIServer(service: service, maxBodyBytes: maxBodyBytes, apiKey: try resolvedAPIKey())
         let host = host
         let app = Application(
             router: server.router(),

@@ -84,8 +84,8 @@ enum HTTP {
         private var data = Data()
         private let done = DispatchSemaphore(value: 0)
 
-        init(_ method: String, _ url: String, body: String?) throws {
-            process = HTTP.curl(method, url, body: body)
+        init(_ method: String, _ url: String, body: String?, headers: [String] = []) throws {
+            process = HTTP.curl(method, url, body: body, headers: headers)
             let input = Pipe()
             process.standardInput = input
             process.standardOutput = out
@@ -107,8 +107,8 @@ enum HTTP {
         }
     }
 
-    static func request(_ method: String, _ url: String, body: String? = nil) throws -> Reply {
-        try Pending(method, url, body: body).finish()
+    static func request(_ method: String, _ url: String, body: String? = nil, headers: [String] = []) throws -> Reply {
+        try Pending(method, url, body: body, headers: headers).finish()
     }
 
     /// Splits curl -i output: status line, headers, blank line, body (interim 100-continue blocks skipped).
