@@ -86,16 +86,8 @@ public struct GuardCalibrator: Sendable {
         let model = languageModel.model
         // The original model's own answers: with the adapter at scale 0 nothing patches the generated tokens.
         try model.setScale(0, for: id)
-        var sampling = SamplingParameters()
-        sampling.temperature = 0
         var cases: [(prompt: KVCache, answer: [Int], original: [Float])] = []
-        for prompt in prompts {
-            let promptIds = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
-            let answer = try TextGenerator(languageModel).generate(
-                promptIds: promptIds, options: GenerationOptions(sampling: sampling, maxTokens: answerTokens)).outputIds
-            guard answer.count >= 2 else { continue }
-            let promptCache = model.makeCache(capacity: promptIds.count + answer.count)
-            _ = try model.forward(promptIds, cache: promptCache)
+        for (promptCache, answer) in try ownAnswers(languageModel) where answer.count >= 2 {
             let reading = model.makeCache(capacity: promptCache.capacity)
             reading.copy(from: promptCache)
             // Logits after answer[0..<i] predict answer[i]; the first answer token is not judged.
@@ -124,6 +116,39 @@ public struct GuardCalibrator: Sendable {
         try model.setScale(scale, for: id)
         return GuardCalibration(scale: scale, ratio: ratio, touchTarget: touchTarget, touchedShare: chosen?.touchedShare ?? 0,
                                 judgedTokens: judged, tried: tried, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The model's greedy answers to `prompts` (up to `answerTokens`, ending before an end token, as `TextGenerator`
+    /// decodes), all decoded side by side: one pass per step for every answer still going. Each comes with a cache
+    /// holding its prompt alone.
+    func ownAnswers(_ languageModel: LanguageModel) throws -> [(prompt: KVCache, answer: [Int])] {
+        let model = languageModel.model
+        var promptCaches: [KVCache] = [], decoding: [KVCache] = [], answers: [[Int]] = [], next: [Int] = []
+        for prompt in prompts {
+            let ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+            guard ids.count + answerTokens <= model.contextLength else { continue }
+            let cache = model.makeCache(capacity: ids.count + answerTokens)
+            let logits = try model.forward(ids, cache: cache)
+            let promptOnly = model.makeCache(capacity: cache.capacity)
+            promptOnly.copy(from: cache)
+            promptCaches.append(promptOnly)
+            decoding.append(cache)
+            answers.append([])
+            next.append(Sampler.argmax(logits))
+        }
+        var active = Array(answers.indices)
+        while true {
+            active = active.filter { !languageModel.eosTokenIds.contains(next[$0]) }
+            for row in active { answers[row].append(next[row]) }
+            active = active.filter { answers[$0].count < answerTokens }
+            guard !active.isEmpty else { break }
+            let logits = try model.forward(sideBySide: active.map { next[$0] }, caches: active.map { decoding[$0] }, generatedRows: 0..<0)
+            let vocabulary = model.vocabularySize
+            for (position, row) in active.enumerated() {
+                next[row] = Sampler.argmax(Array(logits[(position * vocabulary)..<((position + 1) * vocabulary)]))
+            }
+        }
+        return Array(zip(promptCaches, answers))
     }
 
     /// Answer tokens (from the second on) whose log ratio log q − log p falls under `threshold`.

@@ -136,4 +136,21 @@ final class RepairRuleTests: XCTestCase {
         XCTAssertEqual(loaded.seconds, calibration.seconds, accuracy: 1e-9)
         XCTAssertNil(GuardCalibration.load(from: url, matching: calibrator), "another target measures anew")
     }
+
+    /// The calibration decodes its answers side by side; each equals the model's own greedy answer from TextGenerator.
+    func testAnswersDecodedSideBySideEqualGreedyGeneration() throws {
+        let (languageModel, _, _) = try fixture()
+        var calibrator = GuardCalibrator(probes: ["Hello there", "What is this thing called?", "Tell me a story", "Hi"], promptCount: 4)
+        calibrator.answerTokens = 12
+        let answers = try calibrator.ownAnswers(languageModel)
+        XCTAssertEqual(answers.count, 4)
+        var sampling = SamplingParameters()
+        sampling.temperature = 0
+        for (prompt, (cache, answer)) in zip(calibrator.prompts, answers) {
+            let ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
+            XCTAssertEqual(cache.length, ids.count, "the cache holds the prompt alone")
+            let expected = try TextGenerator(languageModel).generate(promptIds: ids, options: GenerationOptions(sampling: sampling, maxTokens: 12))
+            XCTAssertEqual(answer, expected.outputIds, prompt)
+        }
+    }
 }

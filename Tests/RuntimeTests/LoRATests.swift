@@ -167,6 +167,39 @@ final class LoRATests: XCTestCase {
         XCTAssertGreaterThan(zip(patchedRow, unpatched).map { abs($0 - $1) }.max() ?? 0, 1e-2, "the generated row is patched")
     }
 
+    /// Side by side, each cache may hold its own number of positions (sequences of different lengths decoded
+    /// together): every row equals a one-token pass at its own position.
+    func testSideBySideRowsAtDifferentPositionsEqualOneTokenPasses() throws {
+        let name = try XCTUnwrap(adapterModels.first)
+        let model = try LanguageModel.load(directory: Fixtures.model(name)).model
+        let prompts = try Fixtures.expected(name).logits.map(\.prompt_ids).filter { $0.count >= 4 }.sorted { $0.count < $1.count }
+        let sequences = [Array(prompts[0].dropLast()), Array(prompts[prompts.count - 1].dropLast()), Array(prompts[0].prefix(2))]
+        XCTAssertEqual(Set(sequences.map(\.count)).count, 3, "three different lengths")
+        func prefilled() throws -> [KVCache] {
+            try sequences.map { ids in
+                let cache = model.makeCache()
+                _ = try model.forward(ids, cache: cache)
+                return cache
+            }
+        }
+        let tokens = [prompts[0].last!, prompts[prompts.count - 1].last!, prompts[0][2]]
+        let caches = try prefilled()
+        let rows = try model.forward(sideBySide: tokens, caches: caches, generatedRows: 0..<0)
+        XCTAssertEqual(caches.map(\.length), sequences.map { $0.count + 1 })
+        let singles = try prefilled()
+        let vocab = model.vocabularySize
+        for row in 0..<3 {
+            let single = try model.forward([tokens[row]], cache: singles[row])
+            assertClose(Array(rows[row * vocab..<(row + 1) * vocab]), single, "row \(row)", tolerance: 1e-4)
+        }
+        // The next step reads every cache at its new length.
+        let next = try model.forward(sideBySide: tokens, caches: caches, generatedRows: 0..<0)
+        for row in 0..<3 {
+            let single = try model.forward([tokens[row]], cache: singles[row])
+            assertClose(Array(next[row * vocab..<(row + 1) * vocab]), single, "second step, row \(row)", tolerance: 1e-4)
+        }
+    }
+
     /// A rule that accepts every token: enough to check where rules may be applied.
     struct AcceptingRule: DecodingRule {
         struct Judge: TokenJudge {

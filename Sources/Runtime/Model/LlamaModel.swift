@@ -122,8 +122,8 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    /// Runs one token for each of several sequences side by side — `tokens[i]` after what `caches[i]` holds, every
-    /// cache holding the same number of positions — and returns each row's logits (`tokens.count × vocab`). The
+    /// Runs one token for each of several sequences side by side — `tokens[i]` after what `caches[i]` holds, each at
+    /// its own cache's next position — and returns each row's logits (`tokens.count × vocab`). The
     /// linear layers run once over all rows, so the weights are read once: decoding the original and the patched
     /// stream of a `DecodingRule` together costs little more than one. `generatedRows` are read as generated tokens
     /// (adapters scoped to generated tokens act on them), the others as prompt tokens.
@@ -134,8 +134,6 @@ public final class LlamaModel: @unchecked Sendable {
         for id in tokens where id < 0 || id >= config.vocabSize {
             throw ModelError.tokenOutOfRange(id: id, vocabularySize: config.vocabSize)
         }
-        let length = caches[0].length
-        precondition(caches.allSatisfy { $0.length == length }, "forward(sideBySide:): caches of different lengths")
         for cache in caches where cache.length + 1 > cache.capacity {
             throw ModelError.contextOverflow(needed: cache.length + 1, capacity: cache.capacity)
         }
@@ -157,7 +155,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Embeds `tokens` and runs every decoder layer, leaving the residual stream in `state.hidden`. `caches`: one
-    /// cache the rows follow each other in, or one cache per row (side by side, all at the same length).
+    /// cache the rows follow each other in, or one cache per row (side by side, each at its own length).
     private func runLayers(_ tokens: [Int], caches: [KVCache], state: ForwardScratch) {
         let rows = tokens.count
         let hidden = config.hiddenSize
@@ -168,7 +166,9 @@ public final class LlamaModel: @unchecked Sendable {
         }
         let half = config.headDimension / 2
         for r in 0..<rows {
-            rotary.angles(position: firstPosition + (sideBySide ? 0 : r), cos: state.cos.pointer + r * half, sin: state.sin.pointer + r * half)
+            // Side by side, each row sits at its own cache's next position.
+            let position = sideBySide ? caches[r].length : firstPosition + r
+            rotary.angles(position: position, cos: state.cos.pointer + r * half, sin: state.sin.pointer + r * half)
         }
         for (index, layer) in layers.enumerated() {
             rmsNorm(state.hidden.pointer, rows: rows, weight: layer.inputLayerNorm.pointer, into: state.normed.pointer)
@@ -205,7 +205,7 @@ public final class LlamaModel: @unchecked Sendable {
             rotary.rotate(state.query.pointer + r * qWidth, heads: heads, cos: cos, sin: sin)
             rotary.rotate(state.key.pointer + r * kvWidth, heads: kvHeads, cos: cos, sin: sin)
             let cache = sideBySide ? caches[r] : caches[0]
-            let position = sideBySide ? firstPosition : firstPosition + r
+            let position = sideBySide ? cache.length : firstPosition + r
             for g in 0..<kvHeads {
                 cache.keyPointer(layer: index, head: g, position: position)
                     .update(from: state.key.pointer + r * kvWidth + g * headDim, count: headDim)
@@ -215,7 +215,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
         if sideBySide {
             for r in 0..<rows {
-                attend(layer: index, cache: caches[r], rows: 1, firstPosition: firstPosition,
+                attend(layer: index, cache: caches[r], rows: 1, firstPosition: caches[r].length,
                        query: state.query.pointer + r * qWidth, output: state.attended.pointer + r * qWidth, scores: state.scores.pointer)
             }
         } else {
