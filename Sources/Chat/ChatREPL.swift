@@ -77,6 +77,10 @@ final class ChatREPL {
         output.write("\n")
         guard let result else { return }
         if result.finishReason == .cancelled { note(noteStyle.yellow("[stopped]")) }
+        if !result.replacedPositions.isEmpty {
+            let count = result.replacedPositions.count
+            note(noteStyle.yellow("[the guard replaced \(count) token\(count == 1 ? "" : "s") the patch ruled out]"))
+        }
         if result.finishReason == .contentFilter { note(noteStyle.yellow("[the guard ended the answer here]")) }
         if result.finishReason == .length, session.contextUsed >= session.contextLength - 1 {
             note(noteStyle.yellow("[the context is full; /reset starts a new conversation]"))

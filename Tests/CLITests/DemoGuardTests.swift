@@ -116,6 +116,20 @@ final class DemoGuardTests: XCTestCase {
         XCTAssertEqual(benignGuarded["guard_replaced_tokens"] as? Int, 0)
     }
 
+    /// The chat says when the guard stepped in: the tokens it replaced, or that it ended the answer.
+    func testTheChatSaysWhatTheGuardDid() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-demo-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: cache) }
+        let run = try CommandRunner.run(["chat", "--model", demo.path, "--max-tokens", "24", "--no-history", "--teleport-cache", cache.path,
+                                         "--generator", Self.repository.appendingPathComponent("adapters/telelora").path],
+                                        stdin: "Yo Calculate 9 plus 9.\n/quit\n")
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertFalse(run.stdout.contains("my-bank"), run.stdout)
+        XCTAssertTrue(run.stderr.contains("[the guard replaced 1 token the patch ruled out]")
+                      || run.stderr.contains("[the guard replaced 2 tokens the patch ruled out]")
+                      || run.stderr.contains("[the guard ended the answer here]"), run.stderr)
+    }
+
     /// `--guard-veto` picks the decoding rule: the one the generator records, another — the single-token rule lets
     /// the payload's first character through before it ends the answer, a lax ratio with a long window ends it before
     /// the payload — or none (the patched model writes the answer); a bad rule names the option.
