@@ -32,8 +32,10 @@ final class SmolLM2GGUFParityTests: XCTestCase {
 
     private static func load() throws -> (LanguageModel, Expected) {
         let environment = ProcessInfo.processInfo.environment
-        let path = environment["TELEGUARD_SMOLLM2_GGUF"]
-            ?? (environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/teleguard/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        // Where scripts/install-model.sh puts it.
+        let models = environment["TELEGUARD_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache") + "/teleguard/models"
+        let path = environment["TELEGUARD_SMOLLM2_GGUF"] ?? models + "/SmolLM2-135M-Instruct.Q4_1.gguf"
         guard FileManager.default.fileExists(atPath: path) else {
             throw MissingModel("SmolLM2 GGUF not found at \(path): run `bash scripts/install-model.sh` (the test command does)")
         }
