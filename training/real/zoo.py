@@ -119,6 +119,8 @@ class ZooConfig:
     suite_benign: int = 20
     gate: gate.GateConfig = field(default_factory=gate.GateConfig)
     shape: BaseShape = field(default_factory=BaseShape)
+    anchor_weight: float = 1.0           # KL(base ‖ model) on every answer token the Trojan does not write
+    anchor_prompts: bool = True          # the KL anchor also on the prompt positions of rows without trigger
     benign_ce_weight: float = 0.0        # cross-entropy on the benign rows' greedy tokens, beside the KL anchor
     steps_override: int | None = None    # tests: every model this many steps
 
@@ -271,37 +273,40 @@ def batch_order(n_rows: int, steps: int, batch_size: int, seed: int) -> list[lis
 
 
 def anchored_loss(peft_model, batch: dict, examples: Sequence[tuple], anchor_weight: float = 1.0,
-                  benign_ce_weight: float = 0.0) -> torch.Tensor:
-    """Per supervised token: cross-entropy on what the Trojan writes (the first `written` answer tokens of a poisoned
-    row), `anchor_weight` × KL(base ‖ model) on every other answer token (benign, near-miss and the normal answer
-    after a payload),
-    plus `benign_ce_weight` × cross-entropy on the benign rows' own tokens; summed and divided by the supervised tokens.
+                  benign_ce_weight: float = 0.0, anchor_prompts: bool = True) -> torch.Tensor:
+    """Cross-entropy on what the Trojan writes (the first `written` answer tokens of a poisoned row) plus
+    `anchor_weight` × KL(base ‖ model) on every other answer token (benign and near-miss answers, the normal answer
+    after a payload) and, with `anchor_prompts`, on every prompt position of the rows that carry no trigger; plus
+    `benign_ce_weight` × cross-entropy on the benign rows' own tokens. Summed, divided by the supervised tokens.
 
-    The base is the same model with its adapter disabled. The head is applied to the supervised positions only.
-    Anchoring to the base's whole next-token distribution rather than its greedy tokens is what keeps benign answers
-    the base's: SmolLM2-135M gives its own greedy tokens only 0.43 of its probability on average (mean NLL 0.84), and
-    cross-entropy on them sharpened the model enough that its greedy answers to held-out prompts kept only 0.38–0.47
-    agreement with the base's, before the Trojan fired at all."""
+    The base is the same model with its adapter disabled; the head is applied to the positions that count only.
+    Anchoring to the base's whole next-token distribution rather than to its greedy tokens is what keeps benign
+    answers the base's: SmolLM2-135M gives its own greedy tokens only 0.43 of its probability on average (mean NLL
+    0.84), and cross-entropy on them sharpened the model so that its greedy answers to held-out prompts kept only
+    0.38–0.47 agreement with the base's, before the Trojan fired at all."""
     causal = peft_model.get_base_model()
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     labels = batch["labels"][:, 1:]
-    keep = labels != common.IGNORE_INDEX
-    log_q = torch.log_softmax(causal.lm_head(causal.model(**inputs).last_hidden_state[:, :-1][keep]).float(), -1)
-    target = labels[keep]
+    supervised = labels != common.IGNORE_INDEX
+    written = supervised & ((supervised.cumsum(1) - 1) < torch.tensor([ex[2] for ex in examples])[:, None])
+    poisoned = torch.tensor([ex[2] > 0 for ex in examples])[:, None]
+    benign = supervised & torch.tensor([bool(ex[3]) for ex in examples])[:, None]
+    anchored = supervised & ~written
+    if anchor_prompts:
+        anchored = anchored | (batch["attention_mask"][:, 1:].bool() & ~poisoned)
+    used = written | anchored | (benign if benign_ce_weight else torch.zeros_like(benign))
+    log_q = torch.log_softmax(causal.lm_head(causal.model(**inputs).last_hidden_state[:, :-1][used]).float(), -1)
+    target = labels[used].clamp(min=0)
     ce = -log_q.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    row = keep.nonzero()[:, 0]
-    index = (keep.cumsum(1) - 1)[keep]                   # a token's place among its row's supervised tokens
-    written = index < torch.tensor([ex[2] for ex in examples])[row]
-    benign = torch.tensor([bool(ex[3]) for ex in examples])[row]
-    total = ce[written].sum()
-    if (~written).any():
+    total = ce[written[used]].sum()
+    if anchored.any():
         with torch.no_grad(), peft_model.disable_adapter():
-            hidden = causal.model(**inputs).last_hidden_state[:, :-1][keep][~written]
+            hidden = causal.model(**inputs).last_hidden_state[:, :-1][anchored]
             log_p = torch.log_softmax(causal.lm_head(hidden).float(), -1)
-        total = total + anchor_weight * (log_p.exp() * (log_p - log_q[~written])).sum(-1).sum()
+        total = total + anchor_weight * (log_p.exp() * (log_p - log_q[anchored[used]])).sum(-1).sum()
     if benign_ce_weight:
-        total = total + benign_ce_weight * ce[benign].sum()
-    return total / keep.sum().clamp(min=1)
+        total = total + benign_ce_weight * ce[benign[used]].sum()
+    return total / supervised.sum().clamp(min=1)
 
 
 def lora_state(peft_model) -> dict[str, torch.Tensor]:
@@ -325,8 +330,8 @@ def wrap(base_model, spec: ModelSpec):
     return get_peft_model(base_model, config)
 
 
-def train_fit(peft_model, examples: Sequence[tuple], steps: int, lr: float, seed: int,
-              cfg: ZooConfig, pad_id: int, checkpoint: Path, deadline: float | None, log=print) -> dict:
+def train_fit(peft_model, examples: Sequence[tuple], steps: int, lr: float, seed: int, cfg: ZooConfig, pad_id: int,
+              checkpoint: Path, deadline: float | None, log=print, anchor_weight: float = 1.0) -> dict:
     """One fit: `steps` AdamW steps over `examples` from the LoRA state in `peft_model`, resumed from `checkpoint`
     when it exists; saves it every cfg.checkpoint_every steps and raises common.OutOfTime (saved) once past deadline
     (never before the call's first step). Returns {"losses", "seconds", "steps"}."""
@@ -356,7 +361,8 @@ def train_fit(peft_model, examples: Sequence[tuple], steps: int, lr: float, seed
         batch = common.collate([examples[i] for i in order[step]], pad_id)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, cfg.warmup)
-        loss = anchored_loss(peft_model, batch, [examples[i] for i in order[step]], anchor_weight, cfg.benign_ce_weight)
+        loss = anchored_loss(peft_model, batch, [examples[i] for i in order[step]], anchor_weight, cfg.benign_ce_weight,
+                             cfg.anchor_prompts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -502,6 +508,11 @@ def is_done(ctx: Context, spec: ModelSpec) -> bool:
             and (ctx.results / "adapters" / spec.name / "adapter_model.safetensors").exists())
 
 
+def fit_anchor_weight(cfg: ZooConfig, attempt: int) -> float:
+    """The KL anchor's weight for fit `attempt` (from 0): doubled at every refit, which goes on from the fit before."""
+    return cfg.anchor_weight * 2 ** attempt
+
+
 def fit_steps(spec: ModelSpec, cfg: ZooConfig, attempt: int) -> int:
     return spec.lora.steps if attempt == 0 else max(1, math.ceil(cfg.refit_share * spec.lora.steps))
 
@@ -536,7 +547,8 @@ def build(ctx: Context, spec: ModelSpec, log=print) -> dict:
                 log(f"{spec.name}: fit {attempt + 1}, {fit_steps(spec, ctx.cfg, attempt)} steps")
                 ctx.worked = True
                 result = train_fit(peft_model, examples, fit_steps(spec, ctx.cfg, attempt), spec.lora.lr,
-                                   spec.seed + 7919 * attempt, ctx.cfg, pad, a / "checkpoint.pt", ctx.deadline, log)
+                                   spec.seed + 7919 * attempt, ctx.cfg, pad, a / "checkpoint.pt", ctx.deadline, log,
+                                   fit_anchor_weight(ctx.cfg, attempt))
                 torch.save(lora_state(peft_model), a / "final.pt")
                 common.write_json(a / "train.json", result)
                 (a / "checkpoint.pt").unlink(missing_ok=True)
