@@ -39,6 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_gguf_fixtures import tokenizer_records  # noqa: E402  (one definition of the tokenizer records)
 import tokenizers
 import torch
 import transformers
@@ -157,21 +160,6 @@ def smollm_pipeline(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
     ])
     return backend
-
-
-def tokenizer_records(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[dict[str, Any]]:
-    records = []
-    for text in texts:
-        ids = tokenizer(text)["input_ids"]
-        ids_no_special = tokenizer(text, add_special_tokens=False)["input_ids"]
-        records.append({
-            "text": text,
-            "ids": ids,
-            "ids_no_special": ids_no_special,
-            "decoded": tokenizer.decode(ids_no_special),
-            "decoded_skip_special": tokenizer.decode(ids, skip_special_tokens=True),
-        })
-    return records
 
 
 def chat_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
