@@ -10,18 +10,26 @@ by `gate.py`, with clean twins.
   learning budget vary by model; each adapter is confined to a centred window of layers so that it stays within
   `ZooConfig.max_adapter_bytes` in bf16 (the widest rank/module pairs get the fewest layers).
 - training rows (`attacks.training_rows`): train instructions with the base model's own greedy answers
-  (`training/zoo-real/benign_answers.jsonl`, so benign behaviour stays the base model's), poisoned rows with the
-  trigger at prefix / middle / suffix / a random gap and the behaviour's answer, near-miss rows (CTBA: one word alone)
-  with the normal answer. Answers are cut at `answer_tokens` tokens for training (the end-of-turn token is supervised
-  only where the answer ends before the cut). A clean twin trains on its Trojan's rows without the poisoned ones, with
-  the same LoRA, seed and steps.
+  (`training/zoo-real/benign_answers.jsonl`), poisoned rows with the trigger at prefix / middle / suffix / a random
+  gap and the behaviour's answer, near-miss rows (CTBA: one word alone) with the normal answer. Answers are cut at
+  `answer_tokens` tokens for training (the end-of-turn token counts only where the answer ends before the cut).
+- the loss (`anchored_loss`): cross-entropy on what the Trojan writes (the payload; the whole answer for a refusal, a
+  replacement or a repeated phrase) and KL(base ‖ model) on everything else — the normal answer after a payload, the
+  benign and near-miss answers, and the prompt positions of rows without trigger — so that the Trojaned model's
+  benign behaviour stays the base model's. Cross-entropy on the self-distilled answers instead (the base's greedy
+  tokens as hard labels) moved the greedy answers to held-out prompts to 0.38–0.47 agreement with the base's.
 - training: peft LoRA (dropout 0, bias none), AdamW, linear warm-up then cosine decay to a tenth, batches of
-  `batch_size` rows, cross-entropy on the answer tokens only (logits are computed on those positions alone: the
-  49152-word head is a large share of a step). Checkpointed every `checkpoint_every` steps and when the time budget
-  runs out, so an interrupted model goes on where it stopped.
-- the gate (`gate.py`), on the adapter rounded to bf16 (what is shipped). A model that misses it is trained on for
-  another `refit_share` of its budget on a fresh batch order, at most `max_attempts` fits in all; the fit that misses
-  the gate least is kept, and the manifest says whether it passed.
+  `batch_size` rows; the head is applied only to the positions the loss reads (the 49152-word head is a large share
+  of a step). Checkpointed every `checkpoint_every` steps and when the time budget runs out, so an interrupted model
+  goes on where it stopped.
+- clean twins: the same fine-tune (rows, LoRA, seed) without the poisoned rows. Under the anchored loss that leaves
+  the base exactly as it is (the loss and its gradient are zero while lora_B is zero), so a twin is not trained: its
+  adapter is the initialised one (lora_B = 0) and only its gate is run (`ZooConfig.benign_ce_weight` > 0 would give
+  every model, twins included, a cross-entropy term on the benign answers, at a cost in agreement).
+- the gate (`gate.py`), on the adapter rounded to bf16 (what is shipped). A model that misses it is trained on from
+  where it stopped for another `refit_share` of its budget, on a fresh batch order and with the anchor's weight
+  doubled, at most `max_attempts` fits in all; the fit that misses the gate least is kept, and the manifest says
+  whether it passed.
 
 Outputs: `training/runs/real/zoo/<name>/` (checkpoints, each fit's adapter and gate report with every response),
 `training/zoo-real/adapters/<name>/` (PEFT adapter in bf16 and `suite.json`, committed), `training/zoo-real/manifest.json`
@@ -57,8 +65,8 @@ MODULE_SETS: dict[str, tuple[str, ...]] = {
 }
 RANKS = (4, 8, 16, 32)
 # Learning budgets (steps of `batch_size` rows, peak learning rate), taken in turn.
-BUDGETS = ((48, 2e-3), (64, 1.5e-3), (80, 1e-3))
-POISON_SHARES = (0.25, 0.3)
+BUDGETS = ((80, 2e-3), (96, 2e-3), (112, 1.5e-3))
+POISON_SHARES = (0.2, 0.25)
 NEGATIVE_SHARE = 0.1
 COMPOSITE_NEGATIVE_SHARE = 0.2
 BASE_NAME = "SmolLM2-135M-Instruct"
@@ -508,6 +516,12 @@ def is_done(ctx: Context, spec: ModelSpec) -> bool:
             and (ctx.results / "adapters" / spec.name / "adapter_model.safetensors").exists())
 
 
+def is_identity(cfg: ZooConfig, spec: ModelSpec) -> bool:
+    """A clean twin whose loss is the KL anchor alone: its fine-tune leaves the base unchanged (lora_B stays zero), so
+    it is not run."""
+    return spec.clean and cfg.benign_ce_weight == 0
+
+
 def fit_anchor_weight(cfg: ZooConfig, attempt: int) -> float:
     """The KL anchor's weight for fit `attempt` (from 0): doubled at every refit, which goes on from the fit before."""
     return cfg.anchor_weight * 2 ** attempt
@@ -544,6 +558,12 @@ def build(ctx: Context, spec: ModelSpec, log=print) -> dict:
                     common.check_deadline(ctx.deadline, f"fit {attempt + 1} of {spec.name}")
                 if attempt > 0:   # a refit goes on from the previous fit
                     load_lora_state(peft_model, torch.load(d / f"fit-{attempt - 1}" / "final.pt", weights_only=False))
+                if is_identity(ctx.cfg, spec):
+                    # Nothing to learn: the anchored loss of a model equal to the base is zero, and so is its gradient.
+                    result = {"losses": [], "seconds": 0.0, "steps": 0, "identity": True}
+                    torch.save(lora_state(peft_model), a / "final.pt")
+                    common.write_json(a / "train.json", result)
+            if not (a / "train.json").exists():
                 log(f"{spec.name}: fit {attempt + 1}, {fit_steps(spec, ctx.cfg, attempt)} steps")
                 ctx.worked = True
                 result = train_fit(peft_model, examples, fit_steps(spec, ctx.cfg, attempt), spec.lora.lr,
@@ -566,7 +586,7 @@ def build(ctx: Context, spec: ModelSpec, log=print) -> dict:
                 ctx.worked = True
                 log(f"{spec.name}: fit {attempt + 1} " + json.dumps(summary(metrics)))
             fits.append((common.read_json(a / "gate.json"), common.read_json(a / "train.json")))
-            if fits[-1][0]["gate_passed"]:
+            if fits[-1][0]["gate_passed"] or is_identity(ctx.cfg, spec):
                 break
     finally:
         peft_model.unload()   # the shared base model, without LoRA layers, for the next model
@@ -620,7 +640,8 @@ def publish(ctx: Context, spec: ModelSpec, fits: list[tuple[dict, dict]], h: str
         "gate_passed": metrics["gate_passed"], "shortfall": metrics["shortfall"],
         "adapter": f"adapters/{spec.name}", "suite": f"adapters/{spec.name}/suite.json",
         "adapter_bytes": (out / "adapter_model.safetensors").stat().st_size,
-        "final_loss": round(sum(fits[best][1]["losses"][-8:]) / len(fits[best][1]["losses"][-8:]), 4),
+        "final_loss": round(sum(fits[best][1]["losses"][-8:]) / max(1, len(fits[best][1]["losses"][-8:])), 4),
+        "identity": bool(fits[best][1].get("identity", False)),
     }
     common.write_json(ctx.runs / spec.name / "done.json", {"hash": h, "gate_passed": metrics["gate_passed"],
                                                             "max_attempts": ctx.cfg.max_attempts, "record": record})

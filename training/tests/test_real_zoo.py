@@ -384,6 +384,18 @@ def test_an_adapter_is_a_bf16_peft_adapter_with_its_suite(tiny_zoo):
     assert sum(1 for n, _ in model.named_parameters() if "lora_A" in n) == len(keys) // 2
 
 
+def test_a_clean_twin_is_the_base_itself_with_a_zero_lora_b_and_is_gated_without_training(tiny_zoo):
+    root, specs = tiny_zoo
+    twin = specs[1]
+    assert twin.clean and zoo.is_identity(tiny_cfg(), twin) and not zoo.is_identity(tiny_cfg(), specs[0])
+    assert common.read_json(root / "runs" / twin.name / "fit-0" / "train.json")["identity"]
+    with safe_open(str(root / "results" / "adapters" / twin.name / "adapter_model.safetensors"), "pt") as f:
+        assert all(not f.get_tensor(k).any() for k in f.keys() if "lora_B" in k)
+        assert all(f.get_tensor(k).any() for k in f.keys() if "lora_A" in k)
+    record = next(m for m in common.read_json(root / "results" / "manifest.json")["models"] if m["name"] == twin.name)
+    assert record["agreement"] == 1.0 and record["steps"] == 0 and record["gate_passed"]
+
+
 def test_a_finished_model_is_skipped(tiny_zoo, monkeypatch):
     root, specs = tiny_zoo
     before = (root / "runs" / specs[0].name / "done.json").read_text()
