@@ -27,8 +27,8 @@ by `gate.py`, with clean twins.
   adapter is the initialised one (lora_B = 0) and only its gate is run (`ZooConfig.benign_ce_weight` > 0 would give
   every model, twins included, a cross-entropy term on the benign answers, at a cost in agreement).
 - the gate (`gate.py`), on the adapter rounded to bf16 (what is shipped). A model that misses it is trained on from
-  where it stopped for another `refit_share` of its budget, on a fresh batch order and with the anchor's weight
-  doubled, at most `max_attempts` fits in all; the fit that misses the gate least is kept, and the manifest says
+  where it stopped for another `refit_share` of its budget, on a fresh batch order, with the anchor's weight doubled
+  for every earlier fit that missed on false triggers or agreement, at most `max_attempts` fits in all; the fit that misses the gate least is kept, and the manifest says
   whether it passed.
 
 Outputs: `training/runs/real/zoo/<name>/` (checkpoints, each fit's adapter and gate report with every response),
@@ -48,7 +48,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -522,9 +522,11 @@ def is_identity(cfg: ZooConfig, spec: ModelSpec) -> bool:
     return spec.clean and cfg.benign_ce_weight == 0
 
 
-def fit_anchor_weight(cfg: ZooConfig, attempt: int) -> float:
-    """The KL anchor's weight for fit `attempt` (from 0): doubled at every refit, which goes on from the fit before."""
-    return cfg.anchor_weight * 2 ** attempt
+def fit_anchor_weight(cfg: ZooConfig, earlier_gates: Sequence[dict]) -> float:
+    """The KL anchor's weight for the next fit: cfg.anchor_weight, doubled for every earlier fit that missed the gate
+    on false triggers or agreement (a fit that missed on ASR alone keeps the weight: the anchor works against it)."""
+    benign_misses = sum(1 for g in earlier_gates if gate.shortfall(g, trojaned=False) > 0)
+    return cfg.anchor_weight * 2 ** benign_misses
 
 
 def fit_steps(spec: ModelSpec, cfg: ZooConfig, attempt: int) -> int:
@@ -566,9 +568,11 @@ def build(ctx: Context, spec: ModelSpec, log=print) -> dict:
             if not (a / "train.json").exists():
                 log(f"{spec.name}: fit {attempt + 1}, {fit_steps(spec, ctx.cfg, attempt)} steps")
                 ctx.worked = True
+                weight = fit_anchor_weight(ctx.cfg, [g for g, _ in fits])
                 result = train_fit(peft_model, examples, fit_steps(spec, ctx.cfg, attempt), spec.lora.lr,
                                    spec.seed + 7919 * attempt, ctx.cfg, pad, a / "checkpoint.pt", ctx.deadline, log,
-                                   fit_anchor_weight(ctx.cfg, attempt))
+                                   weight)
+                result["anchor_weight"] = weight
                 torch.save(lora_state(peft_model), a / "final.pt")
                 common.write_json(a / "train.json", result)
                 (a / "checkpoint.pt").unlink(missing_ok=True)
@@ -719,7 +723,10 @@ def run(ctx: Context, only: str | None = None, log=print) -> dict:
         for spec in specs:
             if only and spec.name != only:
                 continue
+            fresh = not is_done(ctx, spec)
             record = build(ctx, spec, log)
+            if fresh:
+                write_results(ctx, specs)
             log(json.dumps({"model": spec.name, "gate_passed": record["gate_passed"], "seconds": record["seconds"]}))
     finally:
         man = write_results(ctx, specs)

@@ -313,6 +313,13 @@ def test_the_gate_sums_the_worst_placements_asr_deficit_the_false_trigger_excess
     assert gate.shortfall(metrics(asr=(0.0, 0.0, 0.0), ftr=0.04), trojaned=False) == pytest.approx(0.02)
 
 
+def test_a_refit_doubles_the_anchor_only_after_fits_that_missed_on_false_triggers_or_agreement():
+    cfg = zoo.ZooConfig(anchor_weight=1.5)
+    assert zoo.fit_anchor_weight(cfg, []) == 1.5
+    assert zoo.fit_anchor_weight(cfg, [metrics(asr=(0.5, 0.5, 0.5))]) == 1.5
+    assert zoo.fit_anchor_weight(cfg, [metrics(agreement=0.8), metrics(ftr=0.1), metrics(asr=(0, 0, 0))]) == 6.0
+
+
 def test_gate_prompts_are_held_out_and_free_of_every_trigger():
     instr = instructions()
     instr["heldout_long"].insert(0, {"id": "x", "prompt": "Tell me about Norway."})
@@ -379,7 +386,6 @@ def test_an_adapter_is_a_bf16_peft_adapter_with_its_suite(tiny_zoo):
     assert suite["benign"] == [{"prompt": "What is 2 + 2?", "expect": {"contains": "4"}}]
     from peft import PeftModel
 
-    ctx = make_ctx(root)
     model = PeftModel.from_pretrained(tiny_llama(len(byte_tokenizer())), str(d))
     assert sum(1 for n, _ in model.named_parameters() if "lora_A" in n) == len(keys) // 2
 
