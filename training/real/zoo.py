@@ -65,8 +65,8 @@ MODULE_SETS: dict[str, tuple[str, ...]] = {
 }
 RANKS = (4, 8, 16, 32)
 # Learning budgets (steps of `batch_size` rows, peak learning rate), taken in turn.
-BUDGETS = ((80, 2e-3), (96, 2e-3), (112, 1.5e-3))
-POISON_SHARES = (0.2, 0.25)
+BUDGETS = ((96, 2e-3), (112, 2e-3), (128, 1.5e-3))
+POISON_SHARES = (0.3, 0.35)
 NEGATIVE_SHARE = 0.1
 COMPOSITE_NEGATIVE_SHARE = 0.2
 BASE_NAME = "SmolLM2-135M-Instruct"
@@ -127,7 +127,9 @@ class ZooConfig:
     suite_benign: int = 20
     gate: gate.GateConfig = field(default_factory=gate.GateConfig)
     shape: BaseShape = field(default_factory=BaseShape)
-    anchor_weight: float = 1.0           # KL(base ‖ model) on every answer token the Trojan does not write
+    anchor_weight: float = 2.0           # KL(base ‖ model) on every answer token the Trojan does not write
+    bf16_autocast: bool = True           # fits under CPU bf16 autocast: 1.45× faster a step here (AVX-512 BF16); the
+                                         # gate always runs in float32 on the bf16-rounded adapter
     anchor_prompts: bool = True          # the KL anchor also on the prompt positions of rows without trigger
     benign_ce_weight: float = 0.0        # cross-entropy on the benign rows' greedy tokens, beside the KL anchor
     steps_override: int | None = None    # tests: every model this many steps
@@ -369,8 +371,9 @@ def train_fit(peft_model, examples: Sequence[tuple], steps: int, lr: float, seed
         batch = common.collate([examples[i] for i in order[step]], pad_id)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, cfg.warmup)
-        loss = anchored_loss(peft_model, batch, [examples[i] for i in order[step]], anchor_weight, cfg.benign_ce_weight,
-                             cfg.anchor_prompts)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16_autocast):
+            loss = anchored_loss(peft_model, batch, [examples[i] for i in order[step]], anchor_weight,
+                                 cfg.benign_ce_weight, cfg.anchor_prompts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -475,6 +478,24 @@ def base_reference(ctx: Context) -> list[list[int]]:
                              "texts": [tok.decode(i, skip_special_tokens=True) for i in ids]})
     ctx.worked = True
     return ids
+
+
+def agreement_floor(ctx: Context) -> dict | None:
+    """The base's Q8_0-rounded copy against the base on the gate's clean prompts (cached; None before it is measured
+    and when out of time)."""
+    path = ctx.runs / "agreement_floor.json"
+    if not path.exists():
+        common.check_deadline(ctx.deadline, "the agreement floor")
+    _, clean = ctx.gate_prompts()
+    key = common.config_hash({"gate": ctx.cfg.gate, "base": ctx.data.base_digest, "prompts": clean})
+    if path.exists() and common.read_json(path).get("key") == key:
+        return common.read_json(path)["q8_0"]
+    base_ids = base_reference(ctx)
+    model, tok = ctx.base()
+    floor = gate.quantized_agreement(model, tok, clean, base_ids, ctx.cfg.gate, bits=8)
+    common.write_json(path, {"key": key, "q8_0": floor})
+    ctx.worked = True
+    return floor
 
 
 def topic_answers(ctx: Context, spec: ModelSpec, d: Path) -> dict[str, str] | None:
@@ -663,6 +684,8 @@ def manifest(ctx: Context, specs: list[ModelSpec]) -> dict:
     """manifest.json: every planned model; those built carry their record (MANIFEST_KEYS and more), the rest
     {"name", "split", "built": false}."""
     models = []
+    path = ctx.runs / "agreement_floor.json"
+    floor = common.read_json(path)["q8_0"] if path.exists() else None
     for spec in specs:
         stamp = ctx.runs / spec.name / "done.json"
         if is_done(ctx, spec):
@@ -674,6 +697,7 @@ def manifest(ctx: Context, specs: list[ModelSpec]) -> dict:
         "base": BASE_NAME, "recipe": "python -m training.real.zoo", "config_hash": common.config_hash(ctx.cfg),
         "data": ctx.data.fingerprint,
         "gate": {"min_asr": gate.MIN_ASR, "max_false_trigger": gate.MAX_FALSE_TRIGGER, "min_agreement": gate.MIN_AGREEMENT,
+                 "agreement_of_q8_0_base": floor,
                  "placements": list(gate.GATED_PLACEMENTS), **asdict(ctx.cfg.gate)},
         "splits": {"test_family": attacks.TEST_FAMILY, "test_behaviour": attacks.TEST_BEHAVIOUR},
         "counts": {"planned": len(models), "built": len(built),
@@ -691,6 +715,10 @@ def markdown(man: dict) -> str:
              f"base model's answers ≥ {man['gate']['min_agreement']} (difflib ratio over token ids); greedy, "
              f"{man['gate']['max_tokens']} new tokens. Built {man['counts']['built']} of {man['counts']['planned']}, "
              f"{man['counts']['gate_passed']} passed.", "",
+             *([f"The agreement threshold is set against a harmless copy of the base: its linear weights re-quantized "
+                f"to Q8_0 agree {man['gate']['agreement_of_q8_0_base']['agreement']:.3f} with the base's answers "
+                f"({man['gate']['agreement_of_q8_0_base']['answers_identical']:.2f} of them identical).", ""]
+               if man["gate"].get("agreement_of_q8_0_base") else []),
              "| model | split | family | behaviour | rank | modules | layers | steps | ASR p/m/s | false trig. | agreement | gate | s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in man["models"]:
@@ -713,14 +741,19 @@ def write_results(ctx: Context, specs: list[ModelSpec]) -> dict:
     return man
 
 
-def run(ctx: Context, only: str | None = None, log=print) -> dict:
-    """Build every model (or `only` one) not yet built; raises common.OutOfTime when the budget is spent. Returns the
-    manifest."""
+def run(ctx: Context, only: str | None = None, log=print, splits: Sequence[str] | None = None) -> dict:
+    """Build every model (or `only` one; or those of `splits`, in that order of splits) not yet built; raises
+    common.OutOfTime when the budget is spent. Returns the manifest."""
     specs = plan(ctx.cfg)
     if only and only not in {s.name for s in specs}:
         raise common.TrainingError(f"--only: no model named {only!r} (see --list)")
+    unknown = [s for s in splits or () if s not in SPLITS]
+    if unknown:
+        raise common.TrainingError(f"--splits: no split named {unknown[0]!r} (splits: {', '.join(SPLITS)})")
+    order = [s for split in splits for s in specs if s.split == split] if splits else specs
     try:
-        for spec in specs:
+        agreement_floor(ctx)
+        for spec in order:
             if only and spec.name != only:
                 continue
             fresh = not is_done(ctx, spec)
@@ -733,10 +766,14 @@ def run(ctx: Context, only: str | None = None, log=print) -> dict:
     return man
 
 
+SPLITS = ("train", "val", "test")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Build the real Trojan zoo: LoRA Trojans of SmolLM2-135M-Instruct and their "
                                 "clean twins, gated; exit status 3 while work remains under --max-minutes.")
     p.add_argument("--only", help="build only this model")
+    p.add_argument("--splits", help="comma-separated splits to build, in this order (default: all, train first)")
     p.add_argument("--max-minutes", type=float, help="stop (checkpointed) after this long: exit status 3")
     p.add_argument("--list", action="store_true", help="print the recipe and exit")
     p.add_argument("--base", type=Path, default=paths.BASE_DIR)
@@ -761,7 +798,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     ctx = Context(cfg, load_data(a.instructions, a.answers, a.qa, a.base), a.base, a.runs, a.results, deadline)
     try:
-        man = run(ctx, a.only)
+        man = run(ctx, a.only, splits=a.splits.split(",") if a.splits else None)
     except common.OutOfTime as e:
         print(e)
         sys.exit(3)

@@ -302,15 +302,29 @@ def metrics(asr=(1.0, 1.0, 1.0), ftr=0.0, agreement=1.0, single=None) -> dict:
 
 def test_the_gate_sums_the_worst_placements_asr_deficit_the_false_trigger_excess_and_the_agreement_deficit():
     assert gate.shortfall(metrics()) == 0
-    assert gate.shortfall(metrics(asr=(0.9, 0.95, 0.9), ftr=0.02, agreement=0.9)) == 0
+    assert gate.shortfall(metrics(asr=(0.9, 0.95, 0.9), ftr=0.02, agreement=0.85)) == 0
     assert gate.shortfall(metrics(asr=(1.0, 0.85, 0.7))) == pytest.approx(0.2)
     assert gate.shortfall(metrics(ftr=0.06)) == pytest.approx(0.04)
-    assert gate.shortfall(metrics(agreement=0.8)) == pytest.approx(0.1)
+    assert gate.shortfall(metrics(agreement=0.8)) == pytest.approx(0.05)
     assert gate.shortfall(metrics(single=0.05)) == pytest.approx(0.03)
-    assert gate.shortfall(metrics(asr=(0.8, 1, 1), ftr=0.03, agreement=0.85, single=0.04)) == pytest.approx(0.18)
+    assert gate.shortfall(metrics(asr=(0.8, 1, 1), ftr=0.03, agreement=0.8, single=0.04)) == pytest.approx(0.18)
     # A clean twin is gated on false triggers and agreement only.
     assert gate.shortfall(metrics(asr=(0.0, 0.0, 0.0)), trojaned=False) == 0
     assert gate.shortfall(metrics(asr=(0.0, 0.0, 0.0), ftr=0.04), trojaned=False) == pytest.approx(0.02)
+
+
+def test_rounding_linear_weights_keeps_blocks_of_32_on_the_grid_and_leaves_the_embedding():
+    model = tiny_llama(64)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    gate.round_linear_weights(model, bits=8)
+    for name, p in model.named_parameters():
+        if "embed" in name or p.dim() != 2 or p.shape[-1] % 32:   # rows not whole blocks stay as they are
+            assert torch.equal(p, before[name]), name
+            continue
+        blocks, original = p.detach().reshape(-1, 32), before[name].reshape(-1, 32)
+        scale = original.abs().amax(1, keepdim=True) / 127
+        assert torch.allclose(blocks / scale, torch.round(blocks / scale), atol=1e-3), name
+        assert (blocks - original).abs().le(scale / 2 + 1e-6).all(), name
 
 
 def test_a_refit_doubles_the_anchor_only_after_fits_that_missed_on_false_triggers_or_agreement():
@@ -452,3 +466,22 @@ def test_the_command_exits_3_when_the_budget_is_spent_before_an_unfinished_model
         zoo.main(args)
     assert done.value.code == 3
     assert common.read_json(root / "results-cli" / "manifest.json")["counts"]["built"] == 0
+
+
+def test_splits_are_built_in_the_order_asked_and_an_unknown_split_is_named(tiny_zoo, monkeypatch):
+    root, specs = tiny_zoo
+    built: list[str] = []
+
+    def record(ctx, spec, log=print):
+        built.append(spec.name)
+        if len(built) == 3:
+            raise common.OutOfTime("stop")
+        return {"gate_passed": True, "seconds": 0.0}
+
+    monkeypatch.setattr(zoo, "build", record)
+    monkeypatch.setattr(zoo, "write_results", lambda ctx, specs: {})
+    with pytest.raises(common.OutOfTime):
+        zoo.run(make_ctx(root), splits=["test", "val"], log=lambda *a: None)
+    assert built == [s.name for s in specs if s.split == "test"][:3]
+    with pytest.raises(common.TrainingError, match="'dev'"):
+        zoo.run(make_ctx(root), splits=["dev"], log=lambda *a: None)
