@@ -81,49 +81,57 @@ public struct GuardCalibrator: Sendable {
     }
 
     /// Calibrates the adapter `id` on `languageModel`, leaving it at the chosen scale.
+    ///
+    /// The share of repaired tokens falls as the scale falls (a smaller patch moves the model less), so the scales are
+    /// searched by bisection: about log2 of the candidates' count patched passes instead of one per candidate. The
+    /// original model's log-probabilities come from the pass that decoded its answers, not from a pass of their own.
     public func calibrate(_ languageModel: LanguageModel, adapter id: AppliedAdapterID) throws -> GuardCalibration {
         let start = Date()
         let model = languageModel.model
         // The original model's own answers: with the adapter at scale 0 nothing patches the generated tokens.
         try model.setScale(0, for: id)
-        var cases: [(prompt: KVCache, answer: [Int], original: [Float])] = []
-        for (promptCache, answer) in try ownAnswers(languageModel) where answer.count >= 2 {
-            let reading = model.makeCache(capacity: promptCache.capacity)
-            reading.copy(from: promptCache)
-            // Logits after answer[0..<i] predict answer[i]; the first answer token is not judged.
-            let original = try model.forward(Array(answer.dropLast()), cache: reading, allPositions: true, phase: .prompt)
-            cases.append((promptCache, answer, original))
-        }
+        let cases = try ownAnswers(languageModel).filter { $0.answer.count >= 2 }
         let judged = cases.map { $0.answer.count - 1 }.reduce(0, +)
         let threshold = Float(log(ratio))
-        var tried: [GuardCalibration.Measurement] = []
-        var chosen: GuardCalibration.Measurement?
-        for scale in scales {
-            try model.setScale(scale, for: id)
+        var measured: [Int: GuardCalibration.Measurement] = [:]
+        func measure(_ index: Int) throws -> GuardCalibration.Measurement {
+            if let known = measured[index] { return known }
+            try model.setScale(scales[index], for: id)
             var touched = 0
             for item in cases {
                 let reading = model.makeCache(capacity: item.prompt.capacity)
                 reading.copy(from: item.prompt)
+                // Logits after answer[0..<i] predict answer[i]; the first answer token is not judged.
                 let adapted = try model.forward(Array(item.answer.dropLast()), cache: reading, allPositions: true, phase: .generated)
-                touched += Self.suspectCount(answer: item.answer, original: item.original, adapted: adapted,
-                                             vocabulary: model.vocabularySize, threshold: threshold)
+                touched += Self.suspectCount(answer: item.answer, originalLogProbabilities: item.logProbabilities,
+                                             adapted: adapted, vocabulary: model.vocabularySize, threshold: threshold)
             }
-            let measurement = GuardCalibration.Measurement(scale: scale, touchedShare: judged == 0 ? 0 : Double(touched) / Double(judged))
-            tried.append(measurement)
-            if measurement.touchedShare <= touchTarget { chosen = measurement; break }
+            let measurement = GuardCalibration.Measurement(scale: scales[index], touchedShare: judged == 0 ? 0 : Double(touched) / Double(judged))
+            measured[index] = measurement
+            return measurement
         }
+        // The first passing candidate in `scales` (largest first): bisection over indices, `low` failing or -1.
+        var low = -1, high = scales.count
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if try measure(middle).touchedShare <= touchTarget { high = middle } else { low = middle }
+        }
+        let chosen = high < scales.count ? measured[high] : nil
         let scale = chosen?.scale ?? 0
         try model.setScale(scale, for: id)
+        let tried = measured.keys.sorted().compactMap { measured[$0] }
         return GuardCalibration(scale: scale, ratio: ratio, touchTarget: touchTarget, touchedShare: chosen?.touchedShare ?? 0,
                                 judgedTokens: judged, tried: tried, seconds: Date().timeIntervalSince(start))
     }
 
     /// The model's greedy answers to `prompts` (up to `answerTokens`, ending before an end token, as `TextGenerator`
     /// decodes), all decoded side by side: one pass per step for every answer still going. Each comes with a cache
-    /// holding its prompt alone.
-    func ownAnswers(_ languageModel: LanguageModel) throws -> [(prompt: KVCache, answer: [Int])] {
+    /// holding its prompt alone and the log-probability the model gave each answer token as it chose it.
+    func ownAnswers(_ languageModel: LanguageModel) throws -> [(prompt: KVCache, answer: [Int], logProbabilities: [Float])] {
         let model = languageModel.model
+        let vocabulary = model.vocabularySize
         var promptCaches: [KVCache] = [], decoding: [KVCache] = [], answers: [[Int]] = [], next: [Int] = []
+        var chosen: [[Float]] = []   // log p of each chosen token, the one not yet appended last
         for prompt in prompts {
             let ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
             guard ids.count + answerTokens <= model.contextLength else { continue }
@@ -134,7 +142,9 @@ public struct GuardCalibrator: Sendable {
             promptCaches.append(promptOnly)
             decoding.append(cache)
             answers.append([])
-            next.append(Sampler.argmax(logits))
+            let token = Sampler.argmax(logits)
+            next.append(token)
+            chosen.append([TokenVeto.logProbability(of: token, in: logits)])
         }
         var active = Array(answers.indices)
         while true {
@@ -143,21 +153,24 @@ public struct GuardCalibrator: Sendable {
             active = active.filter { answers[$0].count < answerTokens }
             guard !active.isEmpty else { break }
             let logits = try model.forward(sideBySide: active.map { next[$0] }, caches: active.map { decoding[$0] }, generatedRows: 0..<0)
-            let vocabulary = model.vocabularySize
             for (position, row) in active.enumerated() {
-                next[row] = Sampler.argmax(Array(logits[(position * vocabulary)..<((position + 1) * vocabulary)]))
+                let rowLogits = Array(logits[(position * vocabulary)..<((position + 1) * vocabulary)])
+                next[row] = Sampler.argmax(rowLogits)
+                chosen[row].append(TokenVeto.logProbability(of: next[row], in: rowLogits))
             }
         }
-        return Array(zip(promptCaches, answers))
+        return answers.indices.map { (promptCaches[$0], answers[$0], Array(chosen[$0].prefix(answers[$0].count))) }
     }
 
-    /// Answer tokens (from the second on) whose log ratio log q − log p falls under `threshold`.
-    static func suspectCount(answer: [Int], original: [Float], adapted: [Float], vocabulary: Int, threshold: Float) -> Int {
+    /// Answer tokens (from the second on) whose log ratio log q − log p falls under `threshold`; `originalLogProbabilities`
+    /// holds log p of every answer token.
+    static func suspectCount(answer: [Int], originalLogProbabilities: [Float], adapted: [Float], vocabulary: Int,
+                             threshold: Float) -> Int {
         var count = 0
         for position in 1..<answer.count {
             let row = (position - 1) * vocabulary
-            let p = Array(original[row..<(row + vocabulary)]), q = Array(adapted[row..<(row + vocabulary)])
-            if TokenVeto.logProbability(of: answer[position], in: q) - TokenVeto.logProbability(of: answer[position], in: p) < threshold {
+            let q = Array(adapted[row..<(row + vocabulary)])
+            if TokenVeto.logProbability(of: answer[position], in: q) - originalLogProbabilities[position] < threshold {
                 count += 1
             }
         }

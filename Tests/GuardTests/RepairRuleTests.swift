@@ -102,23 +102,40 @@ final class RepairRuleTests: XCTestCase {
             }
             try model.setScale(0, for: id)
         }
+        // The share at scale 1, measured by the calibration's own passes, equals the token-by-token count.
+        var atOne = calibrator
+        atOne.scales = [1]
+        atOne.touchTarget = 1
+        let one = try atOne.calibrate(languageModel, adapter: id)
+        XCTAssertEqual(one.judgedTokens, judged)
+        XCTAssertEqual(one.tried.map(\.scale), [1])
+        XCTAssertEqual(one.tried[0].touchedShare, Double(suspect) / Double(judged), accuracy: 1e-12)
+
+        // Bisection ends on a candidate within the target whose next larger candidate misses it.
         calibrator.touchTarget = Double(suspect) / Double(judged) - 1e-9  // scale 1 just misses it
         let calibration = try calibrator.calibrate(languageModel, adapter: id)
         XCTAssertEqual(calibration.judgedTokens, judged)
-        XCTAssertEqual(calibration.tried.first?.scale, 1)
-        XCTAssertEqual(calibration.tried.first?.touchedShare ?? -1, Double(suspect) / Double(judged), accuracy: 1e-12)
         XCTAssertLessThan(calibration.scale, 1)
-        for measurement in calibration.tried.dropLast() { XCTAssertGreaterThan(measurement.touchedShare, calibration.touchTarget) }
+        XCTAssertEqual(calibration.tried.map(\.scale), calibration.tried.map(\.scale).sorted(by: >), "largest first")
+        XCTAssertLessThan(calibration.tried.count, calibrator.scales.count, "fewer passes than candidates")
+        func share(at scale: Float) throws -> Double {
+            var single = calibrator
+            single.scales = [scale]
+            single.touchTarget = 1
+            return try single.calibrate(languageModel, adapter: id).tried[0].touchedShare
+        }
+        for measurement in calibration.tried { XCTAssertEqual(measurement.touchedShare, try share(at: measurement.scale), accuracy: 1e-12) }
         if calibration.scale > 0 {
-            XCTAssertEqual(calibration.tried.last?.scale, calibration.scale)
+            let index = try XCTUnwrap(calibrator.scales.firstIndex(of: calibration.scale))
             XCTAssertLessThanOrEqual(calibration.touchedShare, calibration.touchTarget)
+            XCTAssertGreaterThan(try share(at: calibrator.scales[index - 1]), calibration.touchTarget)
         }
 
-        // A target nothing meets leaves the patch at scale 0; a generous one keeps scale 1.
+        // A target nothing meets leaves the patch at scale 0 (the smallest candidate was tried); a generous one keeps 1.
         calibrator.touchTarget = -1
         let none = try calibrator.calibrate(languageModel, adapter: id)
         XCTAssertEqual(none.scale, 0)
-        XCTAssertEqual(none.tried.count, calibrator.scales.count)
+        XCTAssertEqual(none.tried.last?.scale, calibrator.scales.last)
         XCTAssertTrue(none.description.hasPrefix("calibrated to scale 0"), none.description)
         calibrator.touchTarget = 1
         XCTAssertEqual(try calibrator.calibrate(languageModel, adapter: id).scale, 1)
@@ -146,11 +163,20 @@ final class RepairRuleTests: XCTestCase {
         XCTAssertEqual(answers.count, 4)
         var sampling = SamplingParameters()
         sampling.temperature = 0
-        for (prompt, (cache, answer)) in zip(calibrator.prompts, answers) {
+        for (prompt, (cache, answer, logProbabilities)) in zip(calibrator.prompts, answers) {
             let ids = try languageModel.encodeChat([ChatMessage(role: "user", content: prompt)])
             XCTAssertEqual(cache.length, ids.count, "the cache holds the prompt alone")
             let expected = try TextGenerator(languageModel).generate(promptIds: ids, options: GenerationOptions(sampling: sampling, maxTokens: 12))
             XCTAssertEqual(answer, expected.outputIds, prompt)
+            // The log-probability recorded for each answer token is the model's own, read again by one prompt pass.
+            let reading = languageModel.model.makeCache()
+            let logits = try languageModel.model.forward(ids + answer.dropLast(), cache: reading, allPositions: true)
+            let vocabulary = languageModel.model.vocabularySize
+            XCTAssertEqual(logProbabilities.count, answer.count)
+            for (position, token) in answer.enumerated() {
+                let row = Array(logits[((ids.count - 1 + position) * vocabulary)..<((ids.count + position) * vocabulary)])
+                XCTAssertEqual(logProbabilities[position], TokenVeto.logProbability(of: token, in: row), accuracy: 1e-4)
+            }
         }
     }
 }
