@@ -7,7 +7,8 @@ Run from the repository root (after ``make_fixtures.py``, whose model directorie
 It deletes and rewrites ``Tests/Fixtures/gguf/quants/`` and ``Tests/Fixtures/gguf/models/``; nothing is
 downloaded. Two parts:
 
-1. ``quants/TYPE.gguf`` + ``quants/TYPE.f32``: one GGUF v3 file per ggml type (F32, F16, BF16, Q8_0, Q4_0,
+1. ``quants/quantize-source.f32`` + ``quants/quantize-TYPE.bin``: float32 rows and what ``gguf.quants.quantize``
+   makes of them in Q8_0 and Q4_0 (the types TeleGuard writes). ``quants/TYPE.gguf`` + ``quants/TYPE.f32``: one GGUF v3 file per ggml type (F32, F16, BF16, Q8_0, Q4_0,
    Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) holding one tensor ``weight`` of ggml dims ne = [512, 3], and the raw
    little-endian float32 that ``gguf.quants.dequantize`` makes of it. Types gguf-py can quantize get seeded
    normal data with zero and constant blocks in it; the K-quants (which gguf-py cannot quantize) get seeded
@@ -777,11 +778,33 @@ def plain_hf_dir(model_name: str, scratch: Path) -> Path:
     return target
 
 
+# The types TeleGuard quantizes to, checked against gguf.quants.quantize on one shared source.
+QUANTIZE_TYPES = [QType.Q8_0, QType.Q4_0]
+
+
+def write_quantize_fixtures() -> None:
+    """``quantize-source.f32`` (the seeded rows, plus a row of rounding ties for Q8_0: 127 · k/254 · m for a block
+    maximum m) and ``quantize-TYPE.bin``: the blocks gguf.quants.quantize makes of it."""
+    rows = quant_source_rows(np.random.default_rng([QUANT_SEED, 1000]))
+    ties = np.empty((1, QUANT_COLUMNS), dtype=np.float32)
+    for block in range(QUANT_COLUMNS // 32):
+        maximum = np.float32(0.5 + block)
+        ties[0, block * 32 : (block + 1) * 32] = (np.arange(32, dtype=np.float32) - 16) * np.float32(0.5) * maximum / np.float32(127)
+        ties[0, block * 32] = maximum
+    source = np.concatenate([rows, ties]).astype(np.float32)
+    source.astype("<f4").tofile(QUANTS_DIR / "quantize-source.f32")
+    for qtype in QUANTIZE_TYPES:
+        blocks = np.ascontiguousarray(gguf.quants.quantize(source, qtype)).view(np.uint8)
+        blocks.tofile(QUANTS_DIR / f"quantize-{qtype.name}.bin")
+
+
 def make_quants() -> list[dict[str, Any]]:
     if QUANTS_DIR.exists():
         shutil.rmtree(QUANTS_DIR)
     QUANTS_DIR.mkdir(parents=True)
-    return [write_quant_fixture(qtype) for qtype in QUANT_TYPES]
+    records = [write_quant_fixture(qtype) for qtype in QUANT_TYPES]
+    write_quantize_fixtures()
+    return records
 
 
 def make_models() -> None:
