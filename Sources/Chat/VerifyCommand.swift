@@ -24,7 +24,7 @@ struct VerifyCommand: ParsableCommand {
     @Flag(name: .long, help: "Run unguarded and guarded in one pass and show both side by side.")
     var compare = false
 
-    @Flag(name: .long, help: "Also run the teleported guard's controls under the same rule and calibration: the generator fed noise instead of activations, and a random patch of the same norm per layer.")
+    @Flag(name: .long, help: "Also run the teleported guard's controls under the same rule and calibration: the generator fed noise instead of activations, a random patch of the same norm per layer, and no patch but the model quantized to 4 bits (Q4_0) as the reference stream.")
     var controls = false
 
     /// suite.json inside a model directory; a GGUF file has no place for one, so it needs --suite.

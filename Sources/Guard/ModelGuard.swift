@@ -166,6 +166,7 @@ public final class ModelGuard: @unchecked Sendable {
                 if control == .noiseInputs { teleporter.noiseInputSeed = 12_345 }
                 var adapter = try teleporter.teleport(languageModel, progress: progress)
                 if control == .randomSameNorm { adapter = PatchControl.randomSameNorm(like: adapter, seed: 12_345) }
+                if control == .quantizedReference { adapter.layers = try PatchControl.quantizationPatch(of: model) }
                 let stored = control != nil ? nil
                     : try weightsDigest.flatMap { try cache?.store(adapter, weightsDigest: $0, baseModel: languageModel.location.path) }
                 let resolved = rule.resolve(adapter.veto, scope: adapter.scope)

@@ -8,12 +8,37 @@ public enum PatchControl: String, Sendable, CaseIterable, CustomStringConvertibl
     case noiseInputs = "noise-inputs"
     /// Per layer, a random rank-r patch with the Frobenius norm of the teleported one.
     case randomSameNorm = "random-same-norm"
+    /// No generator at all: the reference stream is the model itself with every decoder linear layer quantized to
+    /// 4 bits (Q4_0), BackdoorLLM's quantization defense under the guard's rule and calibration.
+    case quantizedReference = "4-bit-reference"
 
     public var description: String {
         switch self {
         case .noiseInputs: return "noise inputs"
         case .randomSameNorm: return "random patch"
+        case .quantizedReference: return "4-bit reference"
         }
+    }
+
+    /// The exact patch that turns each decoder linear layer W into its `type` round trip: ΔW = Q(W) − W, written as a
+    /// LoRA of rank min(in, out) (an identity factor on the narrower side), so that the runtime's unmerged adapter
+    /// path computes the quantized model's stream beside the original's.
+    static func quantizationPatch(of model: LlamaModel, type: GGMLType = .q4_0) throws -> [String: LoRAWeights] {
+        var layers: [String: LoRAWeights] = [:]
+        for name in model.linearLayerNames {
+            guard let (inFeatures, outFeatures) = model.linearShape(name),
+                  let delta = try model.withLinearWeight(name, { weight -> [Float] in
+                      let rounded = try GGUFQuantization.roundTrip(weight, as: type, tensor: name)
+                      return zip(rounded, weight).map { $0 - $1 }
+                  }) else { continue }
+            let rank = min(inFeatures, outFeatures)
+            let identity = FloatBuffer(count: rank * rank)
+            for i in 0..<rank { identity.pointer[i * rank + i] = 1 }
+            // ΔW is [out × in]: as B (out × r, r = in) with A = I, or as A (r × in, r = out) with B = I.
+            let (a, b) = inFeatures <= outFeatures ? (identity, FloatBuffer(delta)) : (FloatBuffer(delta), identity)
+            layers[name] = LoRAWeights(a: a, b: b, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures, scaling: 1)
+        }
+        return layers
     }
 
     /// Standard normal samples (Box–Muller over a seeded generator).

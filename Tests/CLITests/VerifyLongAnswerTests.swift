@@ -67,13 +67,15 @@ final class VerifyLongAnswerTests: XCTestCase {
         XCTAssertEqual(report["tokens_touched"] as? Double, 0)
     }
 
-    /// --controls runs the guard's controls under the same rule and calibration: the generator fed noise, and a random
-    /// patch of the same norm per layer; each is a full report, judged against the same unguarded long answers.
+    /// --controls runs the guard's controls under the same rule and calibration: the generator fed noise, a random
+    /// patch of the same norm per layer, and the model quantized to 4 bits as the reference; each is a full report,
+    /// judged against the same unguarded long answers.
     func testControlsAreReportedBesideTheGuard() throws {
         let report = try verify(try suiteWithLongPrompts(), ["--compare", "--controls"])
         let controls = try XCTUnwrap(report["controls"] as? [String: [String: Any]])
-        XCTAssertEqual(Set(controls.keys), ["noise-inputs", "random-same-norm"])
+        XCTAssertEqual(Set(controls.keys), ["noise-inputs", "random-same-norm", "4-bit-reference"])
         XCTAssertEqual(controls["noise-inputs"]?["guard"] as? String, "noise inputs")
+        XCTAssertEqual(controls["4-bit-reference"]?["guard"] as? String, "4-bit reference")
         let guarded = try XCTUnwrap(report["guarded"] as? [String: Any])
         for row in Array(controls.values) + [guarded] {
             XCTAssertNotNil(row["asr"] as? Double)

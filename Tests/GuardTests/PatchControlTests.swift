@@ -40,6 +40,35 @@ final class PatchControlTests: XCTestCase {
         }
     }
 
+    /// The 4-bit reference's patch is exactly each decoder linear layer's Q4_0 round trip minus the layer, and applied
+    /// unmerged it computes what the model with its weights replaced by the round trip (merged) computes.
+    func testQuantizedReferencePatchIsTheQ4_0RoundTripOfEveryLinearLayer() throws {
+        let languageModel = try LanguageModel.load(directory: GuardFixtures.model("llama-metaspace-oldkeys"))
+        let model = languageModel.model
+        let patch = try PatchControl.quantizationPatch(of: model)
+        XCTAssertEqual(Set(patch.keys), Set(model.linearLayerNames))
+        for name in model.linearLayerNames {
+            let weights = try XCTUnwrap(patch[name]), shape = try XCTUnwrap(model.linearShape(name))
+            XCTAssertEqual(weights.rank, min(shape.inFeatures, shape.outFeatures), name)
+            let original = try XCTUnwrap(model.linearWeight(name))
+            let rounded = try original.withUnsafeBufferPointer { try GGUFQuantization.roundTrip($0, as: .q4_0) }
+            for (index, value) in dense(weights).enumerated() {
+                XCTAssertEqual(Float(value), rounded[index] - original[index], accuracy: 1e-6, "\(name)[\(index)]")
+            }
+        }
+        let prompt = languageModel.tokenizer.encode("Hello there, how are you")
+        let plain = try model.forward(prompt, cache: model.makeCache())
+        let id = try model.applyLoRA(patch, scale: 1, mode: .unmerged)
+        let unmerged = try model.forward(prompt, cache: model.makeCache())
+        try model.removeAdapter(id)
+        let merged = try model.applyLoRA(patch, scale: 1, mode: .merged)
+        let reference = try model.forward(prompt, cache: model.makeCache())
+        try model.removeAdapter(merged)
+        XCTAssertLessThan(GuardFixtures.maxAbsoluteDifference(unmerged, reference), 1e-3)
+        XCTAssertGreaterThan(GuardFixtures.maxAbsoluteDifference(unmerged, plain), 1e-3, "4 bits move the logits")
+        XCTAssertEqual(try model.forward(prompt, cache: model.makeCache()), plain, "removing the patch restores the model")
+    }
+
     func testNoiseIsStandardNormalAndSeeded() {
         let values = PatchControl.gaussian(count: 20_001, seed: 3)
         XCTAssertEqual(values.count, 20_001)
