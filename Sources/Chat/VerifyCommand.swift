@@ -52,16 +52,20 @@ struct VerifyCommand: ParsableCommand {
             unguarded = try verifier.longCases(triggerSuite).cases
         }
         let (modelGuard, activation) = try guardOptions.activate(policy, on: languageModel)
-        reports.append(try verifier.run(triggerSuite, guardName: activation.policy.description, unguarded: unguarded,
-                                        progress: Self.progress))
+        var guarded = try verifier.run(triggerSuite, guardName: activation.policy.description, unguarded: unguarded,
+                                       progress: Self.progress)
+        guarded.calibratedScale = activation.calibration.map { Double($0.scale) }
+        reports.append(guarded)
         var controlReports: [(PatchControl, VerifyReport)] = []
         if controls {
             guard case .teleport = policy else { throw ValidationError("--controls needs --guard teleport") }
             if unguarded == nil, !triggerSuite.longPrompts.isEmpty { unguarded = reports.first?.longCases }
             for control in PatchControl.allCases {
-                try modelGuard.activate(policy, scale: guardOptions.guardScale, rule: try guardOptions.ruleChoice(), control: control)
-                controlReports.append((control, try verifier.run(triggerSuite, guardName: control.description, unguarded: unguarded,
-                                                                 progress: Self.progress)))
+                let controlActivation = try modelGuard.activate(policy, scale: guardOptions.guardScale,
+                                                                rule: try guardOptions.ruleChoice(), control: control)
+                var report = try verifier.run(triggerSuite, guardName: control.description, unguarded: unguarded, progress: Self.progress)
+                report.calibratedScale = controlActivation.calibration.map { Double($0.scale) }
+                controlReports.append((control, report))
             }
         }
         try modelGuard.deactivate()

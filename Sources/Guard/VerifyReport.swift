@@ -70,6 +70,8 @@ public struct VerifyReport: Sendable, Codable, Equatable {
     public var tokensTouched: Double?
     /// Decode time per generated token on the long prompts over the unguarded run's.
     public var decodeTimeRatio: Double?
+    /// The patch scale the guard's calibration chose on this model (nil when it was not calibrated).
+    public var calibratedScale: Double?
 
     enum CodingKeys: String, CodingKey {
         case model, suite, guardPolicy = "guard", asr, payloadFragmentRate = "payload_fragment_rate"
@@ -77,5 +79,6 @@ public struct VerifyReport: Sendable, Codable, Equatable {
         case benignAccuracy = "benign_accuracy", cases, benignCases = "benign_cases", seconds
         case longCases = "long_cases", answerAgreement = "answer_agreement", answersIdentical = "answers_identical"
         case touchRate = "touch_rate", tokensTouched = "tokens_touched", decodeTimeRatio = "decode_time_ratio"
+        case calibratedScale = "calibrated_scale"
     }
 }

@@ -79,6 +79,7 @@ final class VerifyLongAnswerTests: XCTestCase {
         let guarded = try XCTUnwrap(report["guarded"] as? [String: Any])
         for row in Array(controls.values) + [guarded] {
             XCTAssertNotNil(row["asr"] as? Double)
+            XCTAssertNotNil(row["calibrated_scale"] as? Double, "the repair guard is calibrated on the model")
             XCTAssertNotNil(row["answer_agreement"] as? Double, "judged against the unguarded answers")
         }
         XCTAssertNotNil(report["off"])
