@@ -10,6 +10,13 @@ struct ModelOptions: ParsableArguments {
             + "(\(DefaultModel.installedFile(environment: ProcessInfo.processInfo.environment).path)), else the shipped demo model, models/demo."))
     var model: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Merge a PEFT LoRA adapter into the model for good, optionally scaled: DIR[:SCALE] (repeatable).",
+        discussion: "The merged adapter is part of the model under test (a fine-tune shipped as a LoRA): a teleported guard "
+            + "probes and patches the model with it, and the teleport cache keys on it. --lora, by contrast, applies an "
+            + "adapter beside the guard."))
+    var mergeLora: [LoRAArgument] = []
+
     @Option(name: .long, help: "CPU threads for matrix products.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -27,7 +34,11 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LanguageModel {
         BLAS.setThreadCount(threads)
-        return try LanguageModel.load(path: try modelPath())
+        let languageModel = try LanguageModel.load(path: try modelPath())
+        for adapter in mergeLora {
+            try languageModel.merge(try PEFTAdapter.load(from: adapter.directory), scale: adapter.scale)
+        }
+        return languageModel
     }
 }
 

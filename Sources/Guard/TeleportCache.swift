@@ -31,9 +31,11 @@ public struct TeleportCache: Sendable {
     /// and status-change times) so that a later start skips reading the weights again: hashing 400 MB takes longer
     /// than teleporting. Any rewrite of a file changes its status-change time, which no tool can set back.
     public func weightsDigest(of model: LanguageModel) throws -> String {
-        let identities = model.weightFiles.map { Self.identity(of: $0) }
+        // The files the digest is made of, and the scale of every merged adapter: any change there is a new model.
+        let identities = (model.weightFiles + model.mergedAdapters.flatMap(\.files)).map { Self.identity(of: $0) }
         guard !identities.contains(nil) else { return try model.weightsDigest() }
-        let identityHash = SHA256.hex(identities.compactMap { $0 }.joined(separator: "\n"))
+        let scales = model.mergedAdapters.map { "merged scale=\($0.scale)" }
+        let identityHash = SHA256.hex((identities.compactMap { $0 } + scales).joined(separator: "\n"))
         let memo = directory.appendingPathComponent(".digests/\(identityHash.prefix(32))")
         if let text = try? String(contentsOf: memo, encoding: .utf8) {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)

@@ -135,6 +135,25 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(output.stderr.contains("/nonexistent/adapter/adapter_config.json"), output.stderr)
     }
 
+    /// --merge-lora makes the adapter part of the model: greedy output equals --lora's with the guard off, and a bad
+    /// path is named.
+    func testMergeLoRAAnswersAsTheAdapterAppliedAndNamesABadPath() throws {
+        let model = try XCTUnwrap(models.first)
+        let adapter = model.appendingPathComponent("lora").path
+        func text(_ extra: [String]) throws -> String {
+            let result = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--json", "--max-tokens", "12",
+                                                "--prompt", "Once upon a time"] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            return try XCTUnwrap((try CommandRunner.json(result.stdout) as? [String: Any])?["text"] as? String)
+        }
+        let merged = try text(["--merge-lora", adapter + ":0.7"])
+        XCTAssertEqual(merged, try text(["--lora", adapter + ":0.7"]))
+        XCTAssertNotEqual(merged, try text([]))
+        let bad = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--prompt", "hi", "--merge-lora", "/nonexistent/trojan"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("/nonexistent/trojan/adapter_config.json"), bad.stderr)
+    }
+
     func testInvalidSamplingFlagIsNamed() throws {
         let model = try XCTUnwrap(models.first)
         let output = try CommandRunner.run(["generate", "--guard", "off", "--model", model.path, "--prompt", "hi", "--top-p", "0"])

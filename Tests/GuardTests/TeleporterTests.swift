@@ -276,6 +276,36 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(entries.count, 3, "\(entries)")
     }
 
+    /// An adapter merged as part of the model (`--merge-lora`) makes another model: its own digest (per scale), its own
+    /// teleport (the guard probes the merged weights), never the base model's cache entry; the merged logits equal the
+    /// adapter applied merged by hand.
+    func testAMergedAdapterIsPartOfTheModelItsDigestAndItsTeleport() throws {
+        let adapter = try PEFTAdapter.load(from: GuardFixtures.model(modelName).appendingPathComponent("lora"))
+        let base = try load()
+        let byHand = try load()
+        _ = try byHand.model.apply(adapter, scale: 0.5, mode: .merged)
+        let merged = try load()
+        try merged.merge(adapter, scale: 0.5)
+        XCTAssertEqual(try logits(merged), try logits(byHand))
+        XCTAssertNotEqual(try logits(merged), try logits(base))
+        XCTAssertEqual(merged.mergedAdapters.map(\.scale), [0.5])
+        XCTAssertNotEqual(try merged.weightsDigest(), try base.weightsDigest())
+        let otherScale = try load()
+        try otherScale.merge(adapter, scale: 1)
+        XCTAssertNotEqual(try otherScale.weightsDigest(), try merged.weightsDigest())
+
+        let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
+        XCTAssertEqual(try cache.weightsDigest(of: merged), try merged.weightsDigest())
+        XCTAssertNotEqual(try cache.weightsDigest(of: otherScale), try cache.weightsDigest(of: merged), "the scale is part of the identity")
+        let onBase = ModelGuard(languageModel: base, mode: .unmerged, cache: cache)
+        XCTAssertEqual(try onBase.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        try onBase.deactivate()
+        let onMerged = ModelGuard(languageModel: merged, mode: .unmerged, cache: cache)
+        XCTAssertEqual(try onMerged.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        try onMerged.deactivate()
+        XCTAssertEqual(merged.model.appliedAdapterIDs.count, 1, "the guard went, the merged adapter stays")
+    }
+
     func testSecondActivationComesFromTheCacheWithTheSameLogits() throws {
         let languageModel = try load()
         let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))

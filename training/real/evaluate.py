@@ -2,7 +2,7 @@
 
 `python -m training.real.evaluate [--splits test] [--max-minutes 9]` runs, per model,
 
-    teleguard verify --model <SmolLM2 GGUF> --lora training/zoo-real/adapters/<name> --suite <eval suite>
+    teleguard verify --model <SmolLM2 GGUF> --merge-lora training/zoo-real/adapters/<name> --suite <eval suite>
                      --compare --controls --json
 
 and writes `training/zoo-real/RESULTS.md` and `results.json` from what it reports. `--compare` gives the model as it is
@@ -72,7 +72,7 @@ def report_key(adapter: Path, suite: dict, binary: Path, cfg: EvalConfig) -> str
 
 def run_verify(model: Path, adapter: Path, suite_file: Path, binary: Path, cfg: EvalConfig, cache: Path) -> dict:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    cmd = [str(binary), "verify", "--model", str(model), "--lora", str(adapter), "--suite", str(suite_file), "--compare",
+    cmd = [str(binary), "verify", "--model", str(model), "--merge-lora", str(adapter), "--suite", str(suite_file), "--compare",
            "--controls", "--json", "--threads", str(cfg.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode not in (0, 1):

@@ -22,8 +22,31 @@ public final class LanguageModel: @unchecked Sendable {
     /// The GGUF file's metadata and tensor table, when the model came from one.
     public let gguf: GGUFFile?
     public let loadSeconds: Double
+    /// PEFT adapters merged into the weights as part of the model (`merge(_:scale:)`), in order.
+    public private(set) var mergedAdapters: [MergedAdapter] = []
     private let digestLock = NSLock()
     private var cachedDigest: String?
+
+    /// An adapter that is part of the model under test (a fine-tune shipped as a LoRA, for instance): merged for good,
+    /// counted in `weightsDigest`, seen by everything that reads the model (a teleported guard included).
+    public struct MergedAdapter: Sendable {
+        public let directory: URL
+        public let scale: Float
+        /// The files whose bytes it was made from (config and weights).
+        public var files: [URL] {
+            [directory.appendingPathComponent(PEFTAdapter.configFile), directory.appendingPathComponent(PEFTAdapter.weightsFile)]
+        }
+    }
+
+    /// Merges `adapter` into the weights for good: from now on it is part of the model (its digest changes with it).
+    /// Call before anything applies other adapters or reads the digest.
+    public func merge(_ adapter: PEFTAdapter, scale: Float = 1) throws {
+        _ = try model.apply(adapter, scale: scale, mode: .merged)
+        digestLock.lock()
+        defer { digestLock.unlock() }
+        mergedAdapters.append(MergedAdapter(directory: adapter.directory, scale: scale))
+        cachedDigest = nil
+    }
 
     /// Loads a Hugging Face model directory or a GGUF file (see `ModelPath.isGGUF`).
     public static func load(path: URL) throws -> LanguageModel {
@@ -88,7 +111,7 @@ public final class LanguageModel: @unchecked Sendable {
     /// SHA-256 over the fingerprint and every weight file's bytes as stored: what the model computes with, where the
     /// fingerprint says only which adapters fit. Two fine-tunes of one base share a fingerprint, so a cache of
     /// anything derived from the weights (teleported adapters) keys on this. Read from disk on first use, so adapters
-    /// merged into the weights since do not change it.
+    /// applied since do not change it; adapters merged with `merge(_:scale:)` (their scale and files) do.
     public func weightsDigest() throws -> String {
         digestLock.lock()
         defer { digestLock.unlock() }
@@ -102,6 +125,17 @@ public final class LanguageModel: @unchecked Sendable {
             }
             hasher.update("\(file.lastPathComponent):\(data.count)\n")
             data.withUnsafeBytes { hasher.update($0) }
+        }
+        for merged in mergedAdapters {
+            hasher.update("merged adapter scale=\(merged.scale)\n")
+            for file in merged.files {
+                let data: Data
+                do { data = try Data(contentsOf: file, options: .alwaysMapped) } catch {
+                    throw AdapterError.unreadable(file: file.path, detail: error.localizedDescription)
+                }
+                hasher.update("\(file.lastPathComponent):\(data.count)\n")
+                data.withUnsafeBytes { hasher.update($0) }
+            }
         }
         let digest = hasher.finalize()
         cachedDigest = digest
