@@ -24,10 +24,12 @@ final class CompletionService: Sendable {
     let queue: GenerationQueue
     /// Set when the server shuts down: running answers stop at the next token.
     let stopping = StopFlag()
+    let metrics: ServerMetrics
 
-    init(runner: CompletionRunner, adapters: AdapterRegistry, maxWaiting: Int) {
+    init(runner: CompletionRunner, adapters: AdapterRegistry, maxWaiting: Int, metrics: ServerMetrics = ServerMetrics()) {
         self.runner = runner
         self.adapters = adapters
+        self.metrics = metrics
         queue = GenerationQueue(maxWaiting: maxWaiting)
     }
 
@@ -39,7 +41,7 @@ final class CompletionService: Sendable {
         let (stream, continuation) = AsyncStream<CompletionEvent>.makeStream()
         let clientGone = StopFlag()
         continuation.onTermination = { _ in clientGone.set() }
-        let runner = runner, stopping = stopping
+        let runner = runner, stopping = stopping, metrics = metrics
         try queue.submit { cancelled in
             defer { continuation.finish() }
             if cancelled || stopping.isSet {
@@ -47,10 +49,14 @@ final class CompletionService: Sendable {
                 return
             }
             if clientGone.isSet { return }
+            let turn = Date()
+            var firstText: Double?
             do {
                 let outcome = try runner.run(prepared, shouldStop: { clientGone.isSet || stopping.isSet }) { text in
+                    if firstText == nil { firstText = Date().timeIntervalSince(turn) }
                     continuation.yield(.text(text))
                 }
+                metrics.recordOutcome(outcome, firstTokenAfter: firstText)
                 continuation.yield(.finished(outcome))
             } catch {
                 continuation.yield(.failed("\(error)"))

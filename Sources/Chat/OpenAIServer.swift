@@ -15,8 +15,10 @@ struct OpenAIServer: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: MetricsMiddleware(metrics: service.metrics))
         if let apiKey { router.add(middleware: APIKeyMiddleware(key: apiKey)) }
         router.get("/health") { _, _ in health() }
+        router.get("/metrics") { _, _ in metrics() }
         router.post("/tokenize") { request, _ in await tokenize(request) }
         router.post("/detokenize") { request, _ in await detokenize(request) }
         router.get("/v1/models") { _, _ in
@@ -149,6 +151,14 @@ struct OpenAIServer: Sendable {
             "guard": service.guardController.stateJSON,
         ]
         return dictionaryResponse(.ok, state)
+    }
+
+    /// Prometheus' text format (scraped by Prometheus, VictoriaMetrics, Grafana Agent).
+    private func metrics() -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeString(service.metrics.text(waiting: service.queue.waitingCount, busy: service.queue.isBusy, ready: true))
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: buffer))
     }
 
     private func adapterState() -> Response {

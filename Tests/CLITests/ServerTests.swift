@@ -95,6 +95,39 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(try health.json()["status"] as? String, "ok")
     }
 
+    /// GET /metrics: Prometheus text whose counters follow what was served (requests by route and status, tokens in
+    /// and out, finish reasons, time to first token) and whose gauges say the server is ready and idle.
+    func testMetricsCountRequestsTokensAndFinishReasonsInPrometheusFormat() throws {
+        let server = try ServerProcess(["--model", model.path])
+        defer { server.stop() }
+        let reply = try HTTP.request("POST", server.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: 6))
+        XCTAssertEqual(reply.status, 200, reply.body)
+        let usage = try XCTUnwrap(try reply.json()["usage"] as? [String: Any])
+        XCTAssertEqual(try HTTP.request("POST", server.baseURL + "/v1/chat/completions", body: "{").status, 400)
+        XCTAssertEqual(try HTTP.request("GET", server.baseURL + "/nowhere").status, 404)
+
+        let scraped = try HTTP.request("GET", server.baseURL + "/metrics")
+        XCTAssertEqual(scraped.status, 200)
+        XCTAssertTrue(scraped.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true, "\(scraped.headers)")
+        var samples: [String: Double] = [:]
+        for line in scraped.body.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            XCTAssertEqual(parts.count, 2, String(line))
+            samples[String(parts[0])] = Double(parts[1])
+        }
+        XCTAssertEqual(samples[#"teleguard_requests_total{route="/v1/chat/completions",status="200"}"#], 1)
+        XCTAssertEqual(samples[#"teleguard_requests_total{route="/v1/chat/completions",status="400"}"#], 1)
+        XCTAssertEqual(samples[#"teleguard_requests_total{route="other",status="404"}"#], 1, "unknown paths share one label")
+        XCTAssertEqual(samples["teleguard_prompt_tokens_total"], (usage["prompt_tokens"] as? NSNumber)?.doubleValue)
+        XCTAssertEqual(samples["teleguard_completion_tokens_total"], (usage["completion_tokens"] as? NSNumber)?.doubleValue)
+        XCTAssertEqual(samples[#"teleguard_completions_total{finish_reason="length"}"#], 1)
+        XCTAssertEqual(samples["teleguard_time_to_first_token_seconds_count"], 1)
+        XCTAssertGreaterThan(samples["teleguard_decode_seconds_total"] ?? 0, 0)
+        XCTAssertEqual(samples["teleguard_ready"], 1)
+        XCTAssertEqual(samples["teleguard_queue_waiting"], 0)
+        XCTAssertEqual(samples["teleguard_guard_refused_completions_total"], 0)
+    }
+
     func testBadRequestsGetOpenAIErrorsNamingTheProblem() throws {
         let server = try ServerProcess(["--model", model.path, "--max-body-bytes", "2000", "--max-prompt-tokens", "40"])
         defer { server.stop() }
