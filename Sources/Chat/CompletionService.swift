@@ -71,3 +71,16 @@ final class CompletionService: Sendable {
         queue.shutdown()
     }
 }
+
+/// The server's `CompletionService` once the model and guard are loaded (nil before): the server listens from the
+/// start so that /health can say it is loading.
+final class LoadedService: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: CompletionService?
+    /// When loading began.
+    let since = Date()
+
+    var service: CompletionService? { lock.withLock { current } }
+
+    func set(_ service: CompletionService) { lock.withLock { current = service } }
+}

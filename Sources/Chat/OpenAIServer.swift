@@ -5,35 +5,48 @@ import Runtime
 /// The HTTP routes of `teleguard serve`: OpenAI's chat and text completions (with server-sent-event streaming),
 /// the model list, health, and adapter / guard control. Every failure answers with OpenAI's error object.
 struct OpenAIServer: Sendable {
-    let service: CompletionService
+    /// The model side, once the model and guard are loaded: the server listens before that, and answers every route
+    /// but /health and /metrics with 503 `loading` until then.
+    let loaded: LoadedService
+    let metrics: ServerMetrics
     let maxBodyBytes: Int
     /// Required on every route but /health when set (`--api-key`).
     var apiKey: String?
     let startedAt = Int(Date().timeIntervalSince1970)
 
-    var modelName: String { service.runner.modelName }
-
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: MetricsMiddleware(metrics: service.metrics))
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         if let apiKey { router.add(middleware: APIKeyMiddleware(key: apiKey)) }
         router.get("/health") { _, _ in health() }
-        router.get("/metrics") { _, _ in metrics() }
-        router.post("/tokenize") { request, _ in await tokenize(request) }
-        router.post("/detokenize") { request, _ in await detokenize(request) }
+        router.get("/metrics") { _, _ in metricsText() }
+        router.post("/tokenize") { request, _ in await whenLoaded { await tokenize(request, $0) } }
+        router.post("/detokenize") { request, _ in await whenLoaded { await detokenize(request, $0) } }
         router.get("/v1/models") { _, _ in
-            jsonResponse(.ok, OpenAIWire.ModelList(data: [OpenAIWire.Model(id: modelName, created: startedAt)]))
+            await whenLoaded { service in
+                jsonResponse(.ok, OpenAIWire.ModelList(data: [OpenAIWire.Model(id: service.runner.modelName, created: startedAt)]))
+            }
         }
-        router.post("/v1/chat/completions") { request, _ in await completion(request, chat: true) }
-        router.post("/v1/completions") { request, _ in await completion(request, chat: false) }
-        router.get("/adapters") { _, _ in adapterState() }
-        router.post("/adapters") { request, _ in await changeAdapters(request) }
+        router.post("/v1/chat/completions") { request, _ in await whenLoaded { await completion(request, chat: true, $0) } }
+        router.post("/v1/completions") { request, _ in await whenLoaded { await completion(request, chat: false, $0) } }
+        router.get("/adapters") { _, _ in await whenLoaded { adapterState($0) } }
+        router.post("/adapters") { request, _ in await whenLoaded { await changeAdapters(request, $0) } }
         return router
+    }
+
+    /// `body` with the loaded service, or 503 `loading` with Retry-After while the model and guard still load.
+    private func whenLoaded(_ body: (CompletionService) async -> Response) async -> Response {
+        guard let service = loaded.service else {
+            var response = errorResponse(.serviceUnavailable, "the model is still loading", type: "server_error", code: "loading")
+            response.headers[.retryAfter] = "1"
+            return response
+        }
+        return await body(service)
     }
 
     // MARK: Completions
 
-    private func completion(_ request: Request, chat: Bool) async -> Response {
+    private func completion(_ request: Request, chat: Bool, _ service: CompletionService) async -> Response {
         let object: [String: Any]
         switch await readJSONObject(request) {
         case .failure(let failure): return failure.response
@@ -56,7 +69,7 @@ struct OpenAIServer: Sendable {
             return errorResponse(.internalServerError, "\(error)", type: "server_error")
         }
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
-        let format = CompletionFormat(id: id, chat: chat, created: Int(Date().timeIntervalSince1970), model: modelName)
+        let format = CompletionFormat(id: id, chat: chat, created: Int(Date().timeIntervalSince1970), model: service.runner.modelName)
         if prepared.request.stream {
             return streamingResponse(events, format: format, includeUsage: prepared.request.includeUsage)
         }
@@ -107,7 +120,7 @@ struct OpenAIServer: Sendable {
     // MARK: Tokens
 
     /// llama.cpp server's shape: {"content": TEXT, "add_special": BOOL (default false)} → {"tokens": [ids]}.
-    private func tokenize(_ request: Request) async -> Response {
+    private func tokenize(_ request: Request, _ service: CompletionService) async -> Response {
         let object: [String: Any]
         switch await readJSONObject(request) {
         case .failure(let failure): return failure.response
@@ -124,7 +137,7 @@ struct OpenAIServer: Sendable {
     }
 
     /// {"tokens": [ids]} → {"content": TEXT}; an id outside the vocabulary is a 400 naming it.
-    private func detokenize(_ request: Request) async -> Response {
+    private func detokenize(_ request: Request, _ service: CompletionService) async -> Response {
         let object: [String: Any]
         switch await readJSONObject(request) {
         case .failure(let failure): return failure.response
@@ -142,7 +155,12 @@ struct OpenAIServer: Sendable {
         return dictionaryResponse(.ok, ["content": service.runner.languageModel.tokenizer.decode(ids)])
     }
 
+    /// 200 once loaded, 503 `{"status": "loading"}` before (load balancers and orchestrators wait on it).
     private func health() -> Response {
+        guard let service = loaded.service else {
+            return dictionaryResponse(.serviceUnavailable, ["status": "loading", "seconds": Date().timeIntervalSince(loaded.since)])
+        }
+        let modelName = service.runner.modelName
         let state: [String: Any] = [
             "status": service.stopping.isSet ? "stopping" : "ok", "model": modelName,
             "context_length": service.runner.languageModel.model.contextLength,
@@ -154,14 +172,16 @@ struct OpenAIServer: Sendable {
     }
 
     /// Prometheus' text format (scraped by Prometheus, VictoriaMetrics, Grafana Agent).
-    private func metrics() -> Response {
+    private func metricsText() -> Response {
+        let service = loaded.service
         var buffer = ByteBuffer()
-        buffer.writeString(service.metrics.text(waiting: service.queue.waitingCount, busy: service.queue.isBusy, ready: true))
+        buffer.writeString(metrics.text(waiting: service?.queue.waitingCount ?? 0, busy: service?.queue.isBusy ?? false,
+                                        ready: service != nil))
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: ResponseBody(byteBuffer: buffer))
     }
 
-    private func adapterState() -> Response {
+    private func adapterState(_ service: CompletionService) -> Response {
         dictionaryResponse(.ok, [
             "adapters": service.adapters.loaded.map { slot -> [String: Any] in
                 ["id": slot.number, "name": slot.name, "path": slot.directory, "scale": Double(slot.scale), "enabled": slot.enabled]
@@ -172,7 +192,7 @@ struct OpenAIServer: Sendable {
 
     /// `{"load": [{"path", "scale"?, "name"?}], "unload": [NAME or ID], "adapters": [{"id", "scale"?, "enabled"?}],
     /// "guard": {"enabled"?, "scale"?}}`, or llama.cpp's bare list `[{"id", "scale"}]`. Changes wait their turn in the queue so no answer sees weights change mid-way.
-    private func changeAdapters(_ request: Request) async -> Response {
+    private func changeAdapters(_ request: Request, _ service: CompletionService) async -> Response {
         let body: Any
         switch await readJSON(request) {
         case .failure(let failure): return failure.response
@@ -196,7 +216,7 @@ struct OpenAIServer: Sendable {
         } catch {
             return errorResponse(.badRequest, "\(error)")
         }
-        return adapterState()
+        return adapterState(service)
     }
 
     // MARK: Bodies and responses

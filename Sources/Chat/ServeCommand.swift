@@ -12,7 +12,9 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
         POST /v1/chat/completions and /v1/completions (with "stream": true as server-sent events), GET /v1/models, \
         POST /tokenize ({"content", "add_special"} → {"tokens"}) and /detokenize ({"tokens"} → {"content"}), \
-        GET /health (open even with --api-key), GET/POST /adapters (adapter scales and the guard; POST {"load": [{"path": DIR, "scale", "name"}]} \
+        GET /health (open even with --api-key; 503 {"status": "loading"} until the model and guard are loaded, while \
+        every other route answers 503 with Retry-After), GET /metrics (Prometheus text: requests by route and status, \
+        tokens, decode seconds, time to first token, queue, guard replacements and refusals), GET/POST /adapters (adapter scales and the guard; POST {"load": [{"path": DIR, "scale", "name"}]} \
         applies a PEFT adapter directory on the server's disk, refused with 400 if it was made for another model; \
         {"unload": [NAME or ID]} removes one). Requests take turns on the model in arrival \
         order; beyond --max-queue waiting requests the server answers 503 with Retry-After. SIGINT or SIGTERM stops \
@@ -76,6 +78,25 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let policy = try guardOptions.policy()
+        let apiKey = try resolvedAPIKey()
+        let loaded = LoadedService(), metrics = ServerMetrics()
+        let server = OpenAIServer(loaded: loaded, metrics: metrics, maxBodyBytes: maxBodyBytes, apiKey: apiKey)
+        let host = host
+        // Listen first, then load: until the model and the guard are ready /health answers 503 "loading" and every
+        // other route 503 with Retry-After. A model or guard that fails to load ends the server with its error.
+        let app = Application(
+            router: server.router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "teleguard"),
+            services: [ModelLoadingService(command: self, policy: policy, loaded: loaded, metrics: metrics)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                TerminalOutput.standardOutput.write("teleguard listening on http://\(host):\(port) (loading the model)\n")
+            })
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    /// The model, its guard and adapters, ready to serve (slow: a teleport probes the model).
+    func makeService(policy: GuardPolicy, metrics: ServerMetrics) throws -> CompletionService {
         let languageModel = try modelOptions.load()
         // The guard first: a teleport must probe the base model, not one already patched by --lora.
         let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
@@ -83,27 +104,29 @@ struct ServeCommand: AsyncParsableCommand {
         for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
         let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
                                       maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
-        let service = CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue)
-        let server = OpenAIServer(service: service, maxBodyBytes: maxBodyBytes, apiKey: try resolvedAPIKey())
-        let host = host
-        let app = Application(
-            router: server.router(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "teleguard"),
-            services: [QueueShutdownService(service: service)],
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                TerminalOutput.standardOutput.write("teleguard serving \(runner.modelName) on http://\(host):\(port)\n")
-            })
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        return CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue, metrics: metrics)
     }
 }
 
-/// Ties the generation queue to the server's graceful shutdown: when SIGINT/SIGTERM arrives, the running answer
-/// stops at its next token and waiting requests are refused, so open connections finish promptly.
-struct QueueShutdownService: Service {
-    let service: CompletionService
+/// Loads the model beside the listening server, then publishes it; on graceful shutdown stops the running answer
+/// and refuses waiting ones, so open connections finish promptly.
+struct ModelLoadingService: Service {
+    let command: ServeCommand
+    let policy: GuardPolicy
+    let loaded: LoadedService
+    let metrics: ServerMetrics
 
     func run() async throws {
+        let command = command, policy = policy, metrics = metrics
+        let service: CompletionService
+        do {
+            service = try await Task.detached { try command.makeService(policy: policy, metrics: metrics) }.value
+        } catch {
+            FileHandle.standardError.write(Data("teleguard serve: could not load the model: \(error)\n".utf8))
+            throw error
+        }
+        loaded.set(service)
+        TerminalOutput.standardOutput.write("teleguard ready: serving \(service.runner.modelName)\n")
         try? await gracefulShutdown()
         service.shutdown()
     }

@@ -8,9 +8,13 @@ final class ServerProcess {
     private let output = Pipe()
     private let lock = NSLock()
     private var printed = ""
+    private var signalled = false
 
-    init(_ arguments: [String], startupTimeout: TimeInterval = 60) throws {
+    /// Starts the server and waits for its port; with `waitUntilReady` also until it has loaded the model.
+    init(_ arguments: [String], startupTimeout: TimeInterval = 60, waitUntilReady: Bool = true,
+         environment: [String: String] = [:]) throws {
         process.executableURL = CommandRunner.binary
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // Without --guard the shipped generator would be needed; tests name the guard they want.
         process.arguments = ["serve", "--port", "0"] + (arguments.contains("--guard") ? [] : ["--guard", "off"]) + arguments
         process.standardOutput = output
@@ -23,17 +27,24 @@ final class ServerProcess {
             if data.isEmpty { handle.readabilityHandler = nil; started.signal(); return }
             let found: Bool = self.lock.withLock {
                 self.printed += String(decoding: data, as: UTF8.self)
-                guard self.baseURL.isEmpty, let range = self.printed.range(of: "http://127.0.0.1:"),
-                      let end = self.printed[range.upperBound...].firstIndex(of: "\n") else { return false }
-                self.baseURL = "http://127.0.0.1:" + self.printed[range.upperBound..<end]
+                if self.baseURL.isEmpty, let range = self.printed.range(of: "http://127.0.0.1:") {
+                    let digits = self.printed[range.upperBound...].prefix { $0.isNumber }
+                    if !digits.isEmpty, self.printed[range.upperBound...].dropFirst(digits.count).first != nil {
+                        self.baseURL = "http://127.0.0.1:" + digits
+                    }
+                }
+                guard !self.signalled, !self.baseURL.isEmpty, !waitUntilReady || self.printed.contains("teleguard ready") else { return false }
+                self.signalled = true
                 return true
             }
             if found { started.signal() }
         }
         try process.run()
-        if started.wait(timeout: .now() + startupTimeout) == .timedOut || baseURL.isEmpty {
+        let timedOut = started.wait(timeout: .now() + startupTimeout) == .timedOut
+        let ready = lock.withLock { printed.contains("teleguard ready") }
+        if timedOut || baseURL.isEmpty || (waitUntilReady && !ready) {
             stop()
-            throw TestFailure("teleguard serve did not report its port; output: \(lock.withLock { printed })")
+            throw TestFailure("teleguard serve did not report its port\(waitUntilReady ? " and readiness" : ""); output: \(lock.withLock { printed })")
         }
     }
 

@@ -128,6 +128,45 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(samples["teleguard_guard_refused_completions_total"], 0)
     }
 
+    /// The server listens before the model is loaded: /health answers 503 "loading" (completions 503 with
+    /// Retry-After, /metrics ready 0) until the model and its teleported guard are ready, then 200. SmolLM2 with a
+    /// fresh teleport cache takes seconds to get there.
+    func testHealthAnswers503LoadingUntilTheModelAndGuardAreReady() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let models = environment["TELEGUARD_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache") + "/teleguard/models"
+        let smol = models + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: smol), "run bash scripts/install-model.sh (the test command does)")
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let server = try ServerProcess(["--model", smol, "--guard", "teleport"], waitUntilReady: false,
+                                       environment: ["XDG_CACHE_HOME": cache.path])
+        defer { server.stop() }
+        let loading = try HTTP.request("GET", server.baseURL + "/health")
+        XCTAssertEqual(loading.status, 503, loading.body)
+        XCTAssertEqual(try loading.json()["status"] as? String, "loading")
+        let early = try HTTP.request("POST", server.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: 2))
+        XCTAssertEqual(early.status, 503, early.body)
+        XCTAssertEqual(early.headers["retry-after"], "1")
+        XCTAssertEqual((try early.json()["error"] as? [String: Any])?["code"] as? String, "loading")
+        XCTAssertTrue(try HTTP.request("GET", server.baseURL + "/metrics").body.contains("teleguard_ready 0"))
+        let deadline = Date().addingTimeInterval(120)
+        var health = loading
+        while health.status == 503 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.25)
+            health = try HTTP.request("GET", server.baseURL + "/health")
+        }
+        XCTAssertEqual(health.status, 200, health.body)
+        XCTAssertEqual(try health.json()["status"] as? String, "ok")
+        XCTAssertEqual(try HTTP.request("POST", server.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: 2)).status, 200)
+    }
+
+    func testAModelThatFailsToLoadEndsTheServerWithItsError() throws {
+        let result = try CommandRunner.run(["serve", "--port", "0", "--guard", "off", "--model", "/nonexistent/model.gguf"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("/nonexistent/model.gguf"), result.stderr)
+    }
+
     func testBadRequestsGetOpenAIErrorsNamingTheProblem() throws {
         let server = try ServerProcess(["--model", model.path, "--max-body-bytes", "2000", "--max-prompt-tokens", "40"])
         defer { server.stop() }
