@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Runtime
 
@@ -65,7 +66,8 @@ struct AdapterChanges {
     /// Everything is checked before anything changes: unknown ids and names, missing or malformed adapter
     /// directories, adapters made for another model (fingerprint, layer names, shapes). Loads are applied first and
     /// rolled back if one is refused, so a refused request leaves the adapters as they were.
-    func apply(adapters registry: AdapterRegistry, guardController: GuardController) throws {
+    /// `root`: the server's `--adapter-dir`; loads resolve under it, and without it no adapter is loaded by path.
+    func apply(adapters registry: AdapterRegistry, guardController: GuardController, root: AdapterRoot?) throws {
         let loaded = registry.loaded
         let known = Set(loaded.map(\.number))
         if let unknown = adapters.first(where: { !known.contains($0.id) }) {
@@ -93,8 +95,12 @@ struct AdapterChanges {
         var read: [(adapter: PEFTAdapter, load: AdapterLoad, field: String)] = []
         for (index, load) in loads.enumerated() {
             let field = "load[\(index)]"
+            guard let root else {
+                throw RequestFieldError(field: field + ".path", detail: "loading adapters by path is off: start the server with --adapter-dir DIR")
+            }
+            let directory = try root.resolve(load.path, field: field + ".path")
             do {
-                let adapter = try registry.read(directory: URL(fileURLWithPath: load.path))
+                let adapter = try registry.read(directory: directory)
                 let name = load.name ?? adapter.name
                 guard names.insert(name).inserted else { throw AdapterRegistry.Failure.duplicateName(name) }
                 read.append((adapter, load, field))
@@ -161,5 +167,31 @@ struct AdapterChanges {
             throw RequestFieldError(field: field, detail: "must be a number")
         }
         return number.floatValue
+    }
+}
+
+/// The one directory `POST /adapters` may load adapters from (`--adapter-dir`): a path is taken relative to it, and
+/// refused when it leaves it, by `..` or by a symbolic link.
+struct AdapterRoot: Sendable {
+    /// The directory with symbolic links resolved.
+    let directory: URL
+
+    init(_ directory: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--adapter-dir \(directory.path): no such directory")
+        }
+        self.directory = directory.standardizedFileURL.resolvingSymlinksInPath()
+    }
+
+    /// The adapter directory `path` names (relative to the root, or absolute), with links resolved; a path outside
+    /// the root is a `RequestFieldError` for `field`.
+    func resolve(_ path: String, field: String) throws -> URL {
+        let named = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
+        let resolved = named.standardizedFileURL.resolvingSymlinksInPath()
+        guard resolved.path.hasPrefix(directory.path + "/") else {
+            throw RequestFieldError(field: field, detail: "\(path) is outside the adapter directory (--adapter-dir \(directory.path))")
+        }
+        return resolved
     }
 }

@@ -10,6 +10,8 @@ struct OpenAIServer: Sendable {
     let loaded: LoadedService
     let metrics: ServerMetrics
     let maxBodyBytes: Int
+    /// Where `POST /adapters` may load adapters from (`--adapter-dir`); nil: not by path at all.
+    var adapterRoot: AdapterRoot?
     /// Required on every route but /health when set (`--api-key`).
     var apiKey: String?
     let startedAt = Int(Date().timeIntervalSince1970)
@@ -204,9 +206,9 @@ struct OpenAIServer: Sendable {
         } catch {
             return errorResponse(.badRequest, "\(error)")
         }
-        let adapters = service.adapters, guardController = service.guardController
+        let adapters = service.adapters, guardController = service.guardController, root = adapterRoot
         do {
-            try await service.queue.run { try changes.apply(adapters: adapters, guardController: guardController) }
+            try await service.queue.run { try changes.apply(adapters: adapters, guardController: guardController, root: root) }
         } catch let error as RequestFieldError {
             return errorResponse(.badRequest, error.description, param: error.field)
         } catch let rejection as GenerationQueue.Rejection {

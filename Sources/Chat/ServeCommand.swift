@@ -15,7 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
         GET /health (open even with --api-key; 503 {"status": "loading"} until the model and guard are loaded, while \
         every other route answers 503 with Retry-After), GET /metrics (Prometheus text: requests by route and status, \
         tokens, decode seconds, time to first token, queue, guard replacements and refusals), GET/POST /adapters (adapter scales and the guard; POST {"load": [{"path": DIR, "scale", "name"}]} \
-        applies a PEFT adapter directory on the server's disk, refused with 400 if it was made for another model; \
+        applies a PEFT adapter directory under --adapter-dir, refused with 400 if it was made for another model or the path leaves that directory; \
         {"unload": [NAME or ID]} removes one). Requests take turns on the model in arrival \
         order; beyond --max-queue waiting requests the server answers 503 with Retry-After. SIGINT or SIGTERM stops \
         it: running answers end at their next token, waiting ones are refused. Request fields beyond OpenAI's: \
@@ -46,6 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Apply a PEFT LoRA adapter, optionally scaled: DIR[:SCALE] (repeatable); /adapters lists them.")
     var lora: [LoRAArgument] = []
+
+    @Option(name: .long, help: "Directory POST /adapters may load adapters from (paths relative to it; a path that leaves it by '..' or a link is refused with 400). Without it, adapters are not loaded over HTTP.")
+    var adapterDir: String?
 
     @Option(name: .long, help: "Require this API key on every route but /health ('Authorization: Bearer KEY' or 'X-Api-Key: KEY'; 401 otherwise).")
     var apiKey: String?
@@ -80,7 +83,8 @@ struct ServeCommand: AsyncParsableCommand {
         let policy = try guardOptions.policy()
         let apiKey = try resolvedAPIKey()
         let loaded = LoadedService(), metrics = ServerMetrics()
-        let server = OpenAIServer(loaded: loaded, metrics: metrics, maxBodyBytes: maxBodyBytes, apiKey: apiKey)
+        let server = OpenAIServer(loaded: loaded, metrics: metrics, maxBodyBytes: maxBodyBytes,
+                                  adapterRoot: try adapterDir.map { try AdapterRoot(URL(fileURLWithPath: $0)) }, apiKey: apiKey)
         let host = host
         // Listen first, then load: until the model and the guard are ready /health answers 503 "loading" and every
         // other route 503 with Retry-After. A model or guard that fails to load ends the server with its error.

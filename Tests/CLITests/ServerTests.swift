@@ -281,12 +281,12 @@ extension ServerTests {
     /// POST /adapters loads a PEFT directory by path (the answers become `generate --lora`'s) and unloads it by
     /// name (the base model's answers again).
     func testAdapterDirectoryIsLoadedByPathAndUnloadedByName() throws {
-        let adapter = model.appendingPathComponent("lora")
-        let server = try ServerProcess(["--model", model.path])
+        let adapter = model.appendingPathComponent("lora").resolvingSymlinksInPath()
+        let server = try ServerProcess(["--model", model.path, "--adapter-dir", model.path])
         defer { server.stop() }
         XCTAssertTrue(try adapterList(server).isEmpty)
 
-        let loaded = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(adapter.path)", "scale": 0.5}]}"#)
+        let loaded = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "lora", "scale": 0.5}]}"#)
         XCTAssertEqual(loaded.status, 200, loaded.body)
         let slot = try XCTUnwrap((try loaded.json()["adapters"] as? [[String: Any]])?.first)
         XCTAssertEqual(slot["id"] as? Int, 1)
@@ -298,6 +298,7 @@ extension ServerTests {
         XCTAssertEqual(try chatText(server, maxTokens: 8), patched)
 
         let duplicate = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(adapter.path)"}]}"#)
+        // An absolute path inside the adapter directory is the same adapter.
         XCTAssertEqual(duplicate.status, 400, duplicate.body)
         XCTAssertTrue(duplicate.body.contains("already loaded"), duplicate.body)
 
@@ -315,18 +316,25 @@ extension ServerTests {
     /// A missing directory and another model's adapter are refused with 400 naming the path or the tensor, and a
     /// refused request changes nothing (the adapter loaded beside it in the same request is rolled back).
     func testAdapterLoadIsRefusedForMissingDirectoriesAndOtherModels() throws {
-        let server = try ServerProcess(["--model", model.path])
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-adapters-\(UUID().uuidString)")
+            .resolvingSymlinksInPath()
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.copyItem(at: model.appendingPathComponent("lora"), to: root.appendingPathComponent("own"))
+        try FileManager.default.copyItem(at: CommandRunner.fixtures.appendingPathComponent("models/llama-metaspace-oldkeys/lora"),
+                                         to: root.appendingPathComponent("other"))
+        let server = try ServerProcess(["--model", model.path, "--adapter-dir", root.path])
         defer { server.stop() }
-        let missing = "/nonexistent/teleguard-adapter"
-        let absent = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(missing)"}]}"#)
+        let missing = root.appendingPathComponent("missing").path
+        let absent = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "missing"}]}"#)
         XCTAssertEqual(absent.status, 400, absent.body)
         let absentError = try XCTUnwrap(try absent.json()["error"] as? [String: Any])
         XCTAssertEqual(absentError["param"] as? String, "load[0]")
         XCTAssertTrue((absentError["message"] as? String)?.contains(missing + ": no such adapter directory") == true, absent.body)
 
         // llama-metaspace-oldkeys' adapter: other MLP and key/value widths than llama3-sharded-bf16.
-        let other = CommandRunner.fixtures.appendingPathComponent("models/llama-metaspace-oldkeys/lora").path
-        let own = model.appendingPathComponent("lora").path
+        let other = root.appendingPathComponent("other").path
+        let own = "own"
         let wrong = try HTTP.request("POST", server.baseURL + "/adapters",
                                      body: #"{"load": [{"path": "\#(own)"}, {"path": "\#(other)", "name": "other"}]}"#)
         XCTAssertEqual(wrong.status, 400, wrong.body)
@@ -338,8 +346,7 @@ extension ServerTests {
         XCTAssertEqual(try chatText(server, maxTokens: 8), try referenceText(maxTokens: 8))
 
         // The model's own adapter, but recording another base model's fingerprint: refused by the recorded field.
-        let foreign = FileManager.default.temporaryDirectory.appendingPathComponent("teleguard-foreign-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: foreign) }
+        let foreign = root.appendingPathComponent("foreign")
         try FileManager.default.copyItem(at: model.appendingPathComponent("lora"), to: foreign)
         let configFile = foreign.appendingPathComponent("adapter_config.json")
         var config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: configFile)) as? [String: Any])
@@ -354,6 +361,31 @@ extension ServerTests {
         let malformed = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"scale": 1}]}"#)
         XCTAssertEqual(malformed.status, 400, malformed.body)
         XCTAssertEqual((try malformed.json()["error"] as? [String: Any])?["param"] as? String, "load[0].path")
+
+        // Paths that leave the adapter directory: by "..", absolute, or through a link inside it.
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("link"),
+                                                   withDestinationURL: model.appendingPathComponent("lora"))
+        for path in ["../\(root.lastPathComponent)-elsewhere", "own/../../x", model.appendingPathComponent("lora").path, "link"] {
+            let escape = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(path)"}]}"#)
+            XCTAssertEqual(escape.status, 400, escape.body)
+            let escapeError = try XCTUnwrap(try escape.json()["error"] as? [String: Any])
+            XCTAssertEqual(escapeError["param"] as? String, "load[0].path", path)
+            XCTAssertTrue((escapeError["message"] as? String)?.contains("outside the adapter directory") == true, escape.body)
+        }
+        XCTAssertTrue(try adapterList(server).isEmpty)
+    }
+
+    /// Without --adapter-dir nothing is loaded over HTTP (adapters given at start can still be scaled).
+    func testLoadingAdaptersByPathNeedsAnAdapterDirectory() throws {
+        let server = try ServerProcess(["--model", model.path])
+        defer { server.stop() }
+        let refused = try HTTP.request("POST", server.baseURL + "/adapters", body: #"{"load": [{"path": "\#(model.appendingPathComponent("lora").path)"}]}"#)
+        XCTAssertEqual(refused.status, 400, refused.body)
+        XCTAssertTrue(refused.body.contains("--adapter-dir"), refused.body)
+        XCTAssertTrue(try adapterList(server).isEmpty)
+        let bad = try CommandRunner.run(["serve", "--port", "0", "--guard", "off", "--model", model.path, "--adapter-dir", "/nonexistent/adapters"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("/nonexistent/adapters: no such directory"), bad.stderr)
     }
 }
 
