@@ -28,9 +28,14 @@ public struct GuardCalibration: Sendable, Equatable, CustomStringConvertible {
     /// Stored beside a cached teleported adapter.
     public static let fileName = "calibration.json"
 
-    /// The calibration stored at `url` when it was measured with `calibrator`'s settings; nil otherwise.
+    /// The calibration stored at `url` when it was measured with `calibrator`'s settings and its file still has the
+    /// digest its cache entry recorded (a calibration edited to scale 0 would turn the guard off silently); nil
+    /// otherwise.
     static func load(from url: URL, matching calibrator: GuardCalibrator) -> GuardCalibration? {
-        guard let data = try? Data(contentsOf: url),
+        let entry = url.deletingLastPathComponent()
+        guard let record = try? Data(contentsOf: entry.appendingPathComponent(TeleportCache.checksumsFile)),
+              let recorded = (try? JSONSerialization.jsonObject(with: record)) as? [String: String],
+              let data = try? Data(contentsOf: url), recorded[url.lastPathComponent] == SHA256.hex(data),
               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
               object["settings"] as? String == calibrator.settingsKey,
               let scale = (object["scale"] as? NSNumber)?.floatValue, let share = (object["touched_share"] as? NSNumber)?.doubleValue,
@@ -47,6 +52,7 @@ public struct GuardCalibration: Sendable, Equatable, CustomStringConvertible {
             "tried": tried.map { [Double($0.scale), $0.touchedShare] }, "seconds": seconds,
         ]
         try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url, options: .atomic)
+        try TeleportCache.recordChecksums(of: [url.lastPathComponent], in: url.deletingLastPathComponent())
     }
 
     public var description: String {

@@ -67,13 +67,46 @@ public struct TeleportCache: Sendable {
         directory.appendingPathComponent("\(weightsDigest.prefix(32))-\(generatorHash.prefix(32))")
     }
 
-    /// The cached adapter, or nil when there is none or it is unreadable (then it is made again).
+    /// Written into every entry: the SHA-256 of each file it holds, checked before anything in it is used.
+    public static let checksumsFile = "checksums.json"
+
+    /// The cached adapter, or nil when there is none, it is unreadable, or a file in it no longer has the digest it was
+    /// stored with (truncated, corrupted or edited): then it is made again, never used.
     public func load(weightsDigest: String, modelFingerprint: String, generatorHash: String) -> PEFTAdapter? {
         let url = entry(weightsDigest: weightsDigest, generatorHash: generatorHash)
         guard FileManager.default.fileExists(atPath: url.appendingPathComponent(PEFTAdapter.configFile).path),
+              Self.verify(entry: url) == nil,
               let adapter = try? PEFTAdapter.load(from: url),
               adapter.config.baseModelFingerprint == modelFingerprint else { return nil }
         return adapter
+    }
+
+    /// Why the entry's files do not match its checksums (nil when they all do): a file missing from the record or the
+    /// disk, or a digest that differs.
+    public static func verify(entry: URL) -> String? {
+        let record = entry.appendingPathComponent(checksumsFile)
+        guard let data = try? Data(contentsOf: record),
+              let recorded = (try? JSONSerialization.jsonObject(with: data)) as? [String: String] else {
+            return "\(record.path): missing or unreadable"
+        }
+        for name in [PEFTAdapter.configFile, PEFTAdapter.weightsFile] where recorded[name] == nil {
+            return "\(record.path): no digest for \(name)"
+        }
+        for (name, digest) in recorded.sorted(by: { $0.key < $1.key }) {
+            guard !name.contains("/"), let bytes = try? Data(contentsOf: entry.appendingPathComponent(name)) else {
+                return "\(entry.appendingPathComponent(name).path): missing"
+            }
+            if SHA256.hex(bytes) != digest { return "\(entry.appendingPathComponent(name).path): SHA-256 differs from \(record.path)" }
+        }
+        return nil
+    }
+
+    /// Records the digest of `files` (names in `entry`) beside those already recorded.
+    static func recordChecksums(of files: [String], in entry: URL) throws {
+        let record = entry.appendingPathComponent(checksumsFile)
+        var recorded = ((try? JSONSerialization.jsonObject(with: Data(contentsOf: record))) as? [String: String]) ?? [:]
+        for name in files { recorded[name] = SHA256.hex(try Data(contentsOf: entry.appendingPathComponent(name))) }
+        try JSONSerialization.data(withJSONObject: recorded, options: [.sortedKeys]).write(to: record, options: .atomic)
     }
 
     /// Stores an adapter; written beside its final place and renamed, so a reader never sees half an entry.
@@ -82,6 +115,7 @@ public struct TeleportCache: Sendable {
         let staging = directory.appendingPathComponent(".staging-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try adapter.save(to: staging, baseModel: baseModel)
+        try Self.recordChecksums(of: [PEFTAdapter.configFile, PEFTAdapter.weightsFile], in: staging)
         try? FileManager.default.removeItem(at: target)
         do { try FileManager.default.moveItem(at: staging, to: target) } catch {
             try? FileManager.default.removeItem(at: staging)

@@ -152,6 +152,11 @@ final class RepairRuleTests: XCTestCase {
         XCTAssertEqual(loaded.tried.map(\.scale), calibration.tried.map(\.scale))
         XCTAssertEqual(loaded.seconds, calibration.seconds, accuracy: 1e-9)
         XCTAssertNil(GuardCalibration.load(from: url, matching: calibrator), "another target measures anew")
+        // Edited after it was stored (scale 0 would turn the guard off silently): not its recorded digest, not used.
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        object["scale"] = 0
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url)
+        XCTAssertNil(GuardCalibration.load(from: url, matching: same))
     }
 
     /// The calibration decodes its answers side by side; each equals the model's own greedy answer from TextGenerator.

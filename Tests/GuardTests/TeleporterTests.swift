@@ -306,6 +306,41 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(merged.model.appliedAdapterIDs.count, 1, "the guard went, the merged adapter stays")
     }
 
+    /// A cache entry whose adapter no longer has the digest it was stored with (one byte flipped, the file cut short)
+    /// is never used: the guard is teleported again, with the same result as the first time, and the entry is whole
+    /// again afterwards.
+    func testATamperedOrTruncatedCacheEntryIsMadeAgainNeverUsed() throws {
+        let languageModel = try load()
+        let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
+        let modelGuard = ModelGuard(languageModel: languageModel, mode: .unmerged, cache: cache)
+        let first = try modelGuard.activate(.teleport(generator: GuardFixtures.generator))
+        XCTAssertEqual(first.source, .teleported)
+        let fresh = try logits(languageModel)
+        try modelGuard.deactivate()
+        let entry = try XCTUnwrap(first.adapterDirectory)
+        XCTAssertNil(TeleportCache.verify(entry: entry))
+        let weights = entry.appendingPathComponent(PEFTAdapter.weightsFile)
+        let original = try Data(contentsOf: weights)
+
+        var flipped = original
+        flipped[flipped.count - 3] ^= 0x10
+        try flipped.write(to: weights)
+        XCTAssertTrue(TeleportCache.verify(entry: entry)?.contains("SHA-256 differs") == true)
+        XCTAssertEqual(try modelGuard.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        XCTAssertEqual(try logits(languageModel), fresh)
+        try modelGuard.deactivate()
+        XCTAssertNil(TeleportCache.verify(entry: entry), "made again")
+        XCTAssertEqual(try Data(contentsOf: weights), original)
+
+        try original.prefix(original.count / 2).write(to: weights)
+        XCTAssertEqual(try modelGuard.activate(.teleport(generator: GuardFixtures.generator)).source, .teleported)
+        try modelGuard.deactivate()
+        XCTAssertEqual(try modelGuard.activate(.teleport(generator: GuardFixtures.generator)).source, .teleportCache)
+        XCTAssertEqual(try logits(languageModel), fresh)
+        try modelGuard.deactivate()
+
+    }
+
     func testSecondActivationComesFromTheCacheWithTheSameLogits() throws {
         let languageModel = try load()
         let cache = TeleportCache(directory: try GuardFixtures.temporaryDirectory(self))
