@@ -338,7 +338,6 @@ final class TeleporterTests: XCTestCase {
         XCTAssertEqual(try modelGuard.activate(.teleport(generator: GuardFixtures.generator)).source, .teleportCache)
         XCTAssertEqual(try logits(languageModel), fresh)
         try modelGuard.deactivate()
-
     }
 
     func testSecondActivationComesFromTheCacheWithTheSameLogits() throws {

@@ -59,12 +59,8 @@ public struct GenerationResult: Sendable {
     }
 }
 
-/// Autoregressive generation with streaming: prefill the prompt in one batched pass, then one token per step.
-/// While the model has a `DecodingRule`, two streams are decoded side by side over the same text — the first (adapters
-/// scoped to generated tokens off) in `cache`, the adapted one in a second cache copied from it after the prompt —
-/// the first stream proposes each token and the rule's judge decides what the answer gets: the token, another in its
-/// place, nothing yet (held until decided), or the end (`.contentFilter`). The rule in force when generation starts
-/// holds to its end.
+/// Autoregressive generation with streaming: prefill the prompt in one batched pass, then one token per step
+/// (`GenerationSession` says what each step does; under a `DecodingRule` its two streams are read in one pass).
 public struct TextGenerator {
     public let languageModel: LanguageModel
 
@@ -77,103 +73,21 @@ public struct TextGenerator {
     /// first stream reads them, so that it can be reused as a prompt).
     public func generate(promptIds: [Int], options: GenerationOptions, cache: KVCache? = nil, reusedPrefix: Int = 0,
                          onDelta: (GenerationDelta) -> Bool = { _ in true }) throws -> GenerationResult {
-        let model = languageModel.model
-        try options.sampling.validate()
-        guard options.maxTokens >= 0 else { throw GenerationError.invalidParameter(field: "max_tokens", detail: "must be ≥ 0, found \(options.maxTokens)") }
-        guard !promptIds.isEmpty else { throw ModelError.emptyInput }
-        guard promptIds.count < model.contextLength else {
-            throw GenerationError.promptTooLong(promptTokens: promptIds.count, contextLength: model.contextLength)
-        }
-        let capacity = min(model.contextLength, promptIds.count + max(options.maxTokens, 1))
-        let cache = cache.flatMap { $0.capacity >= capacity ? $0 : nil } ?? model.makeCache(capacity: capacity)
-        // At least the last prompt token is run again: its logits choose the first new token.
-        cache.truncate(to: min(max(0, reusedPrefix), promptIds.count - 1))
-        let reused = cache.length
-
-        var sampler = Sampler(parameters: options.sampling)
-        var decoder = StreamingDecoder(tokenizer: languageModel.tokenizer, skipSpecialTokens: true)
-        var stops = StopStringMatcher(stopStrings: options.stopStrings)
-        var outputIds: [Int] = []
-        var text = ""
-        var finish = FinishReason.length
-
-        /// Passes a token to the caller's stream; false when the stream ends there (a stop string, or the caller).
-        func deliver(_ token: Int) -> Bool {
-            outputIds.append(token)
-            let (emit, stopped) = stops.append(decoder.append(token))
-            text += emit
-            if stopped { finish = .stopString; _ = onDelta(GenerationDelta(tokenId: token, text: emit)); return false }
-            if !onDelta(GenerationDelta(tokenId: token, text: emit)) { finish = .cancelled; return false }
-            return true
-        }
-
-        let prefillStart = Date()
-        var logits = try model.forward(Array(promptIds[reused...]), cache: cache)
-        let prefillSeconds = Date().timeIntervalSince(prefillStart)
-        let decodeStart = Date()
-        // The prompt is read unpatched by both streams, so the adapted stream starts from a copy of the cache.
-        let rule = model.decodingRule
-        var judge = rule?.makeJudge()
-        var adaptedStream: (cache: KVCache, logits: [Float])?
-        if rule != nil {
-            let adaptedCache = model.makeCache(capacity: cache.capacity)
-            adaptedCache.copy(from: cache)
-            adaptedStream = (adaptedCache, logits)
-        }
-        var replacedPositions: [Int] = []
-        var history = promptIds
-        var decoded = 0  // tokens the streams have read: those delivered and, under a rule, those still held
-        decoding: while decoded < options.maxTokens {
-            let proposed = sampler.sample(logits, previousTokens: history)
-            let endOfSequence = !options.ignoreEOS && languageModel.eosTokenIds.contains(proposed)
-            var next = proposed
-            if var current = judge, let adapted = adaptedStream?.logits {
-                // Ending the answer carries no content: the end-of-sequence token is not judged, and held tokens are
-                // decided where the answer ends.
-                let verdict = endOfSequence ? current.finish() : current.read(proposed: proposed, logits: logits, adapted: adapted)
-                judge = current
-                for token in verdict.released { guard deliver(token) else { break decoding } }
-                if verdict.ended { finish = .contentFilter; break }
-                if endOfSequence { finish = .stop; break }
-                guard let chosen = verdict.next else { finish = .contentFilter; break }
-                if chosen != proposed { replacedPositions.append(decoded) }
-                next = chosen
-            } else {
-                if endOfSequence { finish = .stop; break }
-                if !deliver(next) { break }
+        try withoutActuallyEscaping(onDelta) { onDelta in
+            let session = try GenerationSession(languageModel, promptIds: promptIds, options: options, cache: cache,
+                                                reusedPrefix: reusedPrefix, onDelta: onDelta)
+            let model = languageModel.model, vocabulary = model.vocabularySize
+            while let next = session.nextToken() {
+                if let adapted = session.adaptedCache {
+                    // Both streams in one pass: the first reads the token as prompt, the adapted one as generated.
+                    let both = try model.forward(sideBySide: [next, next], caches: [session.cache, adapted], generatedRows: 1..<2)
+                    session.read(logits: Array(both[..<vocabulary]), adapted: Array(both[vocabulary...]))
+                } else {
+                    session.read(logits: try model.forward([next], cache: session.cache, phase: .generated), adapted: nil)
+                }
             }
-            decoded += 1
-            history.append(next)
-            if decoded == options.maxTokens || cache.length >= cache.capacity { break }
-            if let stream = adaptedStream {
-                // Both streams in one pass: the first reads the token as prompt, the adapted one as generated.
-                let both = try model.forward(sideBySide: [next, next], caches: [cache, stream.cache], generatedRows: 1..<2)
-                logits = Array(both[..<model.vocabularySize])
-                adaptedStream?.logits = Array(both[model.vocabularySize...])
-            } else {
-                logits = try model.forward([next], cache: cache, phase: .generated)
-            }
+            return session.finish()
         }
-        // The answer ran to its length with tokens held: they are decided where it ends.
-        if finish == .length, var current = judge {
-            let verdict = current.finish()
-            let delivered = verdict.released.allSatisfy(deliver)
-            if delivered && verdict.ended { finish = .contentFilter }
-        }
-        // Tokens decoded but held and then dropped are no part of the output: the cache forgets them.
-        if cache.length > promptIds.count + outputIds.count { cache.truncate(to: promptIds.count + outputIds.count) }
-        if finish != .stopString {
-            let (tail, stopped) = stops.append(decoder.finish())
-            let rest = tail + (stopped ? "" : stops.flush())
-            if stopped { finish = .stopString }
-            if !rest.isEmpty {
-                text += rest
-                _ = onDelta(GenerationDelta(tokenId: -1, text: rest))
-            }
-        }
-        return GenerationResult(promptIds: promptIds, outputIds: outputIds, text: text, finishReason: finish,
-                                reusedPromptTokens: reused, prefillSeconds: prefillSeconds, decodeSeconds: Date().timeIntervalSince(decodeStart),
-                                rule: rule, replacedPositions: replacedPositions)
     }
 
     /// The same as an async stream of text deltas, for Swift callers; cancelling the consuming task stops generation.
