@@ -29,6 +29,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("guard-rule"), help: "The guard's decoding rule for --guarded (as for chat: auto, repair[:RATIO], recorded, off or a veto).")
     var guardRule: String = "auto"
 
+    @Option(name: .long, help: "Also decode this many answers together (one shared pass per step, as the server batches concurrent requests) and report their combined tokens/s against one answer's.")
+    var batch: Int?
+
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
@@ -36,6 +39,7 @@ struct BenchCommand: ParsableCommand {
         guard promptTokens > 0, genTokens > 0, repetitions > 0 else {
             throw ValidationError("--prompt-tokens, --gen-tokens and --repetitions must be positive")
         }
+        if let batch, batch < 2 { throw ValidationError("--batch must be at least 2, found \(batch)") }
         do { _ = try RuleChoice.parse(guardRule, option: "--guard-rule") } catch let error as GenerationError {
             throw ValidationError(error.description)
         }
@@ -97,6 +101,21 @@ struct BenchCommand: ParsableCommand {
             guardedPrefill = min(guardedPrefill, patched.prefill)
             guardedDecode = min(guardedDecode, patched.decode)
         }
+        // N answers decoded together: the best of `repetitions` runs of the decode steps (prefills not timed).
+        var bestBatchDecode = Double.infinity
+        if let batch {
+            try modelGuard?.setScale(1)
+            var greedy = SamplingParameters()
+            greedy.temperature = 0
+            let options = GenerationOptions(sampling: greedy, maxTokens: genTokens + 1, ignoreEOS: true)
+            for _ in 0..<repetitions {
+                let sessions = try (0..<batch).map { _ in try GenerationSession(languageModel, promptIds: prompt, options: options) }
+                let start = Date()
+                var going = sessions
+                while !going.isEmpty { going = try BatchGenerator(languageModel).step(going) }
+                bestBatchDecode = min(bestBatchDecode, Date().timeIntervalSince(start))
+            }
+        }
         var report: [String: Any] = [
             "model": languageModel.location.path,
             "parameters": model.parameterCount,
@@ -115,6 +134,11 @@ struct BenchCommand: ParsableCommand {
             report["guarded_decode_ratio"] = bestDecode / guardedDecode
             report["guarded_decoding"] = model.decodingRule.map { "\($0): original and patched streams side by side" } ?? "patched"
         }
+        if let batch {
+            report["batch"] = batch
+            report["batch_decode_tokens_per_second"] = Double(batch * genTokens) / bestBatchDecode
+            report["batch_decode_ratio"] = Double(batch * genTokens) / bestBatchDecode / (Double(genTokens) / (modelGuard != nil ? guardedDecode : bestDecode))
+        }
         if json {
             try printJSON(report)
         } else {
@@ -126,6 +150,11 @@ struct BenchCommand: ParsableCommand {
             if modelGuard != nil {
                 print(String(format: "guarded    prefill %.1f tokens/s, decode %.1f tokens/s (%.2f× the unguarded decode)",
                              Double(promptTokens) / guardedPrefill, Double(genTokens) / guardedDecode, bestDecode / guardedDecode))
+            }
+            if let batch {
+                let single = Double(genTokens) / (modelGuard != nil ? guardedDecode : bestDecode)
+                let together = Double(batch * genTokens) / bestBatchDecode
+                print(String(format: "batch      %d answers together: %.1f tokens/s in all (%.2f× one answer's %.1f)", batch, together, together / single, single))
             }
             print("peak RSS   \(formatBytes(peakResidentBytes()))")
         }
