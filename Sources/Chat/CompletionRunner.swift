@@ -75,6 +75,24 @@ struct CompletionRunner: Sendable {
         return PreparedCompletion(request: request, promptIds: promptIds, options: options)
     }
 
+    /// A session for `prepared` (its prompt prefilled now), for decoding beside others; `onText` receives streamed
+    /// text, `shouldStop` is polled once per token. The guard must already be switched as the request asks.
+    func makeSession(_ prepared: PreparedCompletion, shouldStop: @escaping () -> Bool,
+                     onText: @escaping (String) -> Void) throws -> GenerationSession {
+        try GenerationSession(languageModel, promptIds: prepared.promptIds, options: prepared.options) { delta in
+            if !delta.text.isEmpty { onText(delta.text) }
+            return !shouldStop()
+        }
+    }
+
+    /// What a finished generation reports.
+    func outcome(_ result: GenerationResult, guardEnabled: Bool, since start: Date) -> CompletionOutcome {
+        CompletionOutcome(text: result.text, promptTokens: result.promptIds.count, completionTokens: result.outputIds.count,
+                          finishReason: result.finishReason, guardEnabled: guardEnabled, replacedPositions: result.replacedPositions,
+                          seconds: Date().timeIntervalSince(start), prefillSeconds: result.prefillSeconds,
+                          decodeTokensPerSecond: result.decodeTokensPerSecond)
+    }
+
     /// Generates on the calling thread; `onText` receives streamed text, `shouldStop` is polled once per token.
     func run(_ prepared: PreparedCompletion, shouldStop: () -> Bool = { false }, onText: (String) -> Void = { _ in }) throws -> CompletionOutcome {
         let start = Date()
@@ -84,11 +102,7 @@ struct CompletionRunner: Sendable {
                 if !delta.text.isEmpty { onText(delta.text) }
                 return !shouldStop()
             }
-            return CompletionOutcome(text: result.text, promptTokens: result.promptIds.count, completionTokens: result.outputIds.count,
-                                     finishReason: result.finishReason, guardEnabled: guardEnabled,
-                                     replacedPositions: result.replacedPositions,
-                                     seconds: Date().timeIntervalSince(start), prefillSeconds: result.prefillSeconds,
-                                     decodeTokensPerSecond: result.decodeTokensPerSecond)
+            return outcome(result, guardEnabled: guardEnabled, since: start)
         }
     }
 }

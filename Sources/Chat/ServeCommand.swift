@@ -17,7 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
         tokens, decode seconds, time to first token, queue, guard replacements and refusals), GET/POST /adapters (adapter scales and the guard; POST {"load": [{"path": DIR, "scale", "name"}]} \
         applies a PEFT adapter directory under --adapter-dir, refused with 400 if it was made for another model or the path leaves that directory; \
         {"unload": [NAME or ID]} removes one). Requests take turns on the model in arrival \
-        order; beyond --max-queue waiting requests the server answers 503 with Retry-After. SIGINT or SIGTERM stops \
+        order, up to --max-batch of them decoded together; beyond --max-queue waiting requests the server answers 503 \
+        with Retry-After. SIGINT or SIGTERM stops \
         it: running answers end at their next token, waiting ones are refused. Request fields beyond OpenAI's: \
         "guard" ("on"/"off"), "top_k", "min_p", "repetition_penalty", "ignore_eos".
         """)
@@ -32,6 +33,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Requests that may wait behind the running one before new ones get 503.")
     var maxQueue = 16
+
+    @Option(name: .long, help: "Requests decoded together, one shared pass per token (1: one at a time). Requests asking for the same guard setting join a running batch between two tokens.")
+    var maxBatch = 4
 
     @Option(name: .long, help: "Largest request body accepted, in bytes (413 beyond).")
     var maxBodyBytes = 1 << 20
@@ -73,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, found \(port)") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0, found \(maxQueue)") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1, found \(maxBatch)") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive, found \(maxBodyBytes)") }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0, found \(maxTokens)") }
         if let maxPromptTokens, maxPromptTokens < 1 { throw ValidationError("--max-prompt-tokens must be at least 1") }
@@ -108,7 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
         for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
         let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
                                       maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
-        return CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue, metrics: metrics)
+        return CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue, maxBatch: maxBatch, metrics: metrics)
     }
 }
 

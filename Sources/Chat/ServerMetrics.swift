@@ -17,6 +17,8 @@ final class ServerMetrics: @unchecked Sendable {
     private var guardedAnswers = 0
     private var replacedTokens = 0
     private var repairedAnswers = 0
+    private var decodeSteps = 0
+    private var decodeRows = 0
 
     /// Routes are reported by name, never by the raw path a client sent (unbounded label values).
     static let routes: Set<String> = ["/health", "/metrics", "/tokenize", "/detokenize", "/v1/models", "/v1/chat/completions",
@@ -50,6 +52,14 @@ final class ServerMetrics: @unchecked Sendable {
         }
     }
 
+    /// One decoding pass over `answers` answers side by side.
+    func recordStep(answers: Int) {
+        lock.withLock {
+            decodeSteps += 1
+            decodeRows += answers
+        }
+    }
+
     /// The exposition text; `waiting`, `busy` and `ready` are the gauges' values now.
     func text(waiting: Int, busy: Bool, ready: Bool) -> String {
         lock.withLock {
@@ -73,6 +83,11 @@ final class ServerMetrics: @unchecked Sendable {
             family("teleguard_decode_seconds_total", "counter",
                    "Seconds spent decoding after the prompt (completion tokens / this = decode tokens per second).")
             lines.append("teleguard_decode_seconds_total \(decodeSeconds)")
+            family("teleguard_decode_steps_total", "counter", "Decoding passes (each reads one token of every answer in the batch).")
+            lines.append("teleguard_decode_steps_total \(decodeSteps)")
+            family("teleguard_decode_batch_answers_total", "counter",
+                   "Answers summed over decoding passes (divided by the passes: the mean batch size).")
+            lines.append("teleguard_decode_batch_answers_total \(decodeRows)")
             family("teleguard_time_to_first_token_seconds", "summary", "From a request's turn in the queue to its first text.")
             lines.append("teleguard_time_to_first_token_seconds_sum \(firstTokenSeconds)")
             lines.append("teleguard_time_to_first_token_seconds_count \(firstTokenCount)")

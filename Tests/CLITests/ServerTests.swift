@@ -167,6 +167,43 @@ final class ServerTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("/nonexistent/model.gguf"), result.stderr)
     }
 
+    /// Concurrent requests are decoded together (one pass reads a token of every answer: the metrics' mean batch is
+    /// above one) and each still gets the answer `generate` gives alone; with --max-batch 1 they take turns.
+    func testConcurrentRequestsAreDecodedTogetherWithTheSameAnswers() throws {
+        let expected = try referenceText(maxTokens: 24)
+        for maxBatch in [4, 1] {
+            let server = try ServerProcess(["--model", model.path, "--max-batch", String(maxBatch)])
+            defer { server.stop() }
+            let clients = try (0..<4).map { index in
+                try HTTP.Pending("POST", server.baseURL + "/v1/chat/completions", body: chatBody(maxTokens: 24, stream: index % 2 == 0))
+            }
+            for (index, client) in clients.enumerated() {
+                let reply = try client.finish()
+                XCTAssertEqual(reply.status, 200, reply.body)
+                if index % 2 == 0 {
+                    let text = events(reply.body).dropLast().compactMap { payload -> String? in
+                        let chunk = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any]
+                        return ((chunk?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String
+                    }.joined()
+                    XCTAssertEqual(text, expected, "max-batch \(maxBatch), client \(index)")
+                } else {
+                    let message = (try reply.json()["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
+                    XCTAssertEqual(message?["content"] as? String, expected, "max-batch \(maxBatch), client \(index)")
+                }
+            }
+            let metrics = try HTTP.request("GET", server.baseURL + "/metrics").body
+            func sample(_ name: String) -> Double? {
+                metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            }
+            let steps = try XCTUnwrap(sample("teleguard_decode_steps_total")), rows = try XCTUnwrap(sample("teleguard_decode_batch_answers_total"))
+            if maxBatch == 1 {
+                XCTAssertEqual(rows, steps, "one answer per pass")
+            } else {
+                XCTAssertGreaterThan(rows / steps, 1.2, "answers shared passes (\(rows) answers over \(steps) passes)")
+            }
+        }
+    }
+
     func testBadRequestsGetOpenAIErrorsNamingTheProblem() throws {
         let server = try ServerProcess(["--model", model.path, "--max-body-bytes", "2000", "--max-prompt-tokens", "40"])
         defer { server.stop() }
