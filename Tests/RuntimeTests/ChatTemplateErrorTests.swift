@@ -57,6 +57,30 @@ final class ChatTemplateErrorTests: XCTestCase {
         }
     }
 
+    /// A template ships with a model file: loops that would run for hours, output or values past 4 MiB, are stopped
+    /// with an error naming the limit, never a hang or an exhausted memory.
+    func testRunawayLoopsOutputAndGrowthAreStoppedByLimits() throws {
+        func failure(_ source: String) throws -> String? {
+            do {
+                _ = try ChatTemplate(source: source).render(context: [:])
+                return nil
+            } catch let ChatTemplateError.runtime(_, message) {
+                return message
+            }
+        }
+        let loops = try failure("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}")
+        XCTAssertEqual(loops, "the template ran more than 1000000 steps and was stopped")
+        let output = try failure("{% for i in range(50000) %}{{ 'y' * 100 }}{% endfor %}")
+        XCTAssertEqual(output, "the template wrote more than 4194304 bytes and was stopped")
+        let repeated = try failure("{{ 'x' * 100000000 }}")
+        XCTAssertEqual(repeated, "repetition would make 100000000 elements or bytes; the limit is 4194304")
+        let doubled = try failure("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}")
+        XCTAssertEqual(doubled, "repetition would make 8388608 elements or bytes; the limit is 4194304")
+        XCTAssertEqual(try failure("{{ [1] * 9223372036854775807 * 2 }}")?.hasPrefix("repetition would make"), true)
+        // Under the limits a template renders as before.
+        XCTAssertNil(try failure("{% for i in range(1000) %}{{ 'y' * 100 }}{% endfor %}"))
+    }
+
     func testRunawayMacroRecursionIsAnErrorNotACrash() throws {
         let template = try ChatTemplate(source: "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}")
         XCTAssertThrowsError(try template.render(context: [:])) { error in

@@ -177,22 +177,29 @@ extension JinjaInterpreter {
     }
 
     func binary(_ op: String, _ left: TemplateValue, _ right: TemplateValue) throws -> TemplateValue {
-        if op == "~" { return .string(left.pythonString + right.pythonString) }
+        if op == "~" { return .string(try Self.concatenated(left.pythonString, right.pythonString)) }
         if case let .undefined(message) = left { throw TemplateRuntimeFailure(message) }
         if case let .undefined(message) = right { throw TemplateRuntimeFailure(message) }
         let unsupported = TemplateRuntimeFailure("unsupported operand type(s) for \(op): '\(left.typeName)' and '\(right.typeName)'")
         switch (op, left, right) {
-        case let ("+", .string(a), .string(b)): return .string(a + b)
-        case let ("+", .list(a), .list(b)): return .list(a + b)
-        case let ("+", .tuple(a), .tuple(b)): return .tuple(a + b)
+        case let ("+", .string(a), .string(b)): return .string(try Self.concatenated(a, b))
+        case let ("+", .list(a), .list(b)):
+            try Self.checkRepetition(1, of: a.count + b.count)
+            return .list(a + b)
+        case let ("+", .tuple(a), .tuple(b)):
+            try Self.checkRepetition(1, of: a.count + b.count)
+            return .tuple(a + b)
         case let ("*", .string(text), _), let ("*", _, .string(text)):
             guard let count = (left.isString ? right : left).integerValue, !(left.isString && right.isString) else { throw unsupported }
+            try Self.checkRepetition(count, of: text.utf8.count)
             return .string(String(repeating: text, count: max(count, 0)))
         case let ("*", .list(items), _), let ("*", _, .list(items)):
             guard let count = (left.isList ? right : left).integerValue else { throw unsupported }
+            try Self.checkRepetition(count, of: items.count)
             return .list(Array(repeatElement(items, count: max(count, 0)).joined()))
         case let ("*", .tuple(items), _), let ("*", _, .tuple(items)):
             guard let count = (left.isTuple ? right : left).integerValue else { throw unsupported }
+            try Self.checkRepetition(count, of: items.count)
             return .tuple(Array(repeatElement(items, count: max(count, 0)).joined()))
         default:
             break

@@ -6,8 +6,27 @@ final class JinjaInterpreter {
     /// 1 MiB of stack even in a debug build).
     private var macroDepth = 0
     static let maximumMacroDepth = 32
+    /// A template comes with a model file, so it is untrusted: it may not run more statements than this in one
+    /// render (loops nested over `range` could otherwise run for hours; real chat templates take a few thousand) ...
+    static let maximumSteps = 1_000_000
+    /// ... nor write more than this (nor build a string or list this large by repetition).
+    static let maximumOutputBytes = 4 << 20
+    private var steps = 0
 
     init(environment: JinjaEnvironment) { self.environment = environment }
+
+    /// `a + b`, within `maximumOutputBytes` (strings doubled in a loop grow past memory in a few dozen steps).
+    static func concatenated(_ a: String, _ b: String) throws -> String {
+        try checkRepetition(1, of: a.utf8.count + b.utf8.count)
+        return a + b
+    }
+
+    static func checkRepetition(_ count: Int, of size: Int) throws {
+        let (total, overflow) = max(count, 0).multipliedReportingOverflow(by: size)
+        guard !overflow, total <= maximumOutputBytes else {
+            throw TemplateRuntimeFailure("repetition would make \(overflow ? "more than Int.max" : String(total)) elements or bytes; the limit is \(maximumOutputBytes)")
+        }
+    }
 
     enum Flow { case normal, breakLoop, continueLoop }
 
@@ -30,7 +49,19 @@ final class JinjaInterpreter {
         return .normal
     }
 
+    /// Counts one step (a statement, or a loop iteration, so that an empty loop body counts too) against the limits.
+    private func step(_ output: String) throws {
+        steps += 1
+        guard steps <= Self.maximumSteps else {
+            throw TemplateRuntimeFailure("the template ran more than \(Self.maximumSteps) steps and was stopped")
+        }
+        guard output.utf8.count <= Self.maximumOutputBytes else {
+            throw TemplateRuntimeFailure("the template wrote more than \(Self.maximumOutputBytes) bytes and was stopped")
+        }
+    }
+
     private func execute(_ statement: JinjaStatement, into output: inout String) throws -> Flow {
+        try step(output)
         switch statement.kind {
         case let .text(text):
             output += text
@@ -85,6 +116,7 @@ final class JinjaInterpreter {
         // Each iteration gets a fresh scope: jinja2 resolves a name read before its `set` in the
         // body from outside the loop on every iteration, and nothing set in one iteration reaches the next.
         for index in items.indices {
+            try step(output)
             environment.pushScope()
             defer { environment.popScope() }
             try assign(target, items[index])
