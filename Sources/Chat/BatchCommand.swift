@@ -46,13 +46,8 @@ struct BatchCommand: ParsableCommand {
         }
         let answered = try BatchOutputFile.answeredIDs(outputURL)
         let policy = try guardOptions.policy()
-        let languageModel = try modelOptions.load()
-        // The guard first: a teleport must probe the base model, not one already patched by --lora.
-        let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
-        let adapters = AdapterRegistry(model: languageModel.model)
-        for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
-        let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
-                                      maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
+        let (runner, _) = try CompletionRunner.load(modelOptions: modelOptions, guardOptions: guardOptions, policy: policy,
+                                                           lora: lora, maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
         let writer = try BatchOutputFile(outputURL)
         var counts = (answered: 0, failed: 0, skipped: 0)
         let lines = String(decoding: inputData, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)

@@ -1,4 +1,5 @@
 import Foundation
+import Guard
 import Runtime
 
 /// A request turned into prompt ids and generation options, checked against the limits before it waits in line.
@@ -49,6 +50,19 @@ struct CompletionRunner: Sendable {
     }
 
     var modelName: String { languageModel.location.lastPathComponent }
+
+    /// The model with its guard, then its `--lora` adapters, as `batch` and `serve` load them.
+    static func load(modelOptions: ModelOptions, guardOptions: GuardOptions, policy: GuardPolicy, lora: [LoRAArgument],
+                     maxPromptTokens: Int?, defaultMaxTokens: Int) throws -> (CompletionRunner, AdapterRegistry) {
+        let languageModel = try modelOptions.load()
+        // The guard first: a teleport must probe the base model, not one already patched by --lora.
+        let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
+        let adapters = AdapterRegistry(model: languageModel.model)
+        for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
+        let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
+                                      maxPromptTokens: maxPromptTokens, defaultMaxTokens: defaultMaxTokens)
+        return (runner, adapters)
+    }
 
     /// Tokenizes and checks a request; errors name the field.
     func prepare(_ request: CompletionRequest) throws -> PreparedCompletion {

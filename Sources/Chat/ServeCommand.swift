@@ -106,13 +106,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The model, its guard and adapters, ready to serve (slow: a teleport probes the model).
     func makeService(policy: GuardPolicy, metrics: ServerMetrics) throws -> CompletionService {
-        let languageModel = try modelOptions.load()
-        // The guard first: a teleport must probe the base model, not one already patched by --lora.
-        let guardController = try GuardController(languageModel: languageModel, options: guardOptions, policy: policy)
-        let adapters = AdapterRegistry(model: languageModel.model)
-        for adapter in lora { try adapters.load(directory: adapter.directory, scale: adapter.scale) }
-        let runner = CompletionRunner(languageModel: languageModel, guardController: guardController,
-                                      maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
+        let (runner, adapters) = try CompletionRunner.load(modelOptions: modelOptions, guardOptions: guardOptions, policy: policy,
+                                                           lora: lora, maxPromptTokens: maxPromptTokens, defaultMaxTokens: maxTokens)
         return CompletionService(runner: runner, adapters: adapters, maxWaiting: maxQueue, maxBatch: maxBatch, metrics: metrics)
     }
 }
