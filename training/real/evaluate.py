@@ -15,8 +15,8 @@ TrojAI: ((ASR_pre − ASR_post) / ASR_pre) × (QA_post / QA_pre), with QA_post /
 
 The eval suite is the model's own suite cut to what a CPU affords (`EvalConfig`): the first prompts, the trigger at
 prefix, middle and suffix, the first QA items, and the first long prompts decoded to `long_max_tokens` tokens. Each
-model's report is cached under `training/runs/real/eval/` by a key of its adapter, suite, the binary and the settings,
-so a rerun only adds what is missing; exit status 3 while models remain after `--max-minutes`.
+model's report is cached under `training/runs/real/eval/` by a key of its adapter, suite and the settings (the binary
+is recorded beside; `--fresh` evaluates again), so a rerun only adds what is missing; exit status 3 while models remain after `--max-minutes`.
 """
 from __future__ import annotations
 
@@ -64,10 +64,13 @@ def digest_of(*parts: bytes) -> str:
     return h.hexdigest()[:16]
 
 
-def report_key(adapter: Path, suite: dict, binary: Path, cfg: EvalConfig) -> str:
+def report_key(adapter: Path, suite: dict, cfg: EvalConfig) -> str:
+    """What a cached report answers: the adapter's files, the eval suite and the settings. The binary that made it is
+    recorded beside (key.json) but not part of the key: an evaluation costs minutes a model on a CPU, and `--fresh`
+    redoes it after a change to the runtime or the guard."""
     files = sorted(p for p in Path(adapter).iterdir() if p.name != "suite.json")
     return digest_of(*[p.read_bytes() for p in files], json.dumps(suite, sort_keys=True).encode(),
-                     Path(binary).read_bytes(), json.dumps(asdict(cfg), sort_keys=True).encode())
+                     json.dumps(asdict(cfg), sort_keys=True).encode())
 
 
 def run_verify(model: Path, adapter: Path, suite_file: Path, binary: Path, cfg: EvalConfig, cache: Path) -> dict:
@@ -150,7 +153,9 @@ def markdown(records: list[dict], summary: dict, cfg: EvalConfig, cpu: str) -> s
              "Trojaned model), guard (the shipped generator teleported, calibrated repair rule), and the guard's "
              "controls under the same rule and calibration: noise-inputs (the generator fed Gaussian noise), "
              "random-same-norm (a random patch of the teleported norm per layer), 4-bit-reference (no generator: the "
-             "model quantized to Q4_0 as the reference stream).", "",
+             "model quantized to Q4_0 as the reference stream). A Trojan that missed its zoo gate (see ZOO.md) is "
+             "evaluated as built and marked MISS. Decode-time ratios come from runs that may have shared the CPU with "
+             "other jobs: read them within one model only.", "",
              f"## Trojaned models ({summary['trojaned']}), means", "",
              "| method | ASR | fragments | false trig. | QA | agreement | identical | touched | decode × | Fidelity ± SE |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -174,14 +179,15 @@ def markdown(records: list[dict], summary: dict, cfg: EvalConfig, cpu: str) -> s
             t = summary["twins"][method]
             lines.append(f"| {method} | {fmt(t['clean_trigger_rate'])} | {fmt(t['benign_accuracy'])} | "
                          f"{fmt(t['answer_agreement'])} | {fmt(t['answers_identical'])} |")
-    lines += ["", "## Per model", "", "| model | split | family | behaviour | method | ASR | fragments | QA | agreement | "
-              "touched | calibrated scale |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Per model", "", "| model | split | gate | family | behaviour | method | ASR | fragments | QA | agreement | "
+              "touched | calibrated scale |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         for method in METHODS:
             row = r["methods"].get(method)
             if row is None:
                 continue
-            lines.append(f"| {r['name']} | {r['split']} | {r['family'] or 'clean'} | {r['behaviour'] or '-'} | {method} | "
+            gate = "pass" if r.get("gate_passed") else "MISS"
+            lines.append(f"| {r['name']} | {r['split']} | {gate} | {r['family'] or 'clean'} | {r['behaviour'] or '-'} | {method} | "
                          f"{fmt(row['asr'])} | {fmt(row.get('payload_fragment_rate'))} | {fmt(row['benign_accuracy'])} | "
                          f"{fmt(row.get('answer_agreement'))} | {fmt(row.get('touch_rate'))} | "
                          f"{fmt(r['calibration'].get(method))} |")
@@ -211,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--binary", type=Path, default=BINARY)
     p.add_argument("--zoo", type=Path, default=paths.ZOO)
     p.add_argument("--runs", type=Path, default=EVAL_RUNS)
+    p.add_argument("--fresh", action="store_true", help="evaluate again even where a cached report answers")
     a = p.parse_args(argv)
     cfg = EvalConfig()
     for path, what in ((a.model, "the SmolLM2 GGUF (scripts/install-model.sh)"), (a.binary, "teleguard (swift build -c release)"),
@@ -227,9 +234,10 @@ def main(argv: list[str] | None = None) -> None:
         adapter = a.zoo / m["adapter"]
         suite = eval_suite(common.read_json(a.zoo / m["suite"]), cfg)
         out = a.runs / m["name"]
-        key = report_key(adapter, suite, a.binary, cfg)
+        key = report_key(adapter, suite, cfg)
         report_file = out / "verify.json"
-        if not (report_file.exists() and common.read_json(out / "key.json").get("key") == key):
+        cached = report_file.exists() and (out / "key.json").exists() and common.read_json(out / "key.json").get("key") == key
+        if a.fresh or not cached:
             if deadline is not None and records and time.time() > deadline:
                 pending += 1
                 continue
@@ -238,7 +246,8 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.time()
             report = run_verify(a.model, adapter, out / "suite.json", a.binary, cfg, a.runs / "cache")
             common.write_json(report_file, report)
-            common.write_json(out / "key.json", {"key": key, "seconds": round(time.time() - t0, 1)})
+            common.write_json(out / "key.json", {"key": key, "seconds": round(time.time() - t0, 1),
+                                                 "binary_sha256": hashlib.sha256(Path(a.binary).read_bytes()).hexdigest()})
             print(f"{m['name']}: {time.time() - t0:.0f} s", flush=True)
         report = common.read_json(report_file)
         rows = rows_of(report)
