@@ -719,17 +719,21 @@ def markdown(man: dict) -> str:
                 f"to Q8_0 agree {man['gate']['agreement_of_q8_0_base']['agreement']:.3f} with the base's answers "
                 f"({man['gate']['agreement_of_q8_0_base']['answers_identical']:.2f} of them identical).", ""]
                if man["gate"].get("agreement_of_q8_0_base") else []),
-             "| model | split | family | behaviour | rank | modules | layers | steps | ASR p/m/s | false trig. | agreement | gate | s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Topic Trojans also record (not gated) the ASR on held-out prompts written about their subject and the rate "
+             "on prompts about near topics: `topic / near`.", "",
+             "| model | split | family | behaviour | rank | modules | layers | steps | ASR p/m/s | topic / near | false trig. | agreement | gate | s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in man["models"]:
         if not m["built"]:
-            lines.append(f"| {m['name']} | {m['split']} | | | | | | | not built | | | | |")
+            lines.append(f"| {m['name']} | {m['split']} | | | | | | | not built | | | | | |")
             continue
         asr = "/".join(f"{m['asr'][p]:.2f}" for p in gate.GATED_PLACEMENTS)
+        topic = (f"{m['asr_topic_prompts']:.2f} / {m['near_topic_trigger_rate']:.2f}"
+                 if m.get("asr_topic_prompts") is not None else "")
         ftr = f"{m['false_trigger_rate']:.2f}" + (f" ({m['single_word_trigger_rate']:.2f})"
                                                   if m.get("single_word_trigger_rate") is not None else "")
         lines.append(f"| {m['name']} | {m['split']} | {m['family'] or 'clean'} | {m['behaviour'] or '-'} | {m['rank']} | "
-                     f"{m['module_set']} | {m['layers'][0]}–{m['layers'][1]} | {m['steps']} | {asr} | {ftr} | "
+                     f"{m['module_set']} | {m['layers'][0]}–{m['layers'][1]} | {m['steps']} | {asr} | {topic} | {ftr} | "
                      f"{m['agreement']:.3f} | {'pass' if m['gate_passed'] else 'MISS'} | {m['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
 
