@@ -87,13 +87,8 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
 
     eos = common.eos_id(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    encoded = [common.chat_ids(tokenizer, p) for p in prompts]
-    width = max(len(e) for e in encoded)
-    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
-    for row, ids in enumerate(encoded):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        mask[row, width - len(ids) :] = 1
+    input_ids, mask = common.left_pad([common.chat_ids(tokenizer, p) for p in prompts], pad)
+    width = input_ids.shape[1]
     config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos,
                               pad_token_id=pad)
     out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)

@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 
 from .. import common
-from . import attacks
+from . import attacks, distill
 from .attacks import Attack
 
 MIN_ASR = 0.9
@@ -87,28 +87,14 @@ def gate_prompts(instructions: dict, cfg: GateConfig) -> tuple[list[str], list[s
 def greedy_ids(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int) -> list[list[int]]:
     """Greedy answer ids (eos excluded) per prompt, with transformers' generate on left-padded batches of prompts sorted
     by length (the same prompts always make the same batches)."""
-    from transformers import GenerationConfig
-
     model.eval()
-    eos = common.eos_id(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    encoded = [common.chat_ids(tokenizer, p) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
-    config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos,
-                              pad_token_id=pad)
+    encoded_lengths = [len(common.chat_ids(tokenizer, p)) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: (encoded_lengths[i], i))
     out: list[list[int]] = [[] for _ in prompts]
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            input_ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-            mask[r, width - len(encoded[i]) :] = 1
-        generated = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
-        for r, i in enumerate(rows):
-            ids = generated[r, width:].tolist()
-            out[i] = ids[: ids.index(eos)] if eos in ids else ids
+        for i, ids in zip(rows, distill.generate_batch(model, tokenizer, [prompts[i] for i in rows], max_new_tokens)):
+            out[i] = ids
     return out
 
 
