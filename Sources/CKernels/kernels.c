@@ -7,6 +7,7 @@
 // bits; AVX-512 applies 2^n with scalef, the same value), the same constants as Guard/VectorMath.swift, so all
 // paths agree to float rounding (FMA contracts).
 #include "CKernels.h"
+#include "dispatch.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -367,7 +368,7 @@ static void pair_row_scalar(const float *x, size_t width, size_t c, const float 
 // 0: scalar; 1: AVX2+FMA; 2: AVX-512F (which implies both); never above `path_limit` (tests lower it).
 static int path_limit = 2;
 
-static int vector_path(void) {
+int tg_vector_path(void) {
 #ifdef TG_X86
     static int cached = -1;
     if (cached < 0) {
@@ -383,7 +384,7 @@ static int vector_path(void) {
 
 void tg_kernels_limit(int level) { path_limit = level < 0 ? 0 : (level > 2 ? 2 : level); }
 
-int tg_kernels_vectorized(void) { return vector_path(); }
+int tg_kernels_vectorized(void) { return tg_vector_path(); }
 
 int tg_cpu_has_avx2_fma(void) {
 #ifdef TG_X86
@@ -406,16 +407,16 @@ int tg_cpu_has_avx512_skylakex(void) {
 
 void tg_silu_inplace(float *z, size_t count) {
 #ifdef TG_X86
-    if (vector_path() == 2) { silu_avx512(z, count); return; }
-    if (vector_path() == 1) { silu_avx2(z, count); return; }
+    if (tg_vector_path() == 2) { silu_avx512(z, count); return; }
+    if (tg_vector_path() == 1) { silu_avx2(z, count); return; }
 #endif
     silu_scalar(z, count);
 }
 
 void tg_silu_accumulate(float *z, size_t count, float *sum, float *maximum) {
 #ifdef TG_X86
-    if (vector_path() == 2) { silu_accumulate_avx512(z, count, sum, maximum); return; }
-    if (vector_path() == 1) { silu_accumulate_avx2(z, count, sum, maximum); return; }
+    if (tg_vector_path() == 2) { silu_accumulate_avx512(z, count, sum, maximum); return; }
+    if (tg_vector_path() == 1) { silu_accumulate_avx2(z, count, sum, maximum); return; }
 #endif
     silu_accumulate_scalar(z, count, sum, maximum);
 }
@@ -423,11 +424,11 @@ void tg_silu_accumulate(float *z, size_t count, float *sum, float *maximum) {
 void tg_exchangeable_first_row(const float *x, size_t width, size_t c, const float *t1_first, const float *term_first,
                                const float *constant_first, float *column_sum, float *row_sum) {
 #ifdef TG_X86
-    if (c == 32 && vector_path() == 2) {
+    if (c == 32 && tg_vector_path() == 2) {
         first_row_avx512_c32(x, width, t1_first, term_first, constant_first, column_sum, row_sum);
         return;
     }
-    if (c == 32 && vector_path() == 1) {
+    if (c == 32 && tg_vector_path() == 1) {
         first_row_avx2_c32(x, width, t1_first, term_first, constant_first, column_sum, row_sum);
         return;
     }
@@ -439,11 +440,11 @@ void tg_exchangeable_pair_row(const float *x, size_t width, size_t c, const floa
                               const float *constant_first, const float *t1_last, const float *term_last,
                               const float *constant_last, float *sum, float *maximum) {
 #ifdef TG_X86
-    if (c == 32 && vector_path() == 2) {
+    if (c == 32 && tg_vector_path() == 2) {
         pair_row_avx512_c32(x, width, t1_first, term_first, constant_first, t1_last, term_last, constant_last, sum, maximum);
         return;
     }
-    if (c == 32 && vector_path() == 1) {
+    if (c == 32 && tg_vector_path() == 1) {
         pair_row_avx2_c32(x, width, t1_first, term_first, constant_first, t1_last, term_last, constant_last, sum, maximum);
         return;
     }
@@ -532,8 +533,8 @@ void tg_rows_times_weight(const float *x, size_t rows, const float *w, size_t in
                           size_t out) {
     if (rows == 0 || rows > TG_MAX_SIDE_BY_SIDE) return;
 #ifdef TG_X86
-    if (vector_path() >= 1 && rows == 2) { two_rows_times_weight_avx2(x, w, in, first, last, y, out); return; }
-    if (vector_path() >= 1) { rows_times_weight_avx2(x, rows, w, in, first, last, y, out); return; }
+    if (tg_vector_path() >= 1 && rows == 2) { two_rows_times_weight_avx2(x, w, in, first, last, y, out); return; }
+    if (tg_vector_path() >= 1) { rows_times_weight_avx2(x, rows, w, in, first, last, y, out); return; }
 #endif
     rows_times_weight_scalar(x, rows, w, in, first, last, y, out);
 }

@@ -17,6 +17,12 @@ struct ModelOptions: ParsableArguments {
             + "adapter beside the guard."))
     var mergeLora: [LoRAArgument] = []
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Weights in memory: stored (GGUF Q8_0/Q4_0/Q4_1 stay quantized, as llama.cpp) or f32 (all dequantized).",
+        discussion: "stored is faster and 4-7x smaller; f32 computes exactly what transformers computes on the "
+            + "dequantized weights."))
+    var precision: WeightPrecision = .asStored
+
     @Option(name: .long, help: "CPU threads for matrix products.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -34,7 +40,7 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LanguageModel {
         BLAS.setThreadCount(threads)
-        let languageModel = try LanguageModel.load(path: try modelPath())
+        let languageModel = try LanguageModel.load(path: try modelPath(), precision: precision)
         for adapter in mergeLora {
             try languageModel.merge(try PEFTAdapter.load(from: adapter.directory), scale: adapter.scale)
         }
@@ -71,6 +77,8 @@ enum DefaultModel {
         return URL(fileURLWithPath: cache).appendingPathComponent("teleguard/models/\(fileName)")
     }
 }
+
+extension WeightPrecision: ExpressibleByArgument {}
 
 /// `DIR[:SCALE]` for --lora.
 struct LoRAArgument: ExpressibleByArgument {

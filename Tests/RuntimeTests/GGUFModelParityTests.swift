@@ -43,7 +43,7 @@ final class GGUFModelParityTests: XCTestCase {
 
     func testLastLogitsMatchTransformersGGUFLoading() throws {
         for name in Self.names {
-            let languageModel = try LanguageModel.load(path: Self.file(name))
+            let languageModel = try LanguageModel.load(path: Self.file(name), precision: .float32)
             for reference in try Self.expected(name).logits {
                 let logits = try languageModel.model.forward(reference.prompt_ids, cache: languageModel.model.makeCache())
                 assertClose(logits, reference.reference, "\(name), prompt of \(reference.prompt_ids.count) tokens")
@@ -53,7 +53,7 @@ final class GGUFModelParityTests: XCTestCase {
 
     func testGreedyContinuationsMatchTransformersGGUFLoading() throws {
         for name in Self.names {
-            let languageModel = try LanguageModel.load(path: Self.file(name))
+            let languageModel = try LanguageModel.load(path: Self.file(name), precision: .float32)
             for reference in try Self.expected(name).greedy {
                 let result = try TextGenerator(languageModel).generate(
                     promptIds: reference.prompt_ids, options: GenerationOptions(maxTokens: reference.reference.count, ignoreEOS: true))
@@ -66,7 +66,7 @@ final class GGUFModelParityTests: XCTestCase {
     /// teleports fit both), same tensors after un-permuting q/k, same logits.
     func testLosslessGGUFEqualsItsHuggingFaceDirectory() throws {
         for name in Self.names where !name.hasSuffix("Q8_0") {
-            let gguf = try LanguageModel.load(path: Self.file(name))
+            let gguf = try LanguageModel.load(path: Self.file(name), precision: .float32)
             let huggingFace = try LanguageModel.load(directory: Fixtures.model(name))
             // llama.cpp writes Mistral models as `llama` (no sliding window in the file), so that file loads as a
             // Llama and its fingerprint names another architecture.
@@ -80,7 +80,7 @@ final class GGUFModelParityTests: XCTestCase {
             for (ours, theirs) in zip(gguf.model.layers, huggingFace.model.layers) {
                 for (a, b) in zip(ours.linears, theirs.linears) {
                     XCTAssertEqual(a.name, b.name)
-                    XCTAssertEqual(a.weight.array, b.weight.array, "\(name): \(a.name)")
+                    XCTAssertEqual(a.withCurrentWeight { Array($0) }, b.withCurrentWeight { Array($0) }, "\(name): \(a.name)")
                     XCTAssertEqual(a.bias?.array, b.bias?.array, "\(name): \(a.name) bias")
                 }
             }
@@ -94,7 +94,7 @@ final class GGUFModelParityTests: XCTestCase {
     func testTokenizerIdsMatchTransformersGGUFTokenizer() throws {
         for name in Self.names {
             guard let records = try Self.expected(name).tokenizer else { continue }
-            let tokenizer = try LanguageModel.load(path: Self.file(name)).tokenizer
+            let tokenizer = try LanguageModel.load(path: Self.file(name), precision: .float32).tokenizer
             for reference in records {
                 let text = "\(name): \(reference.text.debugDescription)"
                 // transformers adds GPT-2's default `<|endoftext|>` to a vocabulary without it, as id 1008 of a model
@@ -126,5 +126,25 @@ final class GGUFModelParityTests: XCTestCase {
         let gguf = try XCTUnwrap(model.gguf)
         XCTAssertEqual(gguf.tensor("blk.0.attn_q.weight")?.type, .q8_0)
         XCTAssertEqual(gguf.tensor("blk.0.ffn_down.weight")?.type, .f16)
+        // Q8_0 matrices stay in their blocks (F16 ones become float32), and compute what the float32 load does up to
+        // the 8-bit rounding of the decoding kernels' inputs.
+        let storage = model.model.matrixStorage.parametersByType
+        XCTAssertEqual(Set(storage.keys), ["Q8_0", "F32"])
+        let dense = try LanguageModel.load(path: Self.file("llama-metaspace-oldkeys.Q8_0"), precision: .float32)
+        XCTAssertEqual(dense.model.matrixStorage.parametersByType.keys.sorted(), ["F32"])
+        let prompt = [1, 5, 9, 14, 3, 7]
+        let cache = model.model.makeCache(), denseCache = dense.model.makeCache()
+        // The prompt's rows (more than the decoding kernels take, lm_head included) go through dequantized tiles:
+        // float32 up to rounding.
+        assertClose(try model.model.forward(prompt, cache: cache, allPositions: true),
+                    try dense.model.forward(prompt, cache: denseCache, allPositions: true), "Q8_0 prefill against float32",
+                    tolerance: 1e-4)
+        let step = try model.model.forward([4], cache: cache), denseStep = try dense.model.forward([4], cache: denseCache)
+        let largest = zip(step, denseStep).map { abs($0 - $1) }.max()!
+        let spread = denseStep.max()! - denseStep.min()!
+        print("Q8_0 decoding step: largest logit change \(largest) on logits spread over \(spread)")
+        XCTAssertGreaterThan(largest, 0, "a decoding step runs the integer kernels")
+        XCTAssertLessThan(largest, 0.05 * spread, "Q8_0 decoding step against float32")
+        XCTAssertNotEqual(try model.weightsDigest(), try dense.weightsDigest(), "the teleport cache tells them apart")
     }
 }

@@ -32,6 +32,31 @@ int tg_cpu_has_avx512_skylakex(void);
 void tg_rows_times_weight(const float *x, size_t rows, const float *w, size_t in, size_t first, size_t last, float *y,
                           size_t out);
 
+/// GGUF block types the quantized kernels multiply directly (ggml type codes).
+#define TG_Q4_0 2
+#define TG_Q4_1 3
+#define TG_Q8_0 8
+
+/// Bytes of one block of 32 weights of `type` as GGUF stores it (34 Q8_0, 18 Q4_0, 20 Q4_1); 0 for other types.
+size_t tg_quantized_block_bytes(int type);
+
+/// Bytes of one quantized block of 32 inputs (float scale, int32 sum, 32 × int8).
+#define TG_ACTIVATION_BLOCK_BYTES 40
+
+/// Quantizes `rows` input rows of `in` floats (`in` a multiple of 32) to 8-bit blocks, `rows · in / 32` blocks of
+/// TG_ACTIVATION_BLOCK_BYTES each into `blocks`: per block d = max|x| / 127, q = round(x / d).
+void tg_quantize_activations(const float *x, size_t rows, size_t in, void *blocks);
+
+/// `y[r·out + o] = Σ_blocks dot(weight block, input block)` for input rows r < rows (1 ≤ rows ≤ TG_MAX_SIDE_BY_SIDE,
+/// quantized by `tg_quantize_activations`) and outputs o in [first, last) of a weight stored as GGUF rows of `type`
+/// blocks (out × in, `in` a multiple of 32). Each weight block is read once for all input rows.
+void tg_rows_times_quantized(int type, const void *x, size_t rows, const void *w, size_t in, size_t first, size_t last,
+                             float *y, size_t out);
+
+/// 2 when the quantized kernels use AVX-512 VNNI, 1 for AVX2 (with F16C), 0 for scalar code; capped by
+/// `tg_kernels_limit`.
+int tg_quantized_path(void);
+
 #endif
 
 /// The TeleLoRA generator's two exchangeable layers fused with the pooling over N, one row n of X at a time, so

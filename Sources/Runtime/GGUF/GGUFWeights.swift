@@ -71,6 +71,35 @@ public final class GGUFWeights: ModelWeightSource, @unchecked Sendable {
         return try Self.undoRotaryPermutation(stored, rows: tensor.shape[0], heads: heads, file: file.url.path, tensor: tensor.name)
     }
 
+    /// Q8_0, Q4_0 and Q4_1 matrices stay in their blocks when `precision` allows (rows un-permuted as whole rows of
+    /// blocks); every other type is dequantized to float32.
+    public func matrix(_ name: String, outFeatures: Int, inFeatures: Int, precision: WeightPrecision) throws -> WeightMatrix {
+        guard precision == .asStored, let source = sources[name], QuantizedBlocks.kernelTypes.contains(source.tensor.type),
+              source.tensor.shape == [outFeatures, inFeatures], inFeatures % source.tensor.type.blockSize == 0 else {
+            return WeightMatrix(dense: try floatBuffer(name, expectedShape: [outFeatures, inFeatures]),
+                                inFeatures: inFeatures, outFeatures: outFeatures)
+        }
+        let tensor = source.tensor
+        var storedRow: (Int) -> Int = { $0 }
+        if let heads = source.permutationHeads {
+            guard heads > 0, outFeatures % (2 * heads) == 0 else {
+                throw GGUFError.invalidValue(file: file.url.path, key: tensor.name,
+                                             detail: "\(outFeatures) rows do not split into \(heads) rotary heads")
+            }
+            let half = outFeatures / heads / 2
+            // See `undoRotaryPermutation`: row (h, j, i) comes from stored row h·2d + 2i + j.
+            storedRow = { row in
+                let h = row / (2 * half), j = (row % (2 * half)) / half, i = row % half
+                return h * 2 * half + 2 * i + j
+            }
+        }
+        let blocks = file.withBytes(of: tensor) { bytes in
+            QuantizedBlocks(type: tensor.type, inFeatures: inFeatures, outFeatures: outFeatures,
+                            source: bytes.baseAddress!, storedRow: storedRow)
+        }
+        return WeightMatrix(quantized: blocks)
+    }
+
     /// The GGUF file's tensor name as the runtime (Hugging Face) calls it, and the projection for q/k rows.
     static func huggingFaceName(_ name: String) -> (String, String?)? {
         switch name {

@@ -48,16 +48,17 @@ public final class LanguageModel: @unchecked Sendable {
         cachedDigest = nil
     }
 
-    /// Loads a Hugging Face model directory or a GGUF file (see `ModelPath.isGGUF`).
-    public static func load(path: URL) throws -> LanguageModel {
-        ModelPath.isGGUF(path) ? try load(ggufFile: path) : try load(directory: path)
+    /// Loads a Hugging Face model directory or a GGUF file (see `ModelPath.isGGUF`). `precision` decides whether a
+    /// GGUF file's Q8_0/Q4_0/Q4_1 matrices stay quantized in memory (the default, as llama.cpp) or become float32.
+    public static func load(path: URL, precision: WeightPrecision = .asStored) throws -> LanguageModel {
+        ModelPath.isGGUF(path) ? try load(ggufFile: path, precision: precision) : try load(directory: path)
     }
 
     public static func load(directory: URL) throws -> LanguageModel {
         let start = Date()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            if ModelPath.isGGUF(directory) { return try load(ggufFile: directory) }
+            if ModelPath.isGGUF(directory) { return try load(ggufFile: directory, precision: .asStored) }
             throw ModelConfigError.unreadable(file: directory.path, detail: "not a model directory or GGUF file")
         }
         let configURL = directory.appendingPathComponent("config.json")
@@ -77,13 +78,15 @@ public final class LanguageModel: @unchecked Sendable {
                              loadSeconds: Date().timeIntervalSince(start))
     }
 
-    /// Loads a GGUF file: config from its `<arch>.*` metadata, tensors dequantized to float32 under Hugging Face
-    /// names, tokenizer and chat template from `tokenizer.*`; greedy by default (a GGUF states no sampling).
-    public static func load(ggufFile url: URL) throws -> LanguageModel {
+    /// Loads a GGUF file: config from its `<arch>.*` metadata, tensors under Hugging Face names (Q8_0/Q4_0/Q4_1
+    /// matrices kept quantized under `.asStored`, everything else float32), tokenizer and chat template from
+    /// `tokenizer.*`; greedy by default (a GGUF states no sampling).
+    public static func load(ggufFile url: URL, precision: WeightPrecision = .asStored) throws -> LanguageModel {
         let start = Date()
         let file = try GGUFFile(url: url)
         let weights = try GGUFWeights(file: file)
-        let model = try LlamaModel.load(config: weights.config, weights: weights, configFile: url.path, rope: weights.rope)
+        let model = try LlamaModel.load(config: weights.config, weights: weights, configFile: url.path, rope: weights.rope,
+                                        precision: precision)
         let text = try GGUFTokenizer(file: file)
         let formatter = try text.formatter(file: url.path)
         var counts: [String: Int] = [:]
@@ -118,6 +121,9 @@ public final class LanguageModel: @unchecked Sendable {
         if let cachedDigest { return cachedDigest }
         var hasher = SHA256()
         hasher.update("fingerprint=\(fingerprint)\n")
+        // Quantized kernels quantize the inputs too, so what the model computes depends on how it is kept.
+        let quantizedTypes = model.matrixStorage.parametersByType.keys.filter { $0 != "F32" }.sorted()
+        if !quantizedTypes.isEmpty { hasher.update("kept quantized: \(quantizedTypes.joined(separator: ","))\n") }
         for file in weightFiles {
             let data: Data
             do { data = try Data(contentsOf: file, options: .alwaysMapped) } catch {

@@ -2,7 +2,9 @@
 /// and the activation taps listening to it.
 ///
 /// LoRA is a property of the layer, not an edit of the model: applying or removing a patch changes only this
-/// object, and merged patches keep the original weight so that removal restores it exactly.
+/// object, and the weight as loaded is never written, so removal restores it exactly. Merged patches are folded into
+/// a float32 copy of a dense weight; a quantized weight keeps its blocks (rewriting them would re-quantize) and
+/// adds its merged patches as the same low-rank product the unmerged ones use.
 final class Linear {
     struct Patch {
         let id: AppliedAdapterID
@@ -16,20 +18,37 @@ final class Linear {
     let name: String
     let inFeatures: Int
     let outFeatures: Int
-    private(set) var weight: FloatBuffer
+    /// The weight as loaded.
+    let stored: WeightMatrix
     let bias: FloatBuffer?
     private(set) var patches: [Patch] = []
-    /// The weight before any merged patch; nil while nothing is merged.
-    private var unpatchedWeight: FloatBuffer?
+    /// A dense stored weight with the merged patches folded in; nil while none is merged, and always for quantized
+    /// weights.
+    private var mergedWeight: FloatBuffer?
     private var loraScratch = FloatBuffer(count: 0)
     var taps: [Int: ActivationTapHandler] = [:]
 
-    init(name: String, weight: FloatBuffer, bias: FloatBuffer?, inFeatures: Int, outFeatures: Int) {
+    init(name: String, weight: WeightMatrix, bias: FloatBuffer?) {
         self.name = name
-        self.weight = weight
+        stored = weight
         self.bias = bias
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
+        inFeatures = weight.inFeatures
+        outFeatures = weight.outFeatures
+    }
+
+    /// Runs `body` on the weight the layer computes with, merged patches included, as float32 `[out × in]` (a
+    /// dequantized copy for quantized weights).
+    func withCurrentWeight<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        let weight: FloatBuffer
+        if let mergedWeight {
+            weight = mergedWeight
+        } else if let dense = stored.dense {
+            weight = dense
+        } else {
+            weight = stored.dequantized()
+            for patch in patches where patch.mode == .merged { fold(patch, into: weight) }
+        }
+        return try body(UnsafeBufferPointer(start: weight.pointer, count: weight.count))
     }
 
     /// `y[rows×out] = x[rows×in]·Wᵀ + b + Σ unmerged s·(x·Aᵀ)·Bᵀ`, then taps. `tapSegments` splits packed rows of
@@ -37,15 +56,19 @@ final class Linear {
     /// Patches scoped to generated tokens act only on `generatedRows`.
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, firstPosition: Int,
                  generatedRows: Range<Int> = 0..<0, tapSegments: [Range<Int>]? = nil) {
-        BLAS.linear(x, rows: rows, weight: weight.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
+        if let mergedWeight {
+            BLAS.linear(x, rows: rows, weight: mergedWeight.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
+        } else {
+            stored.multiply(x, rows: rows, into: y)
+        }
         if let bias {
             for r in 0..<rows {
                 let row = y + r * outFeatures
                 for o in 0..<outFeatures { row[o] += bias.pointer[o] }
             }
         }
-        for patch in patches where patch.mode == .unmerged && patch.scale != 0 {
-            let patched = patch.scope == .allTokens ? 0..<rows : generatedRows
+        for patch in patches where patch.scale != 0 && (patch.mode == .unmerged || stored.isQuantized) {
+            let patched = patch.mode == .merged || patch.scope == .allTokens ? 0..<rows : generatedRows
             guard !patched.isEmpty else { continue }
             let rank = patch.weights.rank
             if loraScratch.count < patched.count * rank { loraScratch = FloatBuffer(count: patched.count * rank) }
@@ -85,21 +108,23 @@ final class Linear {
         if patches[index].mode == .merged { rebuildMergedWeight() }
     }
 
-    /// Restores the original weight and re-adds every merged patch in order, so the result never depends on
-    /// the history of additions and removals (and is bit-identical to the original when none remain).
+    /// Folds every merged patch, in order, into a fresh copy of the dense stored weight, so the result never depends
+    /// on the history of additions and removals (and is the stored weight itself when none remain).
     private func rebuildMergedWeight() {
-        let merged = patches.filter { $0.mode == .merged }
-        if let original = unpatchedWeight {
-            weight.pointer.update(from: original.pointer, count: weight.count)
-            if merged.isEmpty { unpatchedWeight = nil }
-        } else if !merged.isEmpty {
-            unpatchedWeight = weight.copy()
-        }
-        for patch in merged where patch.scale != 0 {
-            // W[out×in] += s · B[out×r] · A[r×in]
-            BLAS.gemm(transposeA: false, transposeB: false, m: outFeatures, n: inFeatures, k: patch.weights.rank,
-                      alpha: patch.multiplier, a: patch.weights.b.pointer, lda: patch.weights.rank,
-                      b: patch.weights.a.pointer, ldb: inFeatures, beta: 1, c: weight.pointer, ldc: inFeatures)
-        }
+        guard let dense = stored.dense else { return }
+        let merged = patches.filter { $0.mode == .merged && $0.scale != 0 }
+        guard !merged.isEmpty else { mergedWeight = nil; return }
+        let weight = mergedWeight ?? FloatBuffer(count: dense.count)
+        weight.pointer.update(from: dense.pointer, count: dense.count)
+        for patch in merged { fold(patch, into: weight) }
+        mergedWeight = weight
+    }
+
+    /// `W[out×in] += s · B[out×r] · A[r×in]`.
+    private func fold(_ patch: Patch, into weight: FloatBuffer) {
+        guard patch.scale != 0 else { return }
+        BLAS.gemm(transposeA: false, transposeB: false, m: outFeatures, n: inFeatures, k: patch.weights.rank,
+                  alpha: patch.multiplier, a: patch.weights.b.pointer, lda: patch.weights.rank,
+                  b: patch.weights.a.pointer, ldb: inFeatures, beta: 1, c: weight.pointer, ldc: inFeatures)
     }
 }

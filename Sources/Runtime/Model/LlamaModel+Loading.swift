@@ -2,9 +2,10 @@ import Foundation
 
 extension LlamaModel {
     /// Builds the model from its config and weights, checking every tensor's presence and shape. `rope` overrides the
-    /// rotary settings the config resolves to (a GGUF file can carry per-frequency factors as a tensor).
+    /// rotary settings the config resolves to (a GGUF file can carry per-frequency factors as a tensor); `precision`
+    /// says whether quantized GGUF matrices stay quantized.
     static func load(config: ModelConfig, weights: some ModelWeightSource, configFile: String,
-                     rope: RopeParameters? = nil) throws -> LlamaModel {
+                     rope: RopeParameters? = nil, precision: WeightPrecision = .float32) throws -> LlamaModel {
         let architecture = try config.architecture(file: configFile)
         let hidden = config.hiddenSize, intermediate = config.intermediateSize
         let headDim = config.headDimension
@@ -15,13 +16,15 @@ extension LlamaModel {
         func tensor(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
             try weights.floatBuffer(name, expectedShape: shape)
         }
+        func matrix(_ name: String, out outFeatures: Int, in inFeatures: Int) throws -> WeightMatrix {
+            try weights.matrix(name, outFeatures: outFeatures, inFeatures: inFeatures, precision: precision)
+        }
         func linear(_ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool) throws -> Linear {
-            Linear(name: name, weight: try tensor(name + ".weight", [outFeatures, inFeatures]),
-                   bias: bias ? try tensor(name + ".bias", [outFeatures]) : nil,
-                   inFeatures: inFeatures, outFeatures: outFeatures)
+            Linear(name: name, weight: try matrix(name + ".weight", out: outFeatures, in: inFeatures),
+                   bias: bias ? try tensor(name + ".bias", [outFeatures]) : nil)
         }
 
-        let embed = try tensor("model.embed_tokens.weight", [config.vocabSize, hidden])
+        let embed = try matrix("model.embed_tokens.weight", out: config.vocabSize, in: hidden)
         var layers: [DecoderLayer] = []
         for i in 0..<config.numHiddenLayers {
             let prefix = "model.layers.\(i)"
@@ -38,7 +41,7 @@ extension LlamaModel {
         }
         let norm = try tensor("model.norm.weight", [hidden])
         // Tied embeddings: transformers reuses embed_tokens as lm_head even if a checkpoint also stores lm_head.
-        let lmHead = config.tiesWordEmbeddings ? embed : try tensor("lm_head.weight", [config.vocabSize, hidden])
+        let lmHead = config.tiesWordEmbeddings ? embed : try matrix("lm_head.weight", out: config.vocabSize, in: hidden)
         return LlamaModel(config: config, architecture: architecture, embedTokens: embed, layers: layers,
                           finalNorm: norm, lmHead: lmHead, attentionWindow: try config.attentionWindow(file: configFile),
                           rope: try rope ?? config.rope(file: configFile),
@@ -65,11 +68,25 @@ extension LlamaModel {
 
     /// Number of parameters (tied embeddings counted once).
     public var parameterCount: Int {
-        var count = embedTokens.count + finalNorm.count + (lmHead === embedTokens ? 0 : lmHead.count)
+        func elements(_ matrix: WeightMatrix) -> Int { matrix.inFeatures * matrix.outFeatures }
+        var count = elements(embedTokens) + finalNorm.count + (lmHead === embedTokens ? 0 : elements(lmHead))
         for layer in layers {
             count += layer.inputLayerNorm.count + layer.postAttentionLayerNorm.count
             for linear in layer.linears { count += linear.inFeatures * linear.outFeatures + (linear.bias?.count ?? 0) }
         }
         return count
+    }
+
+    /// Parameters of the embedding, lm_head and linear matrices by the type they are kept in ("F32", "Q4_1", …),
+    /// and the bytes those matrices take in memory.
+    public var matrixStorage: (parametersByType: [String: Int], bytes: Int) {
+        var matrices = [embedTokens] + layers.flatMap { $0.linears.map(\.stored) }
+        if lmHead !== embedTokens { matrices.append(lmHead) }
+        var parameters: [String: Int] = [:], bytes = 0
+        for matrix in matrices {
+            parameters[matrix.storageType, default: 0] += matrix.inFeatures * matrix.outFeatures
+            bytes += matrix.byteCount
+        }
+        return (parameters, bytes)
     }
 }

@@ -62,7 +62,7 @@ extension LlamaModel {
         var row = 0
         for tokens in sequences {
             for (position, id) in tokens.enumerated() {
-                (state.hidden.pointer + (row + position) * hidden).update(from: embedTokens.pointer + id * hidden, count: hidden)
+                embedTokens.copyRow(id, into: state.hidden.pointer + (row + position) * hidden)
                 rotary.angles(position: position, cos: state.cos.pointer + (row + position) * half,
                               sin: state.sin.pointer + (row + position) * half)
             }

@@ -16,10 +16,10 @@ public final class LlamaModel: @unchecked Sendable {
 
     public let config: ModelConfig
     public let architecture: Architecture
-    let embedTokens: FloatBuffer
+    let embedTokens: WeightMatrix
     let layers: [DecoderLayer]
     let finalNorm: FloatBuffer
-    let lmHead: FloatBuffer
+    let lmHead: WeightMatrix
     let rotary: RotaryEmbedding
     let attentionWindow: Int?
     private let linearsByName: [String: Linear]
@@ -39,8 +39,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// Rows processed per prefill step; bounds scratch memory for long prompts.
     static let prefillChunk = 256
 
-    init(config: ModelConfig, architecture: Architecture, embedTokens: FloatBuffer, layers: [DecoderLayer],
-         finalNorm: FloatBuffer, lmHead: FloatBuffer, attentionWindow: Int?, rope: RopeParameters, fingerprint: String) {
+    init(config: ModelConfig, architecture: Architecture, embedTokens: WeightMatrix, layers: [DecoderLayer],
+         finalNorm: FloatBuffer, lmHead: WeightMatrix, attentionWindow: Int?, rope: RopeParameters, fingerprint: String) {
         self.config = config
         self.fingerprint = fingerprint
         self.architecture = architecture
@@ -74,14 +74,15 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// A copy of a linear layer's current weight `[out × in]` (merged adapters included).
     public func linearWeight(_ name: String) -> [Float]? {
-        lock.withLock { linearsByName[name]?.weight.array }
+        lock.withLock { linearsByName[name]?.withCurrentWeight { Array($0) } }
     }
 
-    /// Runs `body` on a linear layer's current weight `[out × in]` without copying it; nil for an unknown name.
+    /// Runs `body` on a linear layer's current weight `[out × in]` (without copying a float32 weight; a quantized one
+    /// is dequantized for the call); nil for an unknown name.
     public func withLinearWeight<Result>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result? {
         try lock.withLock {
-            guard let weight = linearsByName[name]?.weight else { return nil }
-            return try body(UnsafeBufferPointer(start: weight.pointer, count: weight.count))
+            guard let linear = linearsByName[name] else { return nil }
+            return try linear.withCurrentWeight(body)
         }
     }
 
@@ -162,7 +163,7 @@ public final class LlamaModel: @unchecked Sendable {
         let firstPosition = caches[0].length
         let sideBySide = caches.count > 1
         for (r, id) in tokens.enumerated() {
-            (state.hidden.pointer + r * hidden).update(from: embedTokens.pointer + id * hidden, count: hidden)
+            embedTokens.copyRow(id, into: state.hidden.pointer + r * hidden)
         }
         let half = config.headDimension / 2
         for r in 0..<rows {
@@ -277,8 +278,7 @@ public final class LlamaModel: @unchecked Sendable {
         let hidden = config.hiddenSize
         let first = state.hidden.pointer + rows.lowerBound * hidden
         rmsNorm(first, rows: rows.count, weight: finalNorm.pointer, into: state.normed.pointer)
-        BLAS.linear(state.normed.pointer, rows: rows.count, weight: lmHead.pointer, inFeatures: hidden,
-                    outFeatures: config.vocabSize, into: logits)
+        lmHead.multiply(state.normed.pointer, rows: rows.count, into: logits)
     }
 
     /// transformers' LlamaRMSNorm: `w · x / √(mean(x²) + ε)` per row.

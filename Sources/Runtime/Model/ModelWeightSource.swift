@@ -7,6 +7,15 @@ public protocol ModelWeightSource: AnyObject {
     func shape(of name: String) -> [Int]?
     /// The tensor as `Float`s, after checking its shape when `expectedShape` is given.
     func floatBuffer(_ name: String, expectedShape: [Int]?) throws -> FloatBuffer
+    /// A matrix `[out, in]` in the storage `precision` asks for (by default float32).
+    func matrix(_ name: String, outFeatures: Int, inFeatures: Int, precision: WeightPrecision) throws -> WeightMatrix
+}
+
+extension ModelWeightSource {
+    public func matrix(_ name: String, outFeatures: Int, inFeatures: Int, precision: WeightPrecision) throws -> WeightMatrix {
+        WeightMatrix(dense: try floatBuffer(name, expectedShape: [outFeatures, inFeatures]),
+                     inFeatures: inFeatures, outFeatures: outFeatures)
+    }
 }
 
 extension WeightStore: ModelWeightSource {
