@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--gguf", type=Path, default=Path("bench-models/llama-100m-f32.gguf"))
     parser.add_argument("--model", type=Path, default=Path("bench-models/llama-100m"),
                         help="Hugging Face model directory holding bench_prompt.json")
+    parser.add_argument("--random-prompt", action="store_true",
+                        help="draw the prompt's ids uniformly (seeded) from the GGUF's vocabulary instead of bench_prompt.json")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--gen-tokens", type=int, default=64)
@@ -81,21 +83,25 @@ def main() -> None:
     parser.add_argument("--flash-attn", action="store_true")
     args = parser.parse_args()
 
-    prompt = load_prompt(args.model, args.prompt_tokens)
-    context = len(prompt) + args.gen_tokens
+    context = args.prompt_tokens + args.gen_tokens
 
     start = time.perf_counter()
     llm = Llama(
         model_path=str(args.gguf),
         n_ctx=context,
-        n_batch=len(prompt),  # the whole prompt in one llama_decode, as one forward pass
-        n_ubatch=len(prompt),
+        n_batch=args.prompt_tokens,  # the whole prompt in one llama_decode, as one forward pass
+        n_ubatch=args.prompt_tokens,
         n_threads=args.threads,
         n_threads_batch=args.threads,
         flash_attn=args.flash_attn,
         verbose=False,
     )
     load_seconds = time.perf_counter() - start
+    if args.random_prompt:
+        # The work per token does not depend on which tokens; ids above the first 100 skip the special ones.
+        prompt = [int(i) for i in np.random.default_rng(0).integers(100, llm.n_vocab(), args.prompt_tokens)]
+    else:
+        prompt = load_prompt(args.model, args.prompt_tokens)
 
     prefill_seconds = time_prefill(llm, prompt, args.prefill_repeats)
     decode_seconds, _ = time_decode(llm, prompt, args.gen_tokens)

@@ -538,3 +538,43 @@ void tg_rows_times_weight(const float *x, size_t rows, const float *w, size_t in
 #endif
     rows_times_weight_scalar(x, rows, w, in, first, last, y, out);
 }
+
+// Attention of one decoding position: out[j] = Σ_l weights[l]·values[l·width + j]. OpenBLAS's sgemv threads products
+// this small, and its spinning workers then compete with the decoding pool for the same cores.
+static void weighted_rows_scalar(const float *weights, size_t count, const float *values, size_t width, float *out) {
+    for (size_t j = 0; j < width; j++) out[j] = 0;
+    for (size_t l = 0; l < count; l++) {
+        const float s = weights[l];
+        const float *row = values + l * width;
+        for (size_t j = 0; j < width; j++) out[j] += s * row[j];
+    }
+}
+
+#ifdef TG_X86
+__attribute__((target("avx2,fma"))) static void weighted_rows_avx2(const float *weights, size_t count,
+                                                                   const float *values, size_t width, float *out) {
+    const size_t whole = width & ~(size_t)7;
+    for (size_t j = 0; j < whole; j += 8) {
+        __m256 acc = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps();
+        size_t l = 0;
+        for (; l + 2 <= count; l += 2) {
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(weights[l]), _mm256_loadu_ps(values + l * width + j), acc);
+            acc2 = _mm256_fmadd_ps(_mm256_set1_ps(weights[l + 1]), _mm256_loadu_ps(values + (l + 1) * width + j), acc2);
+        }
+        if (l < count) acc = _mm256_fmadd_ps(_mm256_set1_ps(weights[l]), _mm256_loadu_ps(values + l * width + j), acc);
+        _mm256_storeu_ps(out + j, _mm256_add_ps(acc, acc2));
+    }
+    for (size_t j = whole; j < width; j++) {
+        float sum = 0;
+        for (size_t l = 0; l < count; l++) sum += weights[l] * values[l * width + j];
+        out[j] = sum;
+    }
+}
+#endif
+
+void tg_weighted_rows(const float *weights, size_t count, const float *values, size_t width, float *out) {
+#ifdef TG_X86
+    if (tg_vector_path() >= 1) { weighted_rows_avx2(weights, count, values, width, out); return; }
+#endif
+    weighted_rows_scalar(weights, count, values, width, out);
+}

@@ -161,9 +161,51 @@ static void rows_times_quantized_scalar(int type, const activation_block *x, siz
             for (size_t r = 0; r < rows; r++) y[r * out + o] = NAME##_hsum(acc[r]) + offset[r];                       \
         }                                                                                                             \
     }                                                                                                                 \
+    /* One input row: the block products of one weight row summed in two chains (even and odd blocks), so the      \
+       FMA latency of one block overlaps the next; named variables keep every accumulator in a register. */         \
+    __attribute__((target(TARGET), always_inline)) static inline __m256 NAME##_block(                                \
+        const int type, const uint8_t *wb, const activation_block *xb, float *offset) {                              \
+        const float d = _cvtsh_ss((unsigned short)(wb[0] | (wb[1] << 8)));                                            \
+        const __m256i xq = _mm256_loadu_si256((const __m256i *)xb->q);                                                \
+        __m256i products;                                                                                             \
+        if (type == TG_Q8_0) {                                                                                        \
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(wb + 2));                                          \
+            products = DOT_UNSIGNED(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));                                 \
+        } else {                                                                                                      \
+            const __m128i packed = _mm_loadu_si128((const __m128i *)(wb + (type == TG_Q4_1 ? 4 : 2)));               \
+            products = DOT_UNSIGNED(                                                                                  \
+                _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F)), xq);   \
+        }                                                                                                             \
+        if (type == TG_Q4_0) *offset += d * xb->d * (float)(-8 * xb->sum);                                            \
+        if (type == TG_Q4_1) *offset += _cvtsh_ss((unsigned short)(wb[2] | (wb[3] << 8))) * xb->d * (float)xb->sum;   \
+        return _mm256_mul_ps(_mm256_set1_ps(d * xb->d), _mm256_cvtepi32_ps(products));                                \
+    }                                                                                                                 \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_one_row_typed(                          \
+        const int type, const activation_block *x, const uint8_t *w, size_t in, size_t first, size_t last, float *y) {\
+        const size_t blocks = in / 32, block_bytes = tg_quantized_block_bytes(type);                                 \
+        for (size_t o = first; o < last; o++) {                                                                       \
+            const uint8_t *wo = w + o * blocks * block_bytes;                                                         \
+            __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();                                             \
+            float offset_even = 0, offset_odd = 0;                                                                    \
+            size_t b = 0;                                                                                             \
+            for (; b + 2 <= blocks; b += 2) {                                                                         \
+                even = _mm256_add_ps(even, NAME##_block(type, wo + b * block_bytes, x + b, &offset_even));            \
+                odd = _mm256_add_ps(odd, NAME##_block(type, wo + (b + 1) * block_bytes, x + b + 1, &offset_odd));     \
+            }                                                                                                         \
+            if (b < blocks) even = _mm256_add_ps(even, NAME##_block(type, wo + b * block_bytes, x + b, &offset_even));\
+            y[o] = NAME##_hsum(_mm256_add_ps(even, odd)) + (offset_even + offset_odd);                                \
+        }                                                                                                             \
+    }                                                                                                                 \
     __attribute__((target(TARGET))) static void NAME(int type, const activation_block *x, size_t rows,               \
                                                      const uint8_t *w, size_t in, size_t first, size_t last,         \
                                                      float *y, size_t out) {                                          \
+        if (rows == 1) {                                                                                              \
+            switch (type) {                                                                                           \
+            case TG_Q8_0: NAME##_one_row_typed(TG_Q8_0, x, w, in, first, last, y); return;                            \
+            case TG_Q4_0: NAME##_one_row_typed(TG_Q4_0, x, w, in, first, last, y); return;                            \
+            default: NAME##_one_row_typed(TG_Q4_1, x, w, in, first, last, y); return;                                 \
+            }                                                                                                         \
+        }                                                                                                             \
         switch (type) {                                                                                               \
         case TG_Q8_0: NAME##_typed(TG_Q8_0, x, rows, w, in, first, last, y, out); break;                              \
         case TG_Q4_0: NAME##_typed(TG_Q4_0, x, rows, w, in, first, last, y, out); break;                              \

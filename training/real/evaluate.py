@@ -75,8 +75,10 @@ def report_key(adapter: Path, suite: dict, cfg: EvalConfig) -> str:
 
 def run_verify(model: Path, adapter: Path, suite_file: Path, binary: Path, cfg: EvalConfig, cache: Path) -> dict:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    cmd = [str(binary), "verify", "--model", str(model), "--merge-lora", str(adapter), "--suite", str(suite_file), "--compare",
-           "--controls", "--json", "--threads", str(cfg.threads)]
+    # float32 weights: the Trojans were fit and gated on the dequantized base, and the evaluation judges the guard, not
+    # the 8-bit input rounding of the quantized kernels.
+    cmd = [str(binary), "verify", "--model", str(model), "--precision", "f32", "--merge-lora", str(adapter),
+           "--suite", str(suite_file), "--compare", "--controls", "--json", "--threads", str(cfg.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode not in (0, 1):
         raise common.TrainingError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-800:]}")

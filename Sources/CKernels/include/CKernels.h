@@ -57,6 +57,22 @@ void tg_rows_times_quantized(int type, const void *x, size_t rows, const void *w
 /// `tg_kernels_limit`.
 int tg_quantized_path(void);
 
+/// Runs `task(context, part, parts)` for part < parts on the calling thread and parts − 1 pooled workers (started on
+/// first use, spinning ~1 ms between tasks, then sleeping); returns when every part is done. One task at a time:
+/// concurrent callers take turns. parts ≤ 64.
+void tg_parallel(void (*task)(void *context, size_t part, size_t parts), void *context, size_t parts);
+
+/// `tg_rows_times_quantized` / `tg_rows_times_weight` over all `out` outputs, split into `parts` ranges run by
+/// `tg_parallel`.
+void tg_rows_times_quantized_parallel(int type, const void *x, size_t rows, const void *w, size_t in, size_t out,
+                                      float *y, size_t parts);
+void tg_rows_times_weight_parallel(const float *x, size_t rows, const float *w, size_t in, size_t out, float *y,
+                                   size_t parts);
+
+/// `out[j] = Σ_l weights[l] · values[l·width + j]` for j < width: one decoding position's attention output from its
+/// softmax weights over `count` cached value rows. AVX2+FMA when the CPU has it, else scalar.
+void tg_weighted_rows(const float *weights, size_t count, const float *values, size_t width, float *out);
+
 #endif
 
 /// The TeleLoRA generator's two exchangeable layers fused with the pooling over N, one row n of X at a time, so

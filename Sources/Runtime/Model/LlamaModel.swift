@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The Llama-family decoder (Llama, Mistral, Qwen2): embeddings, then per layer RMSNorm → GQA attention with rotary
@@ -243,7 +244,9 @@ public final class LlamaModel: @unchecked Sendable {
             let query = queries + h * headDim
             let output = outputs + h * headDim
             if rows == 1 {
-                BLAS.gemv(transpose: false, m: length, n: headDim, alpha: scale, a: keys, lda: headDim, x: query, beta: 0, y: scores)
+                // One position: the single-threaded kernels (OpenBLAS would thread these small products and spin).
+                tg_rows_times_weight(query, 1, keys, headDim, 0, length, scores, length)
+                for l in 0..<length { scores[l] *= scale }
             } else {
                 BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: length, k: headDim, alpha: scale,
                           a: query, lda: qWidth, b: keys, ldb: headDim, beta: 0, c: scores, ldc: length)
@@ -254,7 +257,7 @@ public final class LlamaModel: @unchecked Sendable {
                 softmaxMasked(scores + r * length, visible: lowest...position, length: length)
             }
             if rows == 1 {
-                BLAS.gemv(transpose: true, m: length, n: headDim, alpha: 1, a: values, lda: headDim, x: scores, beta: 0, y: output)
+                tg_weighted_rows(scores, length, values, headDim, output)
             } else {
                 BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: headDim, k: length, alpha: 1,
                           a: scores, lda: length, b: values, ldb: headDim, beta: 0, c: output, ldc: qWidth)

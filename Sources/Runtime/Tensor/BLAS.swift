@@ -38,12 +38,7 @@ public enum BLAS {
             tg_rows_times_weight(x, rows, weight, inFeatures, 0, outFeatures, y, outFeatures)
             return
         }
-        let x = UnsafeSendablePointer(x), weight = UnsafeSendablePointer(weight), y = UnsafeSendablePointer(UnsafePointer(y))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let first = outFeatures * part / parts, last = outFeatures * (part + 1) / parts
-            tg_rows_times_weight(x.pointer, rows, weight.pointer, inFeatures, first, last,
-                                 UnsafeMutablePointer(mutating: y.pointer), outFeatures)
-        }
+        tg_rows_times_weight_parallel(x, rows, weight, inFeatures, outFeatures, y, parts)
     }
 
     /// General `C = alpha·op(A)·op(B) + beta·C` with explicit leading dimensions.
@@ -61,10 +56,4 @@ public enum BLAS {
                      x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
         cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
-}
-
-/// A pointer handed to the workers of one `concurrentPerform`, each of which touches its own part of the memory.
-private struct UnsafeSendablePointer: @unchecked Sendable {
-    let pointer: UnsafePointer<Float>
-    init(_ pointer: UnsafePointer<Float>) { self.pointer = pointer }
 }

@@ -136,19 +136,9 @@ final class QuantizedBlocks: @unchecked Sendable {
             byteCount: rows * inFeatures / 32 * Int(TG_ACTIVATION_BLOCK_BYTES), alignment: 64)
         defer { activations.deallocate() }
         tg_quantize_activations(x, rows, inFeatures, activations)
-        let code = Int32(type.rawValue), inFeatures = inFeatures, outFeatures = outFeatures
         // Below ~256k weights a second thread costs more than it saves (as for the float kernel).
         let parts = inFeatures * outFeatures < 1 << 18 ? 1 : min(BLAS.threadCount, max(1, outFeatures / 64))
-        if parts == 1 {
-            tg_rows_times_quantized(code, activations, rows, bytes, inFeatures, 0, outFeatures, y, outFeatures)
-            return
-        }
-        let shared = SharedPointers(activations: UnsafeRawPointer(activations), weights: UnsafeRawPointer(bytes), output: y)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let first = outFeatures * part / parts, last = outFeatures * (part + 1) / parts
-            tg_rows_times_quantized(code, shared.activations, rows, shared.weights, inFeatures, first, last,
-                                    shared.output, outFeatures)
-        }
+        tg_rows_times_quantized_parallel(Int32(type.rawValue), activations, rows, bytes, inFeatures, outFeatures, y, parts)
     }
 
     /// Dequantizes up to `tileElements` weights at a time into scratch memory and multiplies them by sgemm.
@@ -168,13 +158,6 @@ final class QuantizedBlocks: @unchecked Sendable {
 
     /// 4M floats (16 MiB): every decoder matrix of a small model in one tile, an embedding table in a few.
     static let tileElements = 1 << 22
-}
-
-/// Pointers handed to the workers of one `concurrentPerform`; each writes its own outputs.
-private struct SharedPointers: @unchecked Sendable {
-    let activations: UnsafeRawPointer
-    let weights: UnsafeRawPointer
-    let output: UnsafeMutablePointer<Float>
 }
 
 /// Scratch buffers for dequantized tiles, reused across calls and models (each call takes one for its duration, so
