@@ -175,6 +175,17 @@ public final class GGUFFile: @unchecked Sendable {
         return try body(UnsafeRawBufferPointer(rebasing: storage.bytes[start..<(start + tensor.byteCount)]))
     }
 
+    /// The tensor's stored bytes for as long as `owner` lives (the file's mapping): a zero-copy view.
+    func view(of tensor: GGUFTensorInfo) -> (bytes: UnsafeRawPointer, owner: AnyObject) {
+        (UnsafeRawPointer(storage.base + dataStart + tensor.offset), storage)
+    }
+
+    /// Lets the kernel drop the tensor's pages from memory once they were copied or dequantized elsewhere.
+    func releasePages(of tensor: GGUFTensorInfo) {
+        let start = dataStart + tensor.offset
+        storage.releasePages(start..<(start + tensor.byteCount))
+    }
+
     /// The tensor as `Float`s in its stored order (row-major over `shape`). Aligned F32 data is a view into the
     /// file's private mapping (writes stay in this process); every other type is dequantized into new memory,
     /// bit for bit as the gguf package's `gguf.quants.dequantize`.

@@ -67,8 +67,15 @@ public final class GGUFWeights: ModelWeightSource, @unchecked Sendable {
             throw GGUFError.shapeMismatch(file: file.url.path, tensor: tensor.name, expected: expectedShape, found: tensor.shape)
         }
         let stored = try file.floatBuffer(tensor)
-        guard let heads = source.permutationHeads else { return stored }
-        return try Self.undoRotaryPermutation(stored, rows: tensor.shape[0], heads: heads, file: file.url.path, tensor: tensor.name)
+        guard let heads = source.permutationHeads else {
+            // A dequantized copy leaves the file's pages unneeded; a float32 view still reads them.
+            if tensor.type != .f32 { file.releasePages(of: tensor) }
+            return stored
+        }
+        let reordered = try Self.undoRotaryPermutation(stored, rows: tensor.shape[0], heads: heads, file: file.url.path,
+                                                       tensor: tensor.name)
+        file.releasePages(of: tensor)
+        return reordered
     }
 
     /// Q8_0, Q4_0 and Q4_1 matrices stay in their blocks when `precision` allows (rows un-permuted as whole rows of
@@ -80,23 +87,24 @@ public final class GGUFWeights: ModelWeightSource, @unchecked Sendable {
                                 inFeatures: inFeatures, outFeatures: outFeatures)
         }
         let tensor = source.tensor
-        var storedRow: (Int) -> Int = { $0 }
-        if let heads = source.permutationHeads {
-            guard heads > 0, outFeatures % (2 * heads) == 0 else {
-                throw GGUFError.invalidValue(file: file.url.path, key: tensor.name,
-                                             detail: "\(outFeatures) rows do not split into \(heads) rotary heads")
-            }
-            let half = outFeatures / heads / 2
+        guard let heads = source.permutationHeads else {
+            let view = file.view(of: tensor)
+            return WeightMatrix(quantized: QuantizedBlocks(type: tensor.type, inFeatures: inFeatures, outFeatures: outFeatures,
+                                                           viewing: view.bytes, owner: view.owner))
+        }
+        guard heads > 0, outFeatures % (2 * heads) == 0 else {
+            throw GGUFError.invalidValue(file: file.url.path, key: tensor.name,
+                                         detail: "\(outFeatures) rows do not split into \(heads) rotary heads")
+        }
+        let half = outFeatures / heads / 2
+        let blocks = file.withBytes(of: tensor) { bytes in
             // See `undoRotaryPermutation`: row (h, j, i) comes from stored row h·2d + 2i + j.
-            storedRow = { row in
+            QuantizedBlocks(type: tensor.type, inFeatures: inFeatures, outFeatures: outFeatures, source: bytes.baseAddress!) { row in
                 let h = row / (2 * half), j = (row % (2 * half)) / half, i = row % half
                 return h * 2 * half + 2 * i + j
             }
         }
-        let blocks = file.withBytes(of: tensor) { bytes in
-            QuantizedBlocks(type: tensor.type, inFeatures: inFeatures, outFeatures: outFeatures,
-                            source: bytes.baseAddress!, storedRow: storedRow)
-        }
+        file.releasePages(of: tensor)
         return WeightMatrix(quantized: blocks)
     }
 

@@ -43,6 +43,16 @@ final class SafetensorsStorage: @unchecked Sendable {
         isMapped = true
     }
 
+    /// Gives the pages wholly inside `range` back to the kernel once their contents were copied elsewhere (a mapping
+    /// only; they are read again from the file if touched later), so a copy does not count twice in resident memory.
+    func releasePages(_ range: Range<Int>) {
+        guard isMapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page, end = range.upperBound / page * page
+        guard end > start else { return }
+        _ = madvise(base + start, end - start, Int32(MADV_DONTNEED))
+    }
+
     /// Takes ownership of `malloc` memory holding the whole file.
     init(mallocBytes: UnsafeMutableRawPointer, count: Int) {
         base = mallocBytes

@@ -97,7 +97,8 @@ public final class WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// A weight matrix in GGUF blocks (Q8_0, Q4_0 or Q4_1), rows in Hugging Face order, in memory this object owns.
+/// A weight matrix in GGUF blocks (Q8_0, Q4_0 or Q4_1), rows in Hugging Face order: a view into the file's mapping
+/// (as llama.cpp maps its weights) or, where rows had to be reordered, a copy this object owns.
 final class QuantizedBlocks: @unchecked Sendable {
     /// The types the quantized kernels multiply directly.
     static let kernelTypes: Set<GGMLType> = [.q8_0, .q4_0, .q4_1]
@@ -106,8 +107,10 @@ final class QuantizedBlocks: @unchecked Sendable {
     let inFeatures: Int
     let outFeatures: Int
     let rowBytes: Int
-    let bytes: UnsafeMutableRawPointer
+    let bytes: UnsafeRawPointer
     var byteCount: Int { rowBytes * outFeatures }
+    /// What keeps a view's memory alive; nil when this object owns a copy.
+    private let owner: AnyObject?
 
     /// Copies `outFeatures` rows of blocks; row `r` of the matrix is stored row `storedRow(r)` of `source`.
     init(type: GGMLType, inFeatures: Int, outFeatures: Int, source: UnsafeRawPointer, storedRow: (Int) -> Int) {
@@ -117,13 +120,29 @@ final class QuantizedBlocks: @unchecked Sendable {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         rowBytes = inFeatures / type.blockSize * type.blockBytes
-        bytes = .allocate(byteCount: max(1, rowBytes * outFeatures), alignment: 64)
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, rowBytes * outFeatures), alignment: 64)
         for row in 0..<outFeatures {
-            (bytes + row * rowBytes).copyMemory(from: source + storedRow(row) * rowBytes, byteCount: rowBytes)
+            (copy + row * rowBytes).copyMemory(from: source + storedRow(row) * rowBytes, byteCount: rowBytes)
         }
+        bytes = UnsafeRawPointer(copy)
+        owner = nil
     }
 
-    deinit { bytes.deallocate() }
+    /// Reads the rows in place at `bytes`, which `owner` keeps alive.
+    init(type: GGMLType, inFeatures: Int, outFeatures: Int, viewing bytes: UnsafeRawPointer, owner: AnyObject) {
+        precondition(Self.kernelTypes.contains(type) && inFeatures % type.blockSize == 0,
+                     "quantized weights: \(type) rows of \(inFeatures)")
+        self.type = type
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        rowBytes = inFeatures / type.blockSize * type.blockBytes
+        self.bytes = bytes
+        self.owner = owner
+    }
+
+    deinit {
+        if owner == nil { UnsafeMutableRawPointer(mutating: bytes).deallocate() }
+    }
 
     func dequantize(rows: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
         GGUFDequantization.dequantize(UnsafeRawPointer(bytes + rows.lowerBound * rowBytes), type: type,
