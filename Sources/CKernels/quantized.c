@@ -196,6 +196,48 @@ static void rows_times_quantized_scalar(int type, const activation_block *x, siz
             y[o] = NAME##_hsum(_mm256_add_ps(even, odd)) + (offset_even + offset_odd);                                \
         }                                                                                                             \
     }                                                                                                                 \
+    /* Two input rows (the guard's original and patched streams): each weight block unpacked once, two chains. */    \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME##_two_rows_typed(                         \
+        const int type, const activation_block *x, const uint8_t *w, size_t in, size_t first, size_t last, float *y,  \
+        size_t out) {                                                                                                 \
+        const size_t blocks = in / 32, block_bytes = tg_quantized_block_bytes(type);                                 \
+        const activation_block *x0 = x, *x1 = x + blocks;                                                             \
+        for (size_t o = first; o < last; o++) {                                                                       \
+            const uint8_t *wo = w + o * blocks * block_bytes;                                                         \
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                           \
+            float offset0 = 0, offset1 = 0;                                                                           \
+            for (size_t b = 0; b < blocks; b++) {                                                                     \
+                const uint8_t *wb = wo + b * block_bytes;                                                             \
+                const float d = _cvtsh_ss((unsigned short)(wb[0] | (wb[1] << 8)));                                    \
+                __m256i q0 = _mm256_loadu_si256((const __m256i *)x0[b].q);                                            \
+                __m256i q1 = _mm256_loadu_si256((const __m256i *)x1[b].q);                                            \
+                __m256i weights;                                                                                      \
+                if (type == TG_Q8_0) {                                                                                \
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)(wb + 2));                                  \
+                    weights = _mm256_sign_epi8(q, q);                                                                 \
+                    q0 = _mm256_sign_epi8(q0, q);                                                                     \
+                    q1 = _mm256_sign_epi8(q1, q);                                                                     \
+                } else {                                                                                              \
+                    const __m128i packed = _mm_loadu_si128((const __m128i *)(wb + (type == TG_Q4_1 ? 4 : 2)));       \
+                    weights = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed),                  \
+                                               _mm256_set1_epi8(0x0F));                                               \
+                }                                                                                                     \
+                acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * x0[b].d), _mm256_cvtepi32_ps(DOT_UNSIGNED(weights, q0)), acc0);\
+                acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * x1[b].d), _mm256_cvtepi32_ps(DOT_UNSIGNED(weights, q1)), acc1);\
+                if (type == TG_Q4_0) {                                                                                \
+                    offset0 += d * x0[b].d * (float)(-8 * x0[b].sum);                                                 \
+                    offset1 += d * x1[b].d * (float)(-8 * x1[b].sum);                                                 \
+                }                                                                                                     \
+                if (type == TG_Q4_1) {                                                                                \
+                    const float m = _cvtsh_ss((unsigned short)(wb[2] | (wb[3] << 8)));                                \
+                    offset0 += m * x0[b].d * (float)x0[b].sum;                                                        \
+                    offset1 += m * x1[b].d * (float)x1[b].sum;                                                        \
+                }                                                                                                     \
+            }                                                                                                         \
+            y[o] = NAME##_hsum(acc0) + offset0;                                                                       \
+            y[out + o] = NAME##_hsum(acc1) + offset1;                                                                 \
+        }                                                                                                             \
+    }                                                                                                                 \
     __attribute__((target(TARGET))) static void NAME(int type, const activation_block *x, size_t rows,               \
                                                      const uint8_t *w, size_t in, size_t first, size_t last,         \
                                                      float *y, size_t out) {                                          \
@@ -204,6 +246,13 @@ static void rows_times_quantized_scalar(int type, const activation_block *x, siz
             case TG_Q8_0: NAME##_one_row_typed(TG_Q8_0, x, w, in, first, last, y); return;                            \
             case TG_Q4_0: NAME##_one_row_typed(TG_Q4_0, x, w, in, first, last, y); return;                            \
             default: NAME##_one_row_typed(TG_Q4_1, x, w, in, first, last, y); return;                                 \
+            }                                                                                                         \
+        }                                                                                                             \
+        if (rows == 2) {                                                                                              \
+            switch (type) {                                                                                           \
+            case TG_Q8_0: NAME##_two_rows_typed(TG_Q8_0, x, w, in, first, last, y, out); return;                      \
+            case TG_Q4_0: NAME##_two_rows_typed(TG_Q4_0, x, w, in, first, last, y, out); return;                      \
+            default: NAME##_two_rows_typed(TG_Q4_1, x, w, in, first, last, y, out); return;                           \
             }                                                                                                         \
         }                                                                                                             \
         switch (type) {                                                                                               \

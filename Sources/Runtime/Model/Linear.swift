@@ -1,3 +1,5 @@
+import CKernels
+
 /// A linear layer `y = Wx + b` with Hugging Face weight layout `[out, in]`, plus the LoRA patches applied to it
 /// and the activation taps listening to it.
 ///
@@ -12,7 +14,22 @@ final class Linear {
         var scale: Float
         let mode: LoRAMode
         let scope: LoRAScope
+        /// Bᵀ `[rank × out]`, for decoding: `t·Bᵀ` as a sum of `rank` rows scaled by t, without a reduction per output.
+        let bTransposed: FloatBuffer
         var multiplier: Float { weights.scaling * scale }
+
+        init(id: AppliedAdapterID, weights: LoRAWeights, scale: Float, mode: LoRAMode, scope: LoRAScope) {
+            self.id = id
+            self.weights = weights
+            self.scale = scale
+            self.mode = mode
+            self.scope = scope
+            let rank = weights.rank, out = weights.outFeatures
+            bTransposed = FloatBuffer(count: rank * out)
+            for o in 0..<out {
+                for k in 0..<rank { bTransposed.pointer[k * out + o] = weights.b.pointer[o * rank + k] }
+            }
+        }
     }
 
     let name: String
@@ -70,15 +87,32 @@ final class Linear {
         for patch in patches where patch.scale != 0 && (patch.mode == .unmerged || stored.isQuantized) {
             let patched = patch.mode == .merged || patch.scope == .allTokens ? 0..<rows : generatedRows
             guard !patched.isEmpty else { continue }
-            let rank = patch.weights.rank
-            if loraScratch.count < patched.count * rank { loraScratch = FloatBuffer(count: patched.count * rank) }
+            let rank = patch.weights.rank, count = patched.count
+            let input = x + patched.lowerBound * inFeatures, output = y + patched.lowerBound * outFeatures
+            if count <= Int(TG_MAX_SIDE_BY_SIDE) {
+                // Decoding: the few-row kernels on this thread (OpenBLAS would thread products this small, and its
+                // spinning workers compete with the decoding pool). t = s·x·Aᵀ, then per row u = Σ_k t[k]·Bᵀ[k], y += u.
+                let needed = count * rank + outFeatures
+                if loraScratch.count < needed { loraScratch = FloatBuffer(count: needed) }
+                let t = loraScratch.pointer, u = loraScratch.pointer + count * rank
+                tg_rows_times_weight(input, count, patch.weights.a.pointer, inFeatures, 0, rank, t, rank)
+                let multiplier = patch.multiplier
+                for i in 0..<(count * rank) { t[i] *= multiplier }
+                for r in 0..<count {
+                    tg_weighted_rows(t + r * rank, rank, patch.bTransposed.pointer, outFeatures, u)
+                    let row = output + r * outFeatures
+                    for o in 0..<outFeatures { row[o] += u[o] }
+                }
+                continue
+            }
+            if loraScratch.count < count * rank { loraScratch = FloatBuffer(count: count * rank) }
             // t = x·Aᵀ  [rows × rank];  y += s · t·Bᵀ  (over the patched rows)
-            BLAS.gemm(transposeA: false, transposeB: true, m: patched.count, n: rank, k: inFeatures, alpha: 1,
-                      a: x + patched.lowerBound * inFeatures, lda: inFeatures, b: patch.weights.a.pointer, ldb: inFeatures,
+            BLAS.gemm(transposeA: false, transposeB: true, m: count, n: rank, k: inFeatures, alpha: 1,
+                      a: input, lda: inFeatures, b: patch.weights.a.pointer, ldb: inFeatures,
                       beta: 0, c: loraScratch.pointer, ldc: rank)
-            BLAS.gemm(transposeA: false, transposeB: true, m: patched.count, n: outFeatures, k: rank, alpha: patch.multiplier,
+            BLAS.gemm(transposeA: false, transposeB: true, m: count, n: outFeatures, k: rank, alpha: patch.multiplier,
                       a: loraScratch.pointer, lda: rank, b: patch.weights.b.pointer, ldb: rank, beta: 1,
-                      c: y + patched.lowerBound * outFeatures, ldc: outFeatures)
+                      c: output, ldc: outFeatures)
         }
         guard !taps.isEmpty else { return }
         for segment in tapSegments ?? [0..<rows] {
