@@ -1,8 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Release builds of the numeric targets skip bounds checks in hot loops; debug builds keep them.
-let numericSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// Release builds of the numeric targets skip bounds checks in hot loops. Debug builds keep them but still optimize:
+// the tests run real models (SmolLM2's GGUF blocks are dequantized for every prompt), which unoptimized Swift ran
+// tens of times slower.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
 
 let package = Package(
     name: "TeleGuard",

@@ -127,6 +127,8 @@ struct BenchCommand: ParsableCommand {
             "prefill_tokens_per_second": Double(promptTokens) / bestPrefill,
             "decode_tokens_per_second": Double(genTokens) / bestDecode,
             "peak_rss_bytes": peakResidentBytes(),
+            "weights_in_memory": ["parameters_by_type": model.matrixStorage.parametersByType,
+                                  "bytes": model.matrixStorage.bytes, "quantized_kernels": QuantizedKernels.current],
         ]
         if modelGuard != nil {
             report["guarded_prefill_tokens_per_second"] = Double(promptTokens) / guardedPrefill
@@ -144,6 +146,10 @@ struct BenchCommand: ParsableCommand {
         } else {
             print("model      \(languageModel.location.path) (\(model.parameterCount) parameters, \(modelOptions.threads) threads)")
             print("BLAS       OpenBLAS \(BLASKernelSet.current) kernels")
+            let storage = model.matrixStorage
+            let types = storage.parametersByType.sorted { $0.key < $1.key }
+                .map { String(format: "%@ %.1fM", $0.key, Double($0.value) / 1e6) }.joined(separator: ", ")
+            print("weights    \(types) parameters in \(formatBytes(storage.bytes)) (quantized kernels: \(QuantizedKernels.current))")
             print(String(format: "load       %.3f s", languageModel.loadSeconds))
             print(String(format: "prefill    %.1f tokens/s (%d tokens)", Double(promptTokens) / bestPrefill, promptTokens))
             print(String(format: "decode     %.1f tokens/s (%d tokens)", Double(genTokens) / bestDecode, genTokens))

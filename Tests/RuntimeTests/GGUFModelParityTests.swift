@@ -132,10 +132,10 @@ final class GGUFModelParityTests: XCTestCase {
         XCTAssertEqual(Set(storage.keys), ["Q8_0", "F32"])
         let dense = try LanguageModel.load(path: Self.file("llama-metaspace-oldkeys.Q8_0"), precision: .float32)
         XCTAssertEqual(dense.model.matrixStorage.parametersByType.keys.sorted(), ["F32"])
-        let prompt = [1, 5, 9, 14, 3, 7]
+        // More rows than the integer kernels take (QuantizedBlocks.mostKernelRows).
+        let prompt = (0..<(QuantizedBlocks.mostKernelRows + 4)).map { 3 + $0 % 11 }
         let cache = model.model.makeCache(), denseCache = dense.model.makeCache()
-        // The prompt's rows (more than the decoding kernels take, lm_head included) go through dequantized tiles:
-        // float32 up to rounding.
+        // The prompt's rows (lm_head included) go through dequantized tiles: float32 up to rounding.
         assertClose(try model.model.forward(prompt, cache: cache, allPositions: true),
                     try dense.model.forward(prompt, cache: denseCache, allPositions: true), "Q8_0 prefill against float32",
                     tolerance: 1e-4)

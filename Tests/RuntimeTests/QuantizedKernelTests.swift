@@ -149,11 +149,11 @@ final class QuantizedKernelTests: XCTestCase {
         }
         XCTAssertEqual(row, lastSourceRow)
 
-        for rows in [1, 3, 9, 300] {
+        for rows in [1, 3, 9, 16, 17, 300] {
             let x = Self.randomInputs(rows: rows, columns: inFeatures, seed: UInt64(rows))
             var y = [Float](repeating: 0, count: rows * outFeatures), reference = y
             matrix.multiply(x, rows: rows, into: &y)
-            let input = rows <= Int(TG_MAX_SIDE_BY_SIDE) ? Self.dequantizedInputs(x, rows: rows, columns: inFeatures) : x
+            let input = rows <= QuantizedBlocks.mostKernelRows ? Self.dequantizedInputs(x, rows: rows, columns: inFeatures) : x
             dense.multiply(input, rows: rows, into: &reference)
             for i in y.indices { XCTAssertEqual(y[i], reference[i], accuracy: 1e-4 * max(1, abs(reference[i])), "rows \(rows), \(i)") }
         }

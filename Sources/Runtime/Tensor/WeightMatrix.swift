@@ -13,10 +13,11 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 /// A weight matrix `[outFeatures × inFeatures]` (Hugging Face layout) as the forward pass reads it: float32, or
 /// GGUF blocks kept quantized.
 ///
-/// Quantized products follow llama.cpp: with at most `TG_MAX_SIDE_BY_SIDE` input rows (decoding, and the guard's
-/// streams side by side) each input row is quantized to 8-bit blocks and meets the weight blocks in integer dot
-/// products; with more rows (prefill) the weights are dequantized a tile at a time into scratch memory and multiplied
-/// by sgemm, whose cost is then mostly the product itself.
+/// Quantized products follow llama.cpp: with at most `QuantizedBlocks.mostKernelRows` input rows (decoding, the
+/// guard's streams and batched answers side by side) each input row is quantized to 8-bit blocks and meets the weight
+/// blocks in integer dot products, up to `TG_MAX_SIDE_BY_SIDE` rows per pass over the weights; with more rows
+/// (prefill) the weights are dequantized a tile at a time into scratch memory and multiplied by sgemm, whose cost is
+/// then mostly the product itself.
 public final class WeightMatrix: @unchecked Sendable {
     enum Storage {
         case dense(FloatBuffer)
@@ -88,7 +89,7 @@ public final class WeightMatrix: @unchecked Sendable {
         case .dense(let buffer):
             BLAS.linear(x, rows: rows, weight: buffer.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
         case .quantized(let blocks):
-            if rows <= Int(TG_MAX_SIDE_BY_SIDE) {
+            if rows <= QuantizedBlocks.mostKernelRows {
                 blocks.multiplyFewRows(x, rows: rows, into: y)
             } else {
                 blocks.multiplyByTiles(x, rows: rows, into: y)
@@ -149,15 +150,25 @@ final class QuantizedBlocks: @unchecked Sendable {
                                       count: rows.count * inFeatures, into: destination)
     }
 
+    /// Up to this many rows go through the integer kernels, in passes of `TG_MAX_SIDE_BY_SIDE` rows: four passes over
+    /// 4-bit weights still cost less than dequantizing them to float32 for sgemm (4 guarded answers, 8 rows, decoded
+    /// 54 tokens/s through sgemm, 3× slower than in passes).
+    static let mostKernelRows = 16
+
     /// Integer dot products against the inputs quantized to 8-bit blocks; outputs split over the thread pool.
     func multiplyFewRows(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        let activations = UnsafeMutableRawPointer.allocate(
-            byteCount: rows * inFeatures / 32 * Int(TG_ACTIVATION_BLOCK_BYTES), alignment: 64)
+        let blockBytes = inFeatures / 32 * Int(TG_ACTIVATION_BLOCK_BYTES)
+        let activations = UnsafeMutableRawPointer.allocate(byteCount: rows * blockBytes, alignment: 64)
         defer { activations.deallocate() }
         tg_quantize_activations(x, rows, inFeatures, activations)
         // Below ~256k weights a second thread costs more than it saves (as for the float kernel).
         let parts = inFeatures * outFeatures < 1 << 18 ? 1 : min(BLAS.threadCount, max(1, outFeatures / 64))
-        tg_rows_times_quantized_parallel(Int32(type.rawValue), activations, rows, bytes, inFeatures, outFeatures, y, parts)
+        let pass = Int(TG_MAX_SIDE_BY_SIDE)
+        for first in stride(from: 0, to: rows, by: pass) {
+            let count = min(pass, rows - first)
+            tg_rows_times_quantized_parallel(Int32(type.rawValue), activations + first * blockBytes, count, bytes,
+                                             inFeatures, outFeatures, y + first * outFeatures, parts)
+        }
     }
 
     /// Dequantizes up to `tileElements` weights at a time into scratch memory and multiplies them by sgemm.
@@ -193,5 +204,17 @@ final class DequantizationScratch: @unchecked Sendable {
         }
         defer { lock.withLock { free.append(buffer) } }
         return body(buffer.pointer)
+    }
+}
+
+/// Which path the quantized kernels take on this CPU.
+public enum QuantizedKernels {
+    /// "AVX-512 VNNI", "AVX2" or "scalar".
+    public static var current: String {
+        switch tg_quantized_path() {
+        case 2: return "AVX-512 VNNI"
+        case 1: return "AVX2"
+        default: return "scalar"
+        }
     }
 }
