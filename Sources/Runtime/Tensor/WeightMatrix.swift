@@ -114,31 +114,33 @@ final class QuantizedBlocks: @unchecked Sendable {
     private let owner: AnyObject?
 
     /// Copies `outFeatures` rows of blocks; row `r` of the matrix is stored row `storedRow(r)` of `source`.
-    init(type: GGMLType, inFeatures: Int, outFeatures: Int, source: UnsafeRawPointer, storedRow: (Int) -> Int) {
-        precondition(Self.kernelTypes.contains(type) && inFeatures % type.blockSize == 0,
-                     "quantized weights: \(type) rows of \(inFeatures)")
-        self.type = type
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
-        rowBytes = inFeatures / type.blockSize * type.blockBytes
+    convenience init(type: GGMLType, inFeatures: Int, outFeatures: Int, source: UnsafeRawPointer, storedRow: (Int) -> Int) {
+        let rowBytes = Self.rowBytes(type: type, inFeatures: inFeatures)
         let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, rowBytes * outFeatures), alignment: 64)
         for row in 0..<outFeatures {
             (copy + row * rowBytes).copyMemory(from: source + storedRow(row) * rowBytes, byteCount: rowBytes)
         }
-        bytes = UnsafeRawPointer(copy)
-        owner = nil
+        self.init(type: type, inFeatures: inFeatures, outFeatures: outFeatures, bytes: UnsafeRawPointer(copy), owner: nil)
     }
 
     /// Reads the rows in place at `bytes`, which `owner` keeps alive.
-    init(type: GGMLType, inFeatures: Int, outFeatures: Int, viewing bytes: UnsafeRawPointer, owner: AnyObject) {
-        precondition(Self.kernelTypes.contains(type) && inFeatures % type.blockSize == 0,
-                     "quantized weights: \(type) rows of \(inFeatures)")
+    convenience init(type: GGMLType, inFeatures: Int, outFeatures: Int, viewing bytes: UnsafeRawPointer, owner: AnyObject) {
+        self.init(type: type, inFeatures: inFeatures, outFeatures: outFeatures, bytes: bytes, owner: owner as AnyObject?)
+    }
+
+    private init(type: GGMLType, inFeatures: Int, outFeatures: Int, bytes: UnsafeRawPointer, owner: AnyObject?) {
         self.type = type
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        rowBytes = inFeatures / type.blockSize * type.blockBytes
+        rowBytes = Self.rowBytes(type: type, inFeatures: inFeatures)
         self.bytes = bytes
         self.owner = owner
+    }
+
+    private static func rowBytes(type: GGMLType, inFeatures: Int) -> Int {
+        precondition(kernelTypes.contains(type) && inFeatures % type.blockSize == 0,
+                     "quantized weights: \(type) rows of \(inFeatures)")
+        return inFeatures / type.blockSize * type.blockBytes
     }
 
     deinit {
