@@ -45,6 +45,10 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case missingTensor(file: String, tensor: String)
     case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
     case unsupportedTensorType(file: String, tensor: String, type: GGMLType)
+    /// Writing a GGUF file failed (the file named is the one being written).
+    case unwritable(file: String, detail: String)
+    /// A quantization type the writer does not produce.
+    case unsupportedOutputType(file: String, type: GGMLType, supported: [GGMLType])
 
     public var description: String {
         switch self {
@@ -95,6 +99,9 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
             return "\(file): tensor '\(tensor)' has shape \(found), expected \(expected)"
         case let .unsupportedTensorType(file, tensor, type):
             return "\(file): tensor '\(tensor)' is stored as \(type), which this runtime does not read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)"
+        case let .unwritable(file, detail): return "\(file): cannot write (\(detail))"
+        case let .unsupportedOutputType(file, type, supported):
+            return "\(file): cannot write \(type) (supported: \(supported.map(\.description).joined(separator: ", ")))"
         }
     }
 }

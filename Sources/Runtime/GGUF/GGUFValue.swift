@@ -41,6 +41,25 @@ public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The type's name as the gguf package prints it (`u32`, `string`, `array[string]`).
+    /// The value type code the file stores before the value.
+    var typeCode: TypeCode {
+        switch self {
+        case .uint8: return .uint8
+        case .int8: return .int8
+        case .uint16: return .uint16
+        case .int16: return .int16
+        case .uint32: return .uint32
+        case .int32: return .int32
+        case .uint64: return .uint64
+        case .int64: return .int64
+        case .float32: return .float32
+        case .float64: return .float64
+        case .bool: return .bool
+        case .string: return .string
+        case .array: return .array
+        }
+    }
+
     public var typeName: String {
         switch self {
         case .uint8: return "u8"
