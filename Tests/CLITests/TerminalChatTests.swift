@@ -121,10 +121,15 @@ final class TerminalChatTests: XCTestCase {
 extension TerminalChatTests {
     /// SIGINT (what Ctrl-C sends from a controlling terminal) during an answer stops it; the chat goes on.
     func testInterruptStopsTheAnswerAndTheChatGoesOn() throws {
-        let model = CommandRunner.fixtures.appendingPathComponent("models/llama3-sharded-bf16")
-        let terminal = try Terminal(["chat", "--guard", "off", "--model", model.path, "--max-tokens", "200", "--temperature", "0", "--no-history"])
+        // A real model asked for a long answer: a fixture model's whole context decodes before the interrupt lands.
+        let environment = ProcessInfo.processInfo.environment
+        let models = environment["TELEGUARD_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache") + "/teleguard/models"
+        let model = models + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: model), "run bash scripts/install-model.sh (the test command does)")
+        let terminal = try Terminal(["chat", "--guard", "off", "--model", model, "--max-tokens", "2000", "--temperature", "0", "--no-history"])
         try terminal.waitForPrompt(afterAnswers: 0)
-        terminal.type("Hello there\r")
+        terminal.type("Write a long story about a dragon who learns to paint.\r")
         try terminal.waitFor("ai› ")
         kill(terminal.process.processIdentifier, SIGINT)
         try terminal.waitFor("[stopped]")
