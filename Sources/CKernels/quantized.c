@@ -1,7 +1,7 @@
 // Matrix–vector products with GGUF weights kept in their quantized blocks (Q8_0, Q4_0, Q4_1), as llama.cpp computes
-// them: each input row is first quantized to 8-bit blocks of 32 (one float scale per block, and the block's integer
-// sum for the weight types with an offset), then every weight block meets every input block in an integer dot
-// product, and only the block's scales are float. Decoding reads 0.56–1.06 bytes per weight instead of 4.
+// them: each input row is first quantized to 8-bit blocks of 32 (one float scale per block, and the block's sum
+// d·Σq for the weight types with an offset, as llama.cpp's Q8_1), then every weight block meets every input block in
+// an integer dot product, and only the block's scales are float. Decoding reads 0.56–1.06 bytes per weight instead of 4.
 //
 // Paths: scalar (the reference), AVX2 (vpmaddubsw + vpmaddwd, as llama.cpp's x86 kernels) and AVX-512 VNNI
 // (vpdpbusd on 256-bit vectors). All three compute the same integer block sums; they differ only in the order the
@@ -20,7 +20,7 @@
 
 typedef struct {
     float d;        // scale: x ≈ d · q
-    int32_t sum;    // Σ q over the block
+    float s;        // d · Σ q: the block's sum, for the offsets of Q4_0 (−8) and Q4_1 (+m)
     int8_t q[32];
 } activation_block;
 
@@ -75,7 +75,7 @@ void tg_quantize_activations(const float *x, size_t rows, size_t in, void *block
                 sum += q;
             }
             block->d = d;
-            block->sum = sum;
+            block->s = d * (float)sum;
         }
     }
 }
@@ -91,11 +91,11 @@ static float block_dot_scalar(int type, const uint8_t *w, const activation_block
     }
     case TG_Q4_0: {
         for (int i = 0; i < 16; i++) s += (w[2 + i] & 0x0F) * x->q[i] + (w[2 + i] >> 4) * x->q[i + 16];
-        return half_to_float(w) * x->d * (float)(s - 8 * x->sum);
+        return half_to_float(w) * x->d * (float)s - 8 * half_to_float(w) * x->s;
     }
     default: {  // Q4_1
         for (int i = 0; i < 16; i++) s += (w[4 + i] & 0x0F) * x->q[i] + (w[4 + i] >> 4) * x->q[i + 16];
-        return half_to_float(w) * x->d * (float)s + half_to_float(w + 2) * x->d * (float)x->sum;
+        return half_to_float(w) * x->d * (float)s + half_to_float(w + 2) * x->s;
     }
     }
 }
@@ -116,7 +116,7 @@ static void rows_times_quantized_scalar(int type, const activation_block *x, siz
 #ifdef TG_X86
 // ---- AVX2 and AVX-512 VNNI ----
 // One weight block is unpacked once into 32 bytes (nibbles as unsigned 0…15, Q8_0 as signed), then meets each input
-// row's block. The offsets of Q4_0 (−8) and Q4_1 (+m) are the block's integer input sum times a float, added apart.
+// row's block. The offsets of Q4_0 (−8) and Q4_1 (+m) are the block's input sum times a float, added apart.
 
 #define TG_QUANTIZED_KERNEL(NAME, TARGET, DOT_UNSIGNED)                                                               \
     __attribute__((target(TARGET))) static inline float NAME##_hsum(__m256 v) {                                      \
@@ -154,8 +154,8 @@ static void rows_times_quantized_scalar(int type, const activation_block *x, siz
                     if (type == TG_Q8_0) xq = _mm256_sign_epi8(xq, sign_source);                                      \
                     const __m256 products = _mm256_cvtepi32_ps(DOT_UNSIGNED(unsigned_weights, xq));                   \
                     acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb->d), products, acc[r]);                            \
-                    if (type == TG_Q4_0) offset[r] += d * xb->d * (float)(-8 * xb->sum);                              \
-                    if (type == TG_Q4_1) offset[r] += m * xb->d * (float)xb->sum;                                     \
+                    if (type == TG_Q4_0) offset[r] -= 8 * d * xb->s;                              \
+                    if (type == TG_Q4_1) offset[r] += m * xb->s;                                     \
                 }                                                                                                     \
             }                                                                                                         \
             for (size_t r = 0; r < rows; r++) y[r * out + o] = NAME##_hsum(acc[r]) + offset[r];                       \
@@ -176,8 +176,8 @@ static void rows_times_quantized_scalar(int type, const activation_block *x, siz
             products = DOT_UNSIGNED(                                                                                  \
                 _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F)), xq);   \
         }                                                                                                             \
-        if (type == TG_Q4_0) *offset += d * xb->d * (float)(-8 * xb->sum);                                            \
-        if (type == TG_Q4_1) *offset += _cvtsh_ss((unsigned short)(wb[2] | (wb[3] << 8))) * xb->d * (float)xb->sum;   \
+        if (type == TG_Q4_0) *offset -= 8 * d * xb->s;                                            \
+        if (type == TG_Q4_1) *offset += _cvtsh_ss((unsigned short)(wb[2] | (wb[3] << 8))) * xb->s;   \
         return _mm256_mul_ps(_mm256_set1_ps(d * xb->d), _mm256_cvtepi32_ps(products));                                \
     }                                                                                                                 \
     __attribute__((target(TARGET), always_inline)) static inline void NAME##_one_row_typed(                          \
@@ -225,13 +225,13 @@ static void rows_times_quantized_scalar(int type, const activation_block *x, siz
                 acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * x0[b].d), _mm256_cvtepi32_ps(DOT_UNSIGNED(weights, q0)), acc0);\
                 acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * x1[b].d), _mm256_cvtepi32_ps(DOT_UNSIGNED(weights, q1)), acc1);\
                 if (type == TG_Q4_0) {                                                                                \
-                    offset0 += d * x0[b].d * (float)(-8 * x0[b].sum);                                                 \
-                    offset1 += d * x1[b].d * (float)(-8 * x1[b].sum);                                                 \
+                    offset0 -= 8 * d * x0[b].s;                                                 \
+                    offset1 -= 8 * d * x1[b].s;                                                 \
                 }                                                                                                     \
                 if (type == TG_Q4_1) {                                                                                \
                     const float m = _cvtsh_ss((unsigned short)(wb[2] | (wb[3] << 8)));                                \
-                    offset0 += m * x0[b].d * (float)x0[b].sum;                                                        \
-                    offset1 += m * x1[b].d * (float)x1[b].sum;                                                        \
+                    offset0 += m * x0[b].s;                                                        \
+                    offset1 += m * x1[b].s;                                                        \
                 }                                                                                                     \
             }                                                                                                         \
             y[o] = NAME##_hsum(acc0) + offset0;                                                                       \

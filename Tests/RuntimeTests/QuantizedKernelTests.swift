@@ -48,14 +48,14 @@ final class QuantizedKernelTests: XCTestCase {
         for block in 0..<blocks {
             let base = block * Int(TG_ACTIVATION_BLOCK_BYTES)
             let d = raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: base, as: Float.self) }
-            let sum = raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: base + 4, as: Int32.self) }
+            let sum = raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: base + 4, as: Float.self) }
             var total: Int32 = 0
             for i in 0..<32 {
                 let q = Int8(bitPattern: raw[base + 8 + i])
                 total += Int32(q)
                 result[block * 32 + i] = Float(q) * d
             }
-            XCTAssertEqual(sum, total, "block \(block): stored sum of its quants")
+            XCTAssertEqual(sum, d * Float(total), "block \(block): stored d · Σ q")
         }
         return result
     }

@@ -131,13 +131,15 @@ final class SmolLM2GGUFParityTests: XCTestCase {
     }
 
     /// The 8-bit inputs of the integer kernels (each input rounded to 1/254 of its block's largest magnitude, as
-    /// llama.cpp's are) move the logits against the float32 model: measured 2.35 at worst over all 49,152 logits of
-    /// 281 steps along transformers' greedy continuations (prompts of up to 16 tokens go through the integer kernels
-    /// too), on logits spread over ~40.
+    /// llama.cpp's are) move the logits against the float32 model: measured 1.5–2.35 at worst over all 49,152 logits
+    /// of 281 steps along transformers' greedy continuations (prompts of up to 16 tokens go through the integer kernels
+    /// too; the figure moves with the kernels' summation order, which flips the rounding of a few inputs), on logits
+    /// spread over ~40.
     static let quantizedLogitsTolerance: Float = 3
 
     /// Teacher-forced along transformers' greedy continuations, the kept-quantized model picks transformers' next
-    /// token at nearly every step (measured 276 of 281; ties within the rounding above may go either way).
+    /// token at nearly every step (measured 275–277 of 281 across kernel versions; ties within the rounding above may
+    /// go either way, so the bound leaves room for another CPU's summation order).
     func testQuantizedDecodingFollowsTransformersGreedyChoices() throws {
         let (quantized, expected) = try Self.sharedQuantized.get()
         let (dense, _) = try Self.shared.get()
@@ -162,7 +164,7 @@ final class SmolLM2GGUFParityTests: XCTestCase {
         }
         print("kept quantized: \(sameChoice)/\(steps) greedy choices kept; largest logit change \(worst)")
         XCTAssertGreaterThan(steps, 250)
-        XCTAssertGreaterThanOrEqual(Double(sameChoice), 0.97 * Double(steps))
+        XCTAssertGreaterThanOrEqual(Double(sameChoice), 0.95 * Double(steps))
         XCTAssertLessThanOrEqual(worst, Self.quantizedLogitsTolerance)
     }
 }

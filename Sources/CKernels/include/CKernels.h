@@ -40,7 +40,7 @@ void tg_rows_times_weight(const float *x, size_t rows, const float *w, size_t in
 /// Bytes of one block of 32 weights of `type` as GGUF stores it (34 Q8_0, 18 Q4_0, 20 Q4_1); 0 for other types.
 size_t tg_quantized_block_bytes(int type);
 
-/// Bytes of one quantized block of 32 inputs (float scale, int32 sum, 32 × int8).
+/// Bytes of one quantized block of 32 inputs (float scale d, float d·Σq, 32 × int8 q).
 #define TG_ACTIVATION_BLOCK_BYTES 40
 
 /// Quantizes `rows` input rows of `in` floats (`in` a multiple of 32) to 8-bit blocks, `rows · in / 32` blocks of
