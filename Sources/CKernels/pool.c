@@ -98,9 +98,10 @@ void tg_parallel(void (*task)(void *context, size_t part, size_t parts), void *c
     pthread_mutex_unlock(&pool.submit);
 }
 
-// The decoding products split over outputs, one part per thread.
+// A decoding product split over outputs, one part per thread: float32 weights and inputs (TG_F32), or quantized
+// weights and 8-bit input blocks.
 
-struct quantized_product {
+struct product {
     int type;
     const void *x;
     size_t rows;
@@ -109,33 +110,17 @@ struct quantized_product {
     float *y;
 };
 
-static void quantized_part(void *context, size_t part, size_t parts) {
-    const struct quantized_product *p = context;
-    tg_rows_times_quantized(p->type, p->x, p->rows, p->w, p->in, p->out * part / parts, p->out * (part + 1) / parts,
-                            p->y, p->out);
+static void product_part(void *context, size_t part, size_t parts) {
+    const struct product *p = context;
+    const size_t first = p->out * part / parts, last = p->out * (part + 1) / parts;
+    if (p->type == TG_F32)
+        tg_rows_times_weight(p->x, p->rows, p->w, p->in, first, last, p->y, p->out);
+    else
+        tg_rows_times_quantized(p->type, p->x, p->rows, p->w, p->in, first, last, p->y, p->out);
 }
 
-void tg_rows_times_quantized_parallel(int type, const void *x, size_t rows, const void *w, size_t in, size_t out,
-                                      float *y, size_t parts) {
-    struct quantized_product product = {type, x, rows, w, in, out, y};
-    tg_parallel(quantized_part, &product, parts);
-}
-
-struct float_product {
-    const float *x;
-    size_t rows;
-    const float *w;
-    size_t in, out;
-    float *y;
-};
-
-static void float_part(void *context, size_t part, size_t parts) {
-    const struct float_product *p = context;
-    tg_rows_times_weight(p->x, p->rows, p->w, p->in, p->out * part / parts, p->out * (part + 1) / parts, p->y, p->out);
-}
-
-void tg_rows_times_weight_parallel(const float *x, size_t rows, const float *w, size_t in, size_t out, float *y,
+void tg_rows_times_matrix_parallel(int type, const void *x, size_t rows, const void *w, size_t in, size_t out, float *y,
                                    size_t parts) {
-    struct float_product product = {x, rows, w, in, out, y};
-    tg_parallel(float_part, &product, parts);
+    struct product product = {type, x, rows, w, in, out, y};
+    tg_parallel(product_part, &product, parts);
 }

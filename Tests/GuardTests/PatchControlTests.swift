@@ -67,6 +67,16 @@ final class PatchControlTests: XCTestCase {
         XCTAssertLessThan(GuardFixtures.maxAbsoluteDifference(unmerged, reference), 1e-3)
         XCTAssertGreaterThan(GuardFixtures.maxAbsoluteDifference(unmerged, plain), 1e-3, "4 bits move the logits")
         XCTAssertEqual(try model.forward(prompt, cache: model.makeCache()), plain, "removing the patch restores the model")
+
+        // One decoding step after the prompt runs the few-row path; at full rank it reads B as stored (no Bᵀ copy).
+        func step(_ mode: LoRAMode) throws -> [Float] {
+            let id = try model.applyLoRA(patch, scale: 1, mode: mode)
+            defer { try? model.removeAdapter(id) }
+            let cache = model.makeCache()
+            _ = try model.forward(prompt, cache: cache)
+            return try model.forward([prompt[0]], cache: cache, phase: .generated)
+        }
+        XCTAssertLessThan(GuardFixtures.maxAbsoluteDifference(try step(.unmerged), try step(.merged)), 1e-3)
     }
 
     func testNoiseIsStandardNormalAndSeeded() {

@@ -53,13 +53,13 @@ final class DecodingKernelTests: XCTestCase {
         tg_quantize_activations(x, 2, inFeatures, &activations)
         var one = [Float](repeating: 0, count: 2 * outFeatures), split = one
         tg_rows_times_quantized(Int32(GGMLType.q8_0.rawValue), activations, 2, bytes, inFeatures, 0, outFeatures, &one, outFeatures)
-        tg_rows_times_quantized_parallel(Int32(GGMLType.q8_0.rawValue), activations, 2, bytes, inFeatures, outFeatures, &split, 3)
+        tg_rows_times_matrix_parallel(Int32(GGMLType.q8_0.rawValue), activations, 2, bytes, inFeatures, outFeatures, &split, 3)
         XCTAssertEqual(split, one)
 
         let weights = QuantizedKernelTests.randomInputs(rows: outFeatures, columns: inFeatures, seed: 9)
         var floatOne = [Float](repeating: 0, count: 2 * outFeatures), floatSplit = floatOne
         tg_rows_times_weight(x, 2, weights, inFeatures, 0, outFeatures, &floatOne, outFeatures)
-        tg_rows_times_weight_parallel(x, 2, weights, inFeatures, outFeatures, &floatSplit, 2)
+        tg_rows_times_matrix_parallel(TG_F32, x, 2, weights, inFeatures, outFeatures, &floatSplit, 2)
         XCTAssertEqual(floatSplit, floatOne)
     }
 

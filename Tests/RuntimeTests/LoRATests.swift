@@ -49,6 +49,40 @@ final class LoRATests: XCTestCase {
         }
     }
 
+    /// Decoding steps (one or two rows) apply an unmerged patch through the few-row kernels: with a stored Bᵀ for
+    /// small ranks, with B as stored above `transposedRankLimit`. Both equal the merged patch's step.
+    func testUnmergedDecodingStepsEqualMergedAtSmallAndLargeRanks() throws {
+        let (languageModel, prompt, _) = try adapterFixture()
+        let model = languageModel.model
+        for rank in [8, Linear.Patch.transposedRankLimit + 1] {
+            var generator = SplitMix64(seed: UInt64(rank))
+            func random(_ count: Int) -> FloatBuffer {
+                FloatBuffer((0..<count).map { _ in Float(Int(generator.next() % 2001) - 1000) / 20_000 })
+            }
+            var layers: [String: LoRAWeights] = [:]
+            for name in model.linearLayerNames {
+                let shape = try XCTUnwrap(model.linearShape(name))
+                layers[name] = LoRAWeights(a: random(rank * shape.inFeatures), b: random(shape.outFeatures * rank), rank: rank,
+                                           inFeatures: shape.inFeatures, outFeatures: shape.outFeatures, scaling: 0.5)
+            }
+            func steps(_ mode: LoRAMode) throws -> [Float] {
+                let id = try model.applyLoRA(layers, scale: 1, mode: mode)
+                defer { try? model.removeAdapter(id) }
+                let one = model.makeCache(), other = model.makeCache()
+                _ = try model.forward(prompt, cache: one)
+                other.copy(from: one)
+                let single = try model.forward([prompt[0]], cache: one, phase: .generated)
+                let pair = try model.forward(sideBySide: [prompt[1], prompt[2]], caches: [other, model.makeCache()],
+                                             generatedRows: 0..<2)
+                return single + pair
+            }
+            let plain = try model.forward([prompt[0]], cache: { let c = model.makeCache(); _ = try model.forward(prompt, cache: c); return c }())
+            let unmerged = try steps(.unmerged), merged = try steps(.merged)
+            assertClose(unmerged, merged, "rank \(rank): unmerged decoding steps against merged", tolerance: 1e-3)
+            XCTAssertGreaterThan(zip(unmerged.prefix(plain.count), plain).map { abs($0 - $1) }.max()!, 1e-2, "rank \(rank) moves the logits")
+        }
+    }
+
     func testRemovingAnAdapterRestoresBitIdenticalLogits() throws {
         let (languageModel, prompt, adapter) = try adapterFixture()
         let model = languageModel.model

@@ -62,11 +62,12 @@ int tg_quantized_path(void);
 /// concurrent callers take turns. parts ≤ 64.
 void tg_parallel(void (*task)(void *context, size_t part, size_t parts), void *context, size_t parts);
 
-/// `tg_rows_times_quantized` / `tg_rows_times_weight` over all `out` outputs, split into `parts` ranges run by
-/// `tg_parallel`.
-void tg_rows_times_quantized_parallel(int type, const void *x, size_t rows, const void *w, size_t in, size_t out,
-                                      float *y, size_t parts);
-void tg_rows_times_weight_parallel(const float *x, size_t rows, const float *w, size_t in, size_t out, float *y,
+/// float32 weights and inputs, for `tg_rows_times_matrix_parallel` (ggml's type code for F32).
+#define TG_F32 0
+
+/// `tg_rows_times_weight` (type TG_F32: float rows x, float weights w) or `tg_rows_times_quantized` (a block type:
+/// 8-bit input blocks x, quantized weights w) over all `out` outputs, split into `parts` ranges run by `tg_parallel`.
+void tg_rows_times_matrix_parallel(int type, const void *x, size_t rows, const void *w, size_t in, size_t out, float *y,
                                    size_t parts);
 
 /// `out[j] = Σ_l weights[l] · values[l·width + j]` for j < width: one decoding position's attention output from its

@@ -14,9 +14,13 @@ final class Linear {
         var scale: Float
         let mode: LoRAMode
         let scope: LoRAScope
-        /// Bᵀ `[rank × out]`, for decoding: `t·Bᵀ` as a sum of `rank` rows scaled by t, without a reduction per output.
-        let bTransposed: FloatBuffer
+        /// Bᵀ `[rank × out]` for decoding an unmerged low-rank patch: `t·Bᵀ` as a sum of `rank` rows scaled by t,
+        /// without a reduction of `rank` products per output. Nil where that reduction is long enough to run well
+        /// (ranks above `transposedRankLimit`, such as full-rank controls, whose Bᵀ would copy a whole weight).
+        let bTransposed: FloatBuffer?
         var multiplier: Float { weights.scaling * scale }
+
+        static let transposedRankLimit = 64
 
         init(id: AppliedAdapterID, weights: LoRAWeights, scale: Float, mode: LoRAMode, scope: LoRAScope) {
             self.id = id
@@ -25,10 +29,12 @@ final class Linear {
             self.mode = mode
             self.scope = scope
             let rank = weights.rank, out = weights.outFeatures
-            bTransposed = FloatBuffer(count: rank * out)
+            guard rank <= Self.transposedRankLimit else { bTransposed = nil; return }
+            let transposed = FloatBuffer(count: rank * out)
             for o in 0..<out {
-                for k in 0..<rank { bTransposed.pointer[k * out + o] = weights.b.pointer[o * rank + k] }
+                for k in 0..<rank { transposed.pointer[k * out + o] = weights.b.pointer[o * rank + k] }
             }
+            bTransposed = transposed
         }
     }
 
@@ -91,18 +97,19 @@ final class Linear {
             let input = x + patched.lowerBound * inFeatures, output = y + patched.lowerBound * outFeatures
             if count <= Int(TG_MAX_SIDE_BY_SIDE) {
                 // Decoding: the few-row kernels on this thread (OpenBLAS would thread products this small, and its
-                // spinning workers compete with the decoding pool). t = s·x·Aᵀ, then per row u = Σ_k t[k]·Bᵀ[k], y += u.
-                let needed = count * rank + outFeatures
+                // spinning workers compete with the decoding pool). t = s·x·Aᵀ, then per row u = t·Bᵀ, y += u.
+                let needed = count * rank + count * outFeatures
                 if loraScratch.count < needed { loraScratch = FloatBuffer(count: needed) }
                 let t = loraScratch.pointer, u = loraScratch.pointer + count * rank
                 tg_rows_times_weight(input, count, patch.weights.a.pointer, inFeatures, 0, rank, t, rank)
                 let multiplier = patch.multiplier
                 for i in 0..<(count * rank) { t[i] *= multiplier }
-                for r in 0..<count {
-                    tg_weighted_rows(t + r * rank, rank, patch.bTransposed.pointer, outFeatures, u)
-                    let row = output + r * outFeatures
-                    for o in 0..<outFeatures { row[o] += u[o] }
+                if let bTransposed = patch.bTransposed {
+                    for r in 0..<count { tg_weighted_rows(t + r * rank, rank, bTransposed.pointer, outFeatures, u + r * outFeatures) }
+                } else {
+                    tg_rows_times_weight(t, count, patch.weights.b.pointer, rank, 0, outFeatures, u, outFeatures)
                 }
+                for i in 0..<(count * outFeatures) { output[i] += u[i] }
                 continue
             }
             if loraScratch.count < count * rank { loraScratch = FloatBuffer(count: count * rank) }

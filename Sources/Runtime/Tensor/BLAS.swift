@@ -32,13 +32,14 @@ public enum BLAS {
 
     private static func sideBySide(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>, inFeatures: Int,
                                    outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
-        // Below ~256k weights a second thread costs more than it saves.
-        let parts = inFeatures * outFeatures < 1 << 18 ? 1 : min(threadCount, max(1, outFeatures / 64))
-        if parts == 1 {
-            tg_rows_times_weight(x, rows, weight, inFeatures, 0, outFeatures, y, outFeatures)
-            return
-        }
-        tg_rows_times_weight_parallel(x, rows, weight, inFeatures, outFeatures, y, parts)
+        tg_rows_times_matrix_parallel(TG_F32, x, rows, weight, inFeatures, outFeatures, y,
+                                      decodingParts(inFeatures: inFeatures, outFeatures: outFeatures))
+    }
+
+    /// How many threads share a decoding product of an `outFeatures × inFeatures` matrix: one below ~256k weights
+    /// (a second thread costs more than it saves), else the thread count, at least 64 outputs each.
+    static func decodingParts(inFeatures: Int, outFeatures: Int) -> Int {
+        inFeatures * outFeatures < 1 << 18 ? 1 : min(threadCount, max(1, outFeatures / 64))
     }
 
     /// General `C = alpha·op(A)·op(B) + beta·C` with explicit leading dimensions.

@@ -153,8 +153,8 @@ final class QuantizedBlocks: @unchecked Sendable {
     }
 
     /// Up to this many rows go through the integer kernels, in passes of `TG_MAX_SIDE_BY_SIDE` rows: four passes over
-    /// 4-bit weights still cost less than dequantizing them to float32 for sgemm (4 guarded answers, 8 rows, decoded
-    /// 54 tokens/s through sgemm, 3× slower than in passes).
+    /// 4-bit weights still cost less than dequantizing them to float32 for sgemm at every step (4 guarded answers,
+    /// 8 rows, decoded 51–56 tokens/s in all through sgemm, 84–86 in passes).
     static let mostKernelRows = 16
 
     /// Integer dot products against the inputs quantized to 8-bit blocks; outputs split over the thread pool.
@@ -163,13 +163,12 @@ final class QuantizedBlocks: @unchecked Sendable {
         let activations = UnsafeMutableRawPointer.allocate(byteCount: rows * blockBytes, alignment: 64)
         defer { activations.deallocate() }
         tg_quantize_activations(x, rows, inFeatures, activations)
-        // Below ~256k weights a second thread costs more than it saves (as for the float kernel).
-        let parts = inFeatures * outFeatures < 1 << 18 ? 1 : min(BLAS.threadCount, max(1, outFeatures / 64))
+        let parts = BLAS.decodingParts(inFeatures: inFeatures, outFeatures: outFeatures)
         let pass = Int(TG_MAX_SIDE_BY_SIDE)
         for first in stride(from: 0, to: rows, by: pass) {
             let count = min(pass, rows - first)
-            tg_rows_times_quantized_parallel(Int32(type.rawValue), activations + first * blockBytes, count, bytes,
-                                             inFeatures, outFeatures, y + first * outFeatures, parts)
+            tg_rows_times_matrix_parallel(Int32(type.rawValue), activations + first * blockBytes, count, bytes,
+                                          inFeatures, outFeatures, y + first * outFeatures, parts)
         }
     }
 
